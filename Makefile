@@ -1,0 +1,42 @@
+CARGO ?= cargo
+# Extra arguments for `relay all`, e.g. make run RUN_ARGS="--http-listen 127.0.0.1:8081"
+RUN_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help deps runtime-deps build run test fmt lint bench
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## Install everything the build, the server and the tests need (apt, npm)
+	scripts/ensure-deps.sh
+
+runtime-deps: ## Install only what the server needs (hls.js for the player page)
+	scripts/ensure-deps.sh --runtime
+
+build: runtime-deps ## Build the server (release)
+	$(CARGO) build --release -p server
+
+run: runtime-deps ## Run everything in one process: RTMP ingest, LL-HLS origin, API, player
+	$(CARGO) run --release -p server --bin relay -- all $(RUN_ARGS)
+
+test: deps ## fmt check, clippy -D warnings, the whole test suite (incl. end-to-end)
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		echo "$(CARGO) nextest run --workspace --no-fail-fast"; \
+		$(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+		echo "$(CARGO) test --workspace --no-fail-fast (cargo-nextest not installed)"; \
+		$(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+fmt: ## Format all Rust code
+	$(CARGO) fmt --all
+
+lint: ## fmt check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: deps ## Benchmarks against local reference servers (scripts/bench.sh)
+	scripts/bench.sh

@@ -1,0 +1,12 @@
+//! LL-HLS client tools: a minimal HTTP client, a playlist reader, an origin
+//! conformance checker, a publish-delay probe and idle-connection helpers.
+
+pub mod conformance;
+pub mod http;
+pub mod idle;
+pub mod mp4;
+pub mod playlist;
+pub mod probe;
+pub mod stats;
+
+pub use conformance::{check_stream, Outcome, Report, RuleResult};

@@ -1,0 +1,196 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use live::{PublishError, PublishSession, Registry};
+use media::flv::{parse_audio_tag, parse_video_tag};
+use media::rtmp::{RtmpEvent, ServerConnection};
+use media::timeline::TimestampUnwrapper;
+use media::MediaError;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::{IngestConfig, StreamAuthorizer};
+
+pub(crate) struct Context {
+    pub registry: Arc<Registry>,
+    pub authorizer: Arc<dyn StreamAuthorizer>,
+    pub config: Arc<IngestConfig>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Why a connection ended, for the log line.
+enum Close {
+    PeerClosed,
+    Idle,
+    Unpublished,
+    Refused,
+    TakenOver,
+    ShuttingDown,
+    Failed(String),
+}
+
+pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, context: Context) {
+    let span = tracing::info_span!("rtmp", %peer, stream = tracing::field::Empty);
+    let close = Publisher::new(context, peer).run(socket).instrument(span.clone()).await;
+    let _entered = span.enter();
+    match close {
+        Close::Failed(reason) => tracing::warn!(%reason, "publisher connection closed on error"),
+        Close::Idle => tracing::warn!("publisher sent nothing for too long; dropped"),
+        Close::Refused => tracing::info!("publish refused; connection closed"),
+        Close::TakenOver => tracing::info!("publisher taken over by a new connection"),
+        Close::ShuttingDown => tracing::info!("publisher asked to reconnect: server draining"),
+        Close::PeerClosed | Close::Unpublished => tracing::info!("publisher left"),
+    }
+}
+
+struct Publisher {
+    context: Context,
+    peer: SocketAddr,
+    rtmp: ServerConnection,
+    session: Option<PublishSession>,
+    video_clock: TimestampUnwrapper,
+    audio_clock: TimestampUnwrapper,
+}
+
+impl Publisher {
+    fn new(context: Context, peer: SocketAddr) -> Self {
+        let rtmp = ServerConnection::new(context.config.limits);
+        Self { context, peer, rtmp, session: None, video_clock: TimestampUnwrapper::new(), audio_clock: TimestampUnwrapper::new() }
+    }
+
+    async fn run(mut self, mut socket: TcpStream) -> Close {
+        let mut buffer = vec![0u8; 64 * 1024];
+        let mut shutdown = self.context.shutdown.clone();
+        loop {
+            let read = tokio::select! {
+                read = tokio::time::timeout(self.context.config.idle_timeout, socket.read(&mut buffer)) => read,
+                _ = kicked(&self.session) => return Close::TakenOver,
+                _ = draining(&mut shutdown) => {
+                    self.rtmp.disconnect("NetConnection.Connect.Closed", "Server is restarting; reconnect.");
+                    let _ = self.flush(&mut socket).await;
+                    return Close::ShuttingDown;
+                }
+            };
+            let count = match read {
+                Err(_) => return Close::Idle,
+                Ok(Err(error)) => return Close::Failed(error.to_string()),
+                Ok(Ok(0)) => return Close::PeerClosed,
+                Ok(Ok(count)) => count,
+            };
+            let events = match self.rtmp.feed(&buffer[..count]) {
+                Ok(events) => events,
+                Err(error) => return Close::Failed(error.to_string()),
+            };
+            let mut outcome = None;
+            for event in events {
+                if let Err(close) = self.handle(event).await {
+                    outcome = Some(close);
+                    break;
+                }
+            }
+            if let Err(error) = self.flush(&mut socket).await {
+                return Close::Failed(error.to_string());
+            }
+            if let Some(close) = outcome {
+                return close;
+            }
+        }
+    }
+
+    async fn flush(&mut self, socket: &mut TcpStream) -> std::io::Result<()> {
+        while let Some(bytes) = self.rtmp.take_outgoing() {
+            socket.write_all(&bytes).await?;
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, event: RtmpEvent) -> Result<(), Close> {
+        match event {
+            RtmpEvent::Connected { app, .. } => {
+                tracing::debug!(%app, "connected");
+                Ok(())
+            }
+            RtmpEvent::PublishRequested { app, stream_key, .. } => self.publish(&app, &stream_key).await,
+            RtmpEvent::Metadata { .. } => Ok(()),
+            RtmpEvent::Video { timestamp, data } => {
+                let Some(session) = self.session.as_mut() else { return Ok(()) };
+                let dts_ms = self.video_clock.unwrap(timestamp);
+                let frame = parse_video_tag(data).map_err(media_close)?.into_media_frame(dts_ms);
+                match frame {
+                    Some(frame) => session.push(frame).map_err(media_close),
+                    None => Ok(()),
+                }
+            }
+            RtmpEvent::Audio { timestamp, data } => {
+                let Some(session) = self.session.as_mut() else { return Ok(()) };
+                let dts_ms = self.audio_clock.unwrap(timestamp);
+                match parse_audio_tag(data) {
+                    Ok(audio) => session.push(audio.into_media_frame(dts_ms)).map_err(media_close),
+                    // Audio we cannot package is dropped; the video still plays.
+                    Err(MediaError::Unsupported { detail, .. }) => {
+                        tracing::debug!(%detail, "audio frame dropped");
+                        Ok(())
+                    }
+                    Err(error) => Err(media_close(error)),
+                }
+            }
+            RtmpEvent::Unpublished => Err(Close::Unpublished),
+        }
+    }
+
+    async fn publish(&mut self, app: &str, stream_key: &str) -> Result<(), Close> {
+        if self.session.is_some() {
+            self.rtmp.reject_publish("NetStream.Publish.BadName", "Already publishing on this connection.");
+            return Err(Close::Refused);
+        }
+        if app != self.context.config.app {
+            tracing::warn!(%app, "publish refused: unknown application");
+            self.rtmp.reject_publish("NetStream.Publish.BadName", "Unknown application.");
+            return Err(Close::Refused);
+        }
+        let stream = match self.context.authorizer.authorize(app, stream_key, self.peer).await {
+            Ok(Some(stream)) => stream,
+            Ok(None) => {
+                tracing::warn!("publish refused: unknown stream key");
+                self.rtmp.reject_publish("NetStream.Publish.BadName", "Invalid stream key.");
+                return Err(Close::Refused);
+            }
+            Err(reason) => {
+                tracing::error!(%reason, "publish refused: could not check the stream key");
+                self.rtmp.reject_publish("NetStream.Publish.Failed", "Cannot verify the stream key now; retry.");
+                return Err(Close::Refused);
+            }
+        };
+        tracing::Span::current().record("stream", stream.as_str());
+        match self.context.registry.begin_publish(&stream) {
+            Ok(session) => {
+                tracing::info!("publishing");
+                self.session = Some(session);
+                self.rtmp.accept_publish();
+                Ok(())
+            }
+            Err(PublishError::AlreadyLive(_)) => {
+                tracing::warn!("publish refused: stream already live");
+                self.rtmp.reject_publish("NetStream.Publish.BadName", "This stream is already being published.");
+                Err(Close::Refused)
+            }
+        }
+    }
+}
+
+async fn kicked(session: &Option<PublishSession>) {
+    match session {
+        Some(session) => session.kicked().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn draining(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+fn media_close(error: MediaError) -> Close {
+    Close::Failed(error.to_string())
+}

@@ -1,0 +1,77 @@
+//! RTMP ingest: a thin tokio shell. The protocol lives in `media::rtmp`;
+//! this crate reads sockets, asks the authorizer about stream keys and
+//! hands frames to the live edge.
+
+mod connection;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use live::Registry;
+use media::rtmp::RtmpLimits;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+/// Ingest settings; defaults in [`Default`].
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    pub limits: RtmpLimits,
+    /// A connection that sends nothing this long is dropped (10 s).
+    pub idle_timeout: Duration,
+    /// Most concurrent RTMP connections (1000).
+    pub max_connections: usize,
+    /// The RTMP application name publishers use, as in rtmp://host/live (live).
+    pub app: String,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self { limits: RtmpLimits::default(), idle_timeout: Duration::from_secs(10), max_connections: 1000, app: "live".into() }
+    }
+}
+
+pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>>;
+
+/// Decides whether a stream key may publish, and to which stream.
+pub trait StreamAuthorizer: Send + Sync + 'static {
+    /// `Ok(Some(stream name))` to allow, `Ok(None)` for an unknown key,
+    /// `Err` when the decision could not be made (database down).
+    fn authorize<'a>(&'a self, app: &'a str, stream_key: &'a str, peer: SocketAddr) -> AuthFuture<'a>;
+}
+
+/// Accepts publishers until `shutdown` turns true; then asks every open
+/// publisher to reconnect elsewhere and returns once they are gone.
+pub async fn run(listener: TcpListener, registry: Arc<Registry>, authorizer: Arc<dyn StreamAuthorizer>, config: IngestConfig, mut shutdown: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let config = Arc::new(config);
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let (socket, peer) = match accepted {
+            Ok(connection) => connection,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection limit reached; refusing publisher");
+            continue;
+        };
+        let _ = socket.set_nodelay(true);
+        let context = connection::Context { registry: registry.clone(), authorizer: authorizer.clone(), config: config.clone(), shutdown: shutdown.clone() };
+        tasks.spawn(async move {
+            connection::serve(socket, peer, context).await;
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+}

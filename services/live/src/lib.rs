@@ -1,0 +1,31 @@
+//! The live edge of every stream this process ingests: init segments, parts
+//! and the newest segments in memory, the publisher's lifecycle (grace
+//! period, takeover, end of stream) and a version counter that wakes
+//! blocked playlist and part requests the moment something changes.
+
+mod edge;
+mod playlist;
+mod publish;
+mod registry;
+mod writer;
+
+pub use edge::{BlockState, LiveStream, PartState, StreamStatus};
+pub use publish::PublishSession;
+pub use registry::{LiveConfig, PublishError, Registry};
+pub use writer::{spawn_storage_writer, StorageWriter};
+
+/// Object keys in storage; names derive from sequence numbers only, so every
+/// pod computes the same ones.
+pub fn segment_key(stream: &str, msn: u64) -> String {
+    format!("live/{stream}/seg{msn}.m4s")
+}
+
+pub fn init_key(stream: &str, version: u32) -> String {
+    format!("live/{stream}/init{version}.mp4")
+}
+
+pub(crate) fn unix_ms_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}

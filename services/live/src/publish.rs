@@ -1,0 +1,81 @@
+use std::sync::Arc;
+use std::time::Instant;
+
+use media::segmenter::{Segmenter, SegmenterConfig, SegmenterEvent, SegmenterStart};
+use media::{MediaError, MediaFrame};
+use tokio::sync::Notify;
+
+use crate::edge::LiveStream;
+
+/// One publisher's claim on a stream. Frames go through its segmenter into
+/// the stream's edge; dropping it starts the reconnect grace period.
+pub struct PublishSession {
+    stream: Arc<LiveStream>,
+    id: u64,
+    segmenter: Segmenter,
+    kick: Arc<Notify>,
+}
+
+impl PublishSession {
+    pub(crate) fn new(stream: Arc<LiveStream>, id: u64, start: (SegmenterStart, Arc<Notify>) , config: SegmenterConfig) -> Self {
+        let (start, kick) = start;
+        Self { stream, id, segmenter: Segmenter::new(config, start), kick }
+    }
+
+    pub fn stream(&self) -> &Arc<LiveStream> {
+        &self.stream
+    }
+
+    /// Resolves when a newer publisher took the stream over.
+    pub async fn kicked(&self) {
+        self.kick.notified().await
+    }
+
+    pub fn push(&mut self, frame: MediaFrame) -> Result<(), MediaError> {
+        let events = self.segmenter.push(frame, crate::unix_ms_now())?;
+        self.apply(events);
+        Ok(())
+    }
+
+    fn apply(&mut self, events: Vec<SegmenterEvent>) {
+        let stream = &self.stream;
+        let mut state = stream.lock();
+        match &mut state.publisher {
+            Some(publisher) if publisher.id == self.id => publisher.last_activity = Instant::now(),
+            _ => return,
+        }
+        if events.is_empty() {
+            return;
+        }
+        for event in events {
+            match event {
+                SegmenterEvent::Init { version, data, info } => {
+                    stream.store(crate::init_key(&stream.name, version), data.clone());
+                    state.inits.insert(version, data);
+                    while state.inits.len() > 8 {
+                        state.inits.pop_first();
+                    }
+                    state.part_target_ms.get_or_insert(info.part_target_ms);
+                    state.next_init_version = state.next_init_version.max(version + 1);
+                    state.info = Some(info);
+                }
+                SegmenterEvent::Part(part) => stream.apply_part(&mut state, part),
+                SegmenterEvent::SegmentEnd { msn, duration_secs } => stream.complete_segment(&mut state, msn, duration_secs),
+            }
+        }
+        stream.changed(&mut state);
+    }
+}
+
+impl Drop for PublishSession {
+    fn drop(&mut self) {
+        let events = self.segmenter.finish();
+        self.apply(events);
+        let mut state = self.stream.lock();
+        if state.publisher.as_ref().is_some_and(|publisher| publisher.id == self.id) {
+            state.publisher = None;
+            state.disconnected_at = Some(Instant::now());
+            self.stream.changed(&mut state);
+        }
+    }
+}

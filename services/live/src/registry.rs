@@ -1,0 +1,103 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use media::segmenter::SegmenterConfig;
+
+use crate::edge::LiveStream;
+use crate::publish::PublishSession;
+use crate::writer::StorageWriter;
+
+/// Live-edge settings; defaults in [`Default`].
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    pub segmenter: SegmenterConfig,
+    /// Complete segments listed in the live playlist (10).
+    pub playlist_window_segments: usize,
+    /// A publisher that reconnects within this continues the playlist (10 s).
+    pub reconnect_grace: Duration,
+    /// A publisher silent this long may be taken over by a new one (5 s).
+    pub takeover_after: Duration,
+    /// An ended stream's edge stays in memory this long (60 s).
+    pub ended_retention: Duration,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            segmenter: SegmenterConfig::default(),
+            playlist_window_segments: 10,
+            reconnect_grace: Duration::from_secs(10),
+            takeover_after: Duration::from_secs(5),
+            ended_retention: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PublishError {
+    #[error("stream {0} is already being published")]
+    AlreadyLive(String),
+}
+
+/// Every stream whose live edge this process holds.
+pub struct Registry {
+    config: LiveConfig,
+    storage: Option<StorageWriter>,
+    streams: Mutex<HashMap<String, Arc<LiveStream>>>,
+    next_session_id: std::sync::atomic::AtomicU64,
+}
+
+impl Registry {
+    pub fn new(config: LiveConfig, storage: Option<StorageWriter>) -> Arc<Self> {
+        Arc::new(Self { config, storage, streams: Mutex::default(), next_session_id: 1.into() })
+    }
+
+    pub fn config(&self) -> &LiveConfig {
+        &self.config
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<LiveStream>> {
+        self.streams.lock().ok()?.get(name).cloned()
+    }
+
+    pub fn stream_names(&self) -> Vec<String> {
+        self.streams.lock().map(|streams| streams.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Claims the stream for a new publisher: a fresh playlist, the
+    /// continuation of one within its grace period, or a takeover of a
+    /// publisher that has gone silent. A live, active publisher is refused.
+    pub fn begin_publish(self: &Arc<Self>, name: &str) -> Result<PublishSession, PublishError> {
+        let stream = {
+            let mut streams = self.streams.lock().map_err(|_| PublishError::AlreadyLive(name.to_owned()))?;
+            streams.entry(name.to_owned()).or_insert_with(|| Arc::new(LiveStream::new(name, &self.config, self.storage.clone()))).clone()
+        };
+        let id = self.next_session_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let start = stream.claim(id, Instant::now(), self.config.takeover_after)?;
+        Ok(PublishSession::new(stream, id, start, self.config.segmenter.clone()))
+    }
+
+    /// Ends playlists whose publisher stayed away past the grace period and
+    /// forgets streams that ended long ago. Call periodically.
+    pub fn housekeeping(&self, now: Instant) {
+        let Ok(mut streams) = self.streams.lock() else { return };
+        streams.retain(|_, stream| {
+            stream.end_if_abandoned(now, self.config.reconnect_grace);
+            !stream.ended_longer_than(now, self.config.ended_retention)
+        });
+    }
+
+    /// Runs housekeeping every 250 ms until the registry is dropped.
+    pub fn spawn_housekeeping(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tick.tick().await;
+                let Some(registry) = weak.upgrade() else { break };
+                registry.housekeeping(Instant::now());
+            }
+        });
+    }
+}

@@ -1,0 +1,16 @@
+//! Sans-io media layer. Nothing here does I/O or depends on an async runtime:
+//! callers feed bytes in and take frames, boxes and playlists out.
+
+pub mod amf0;
+pub mod codec;
+pub mod error;
+pub mod flv;
+pub mod fmp4;
+pub mod frame;
+pub mod hls;
+pub mod rtmp;
+pub mod segmenter;
+pub mod timeline;
+
+pub use error::MediaError;
+pub use frame::{AudioCodec, MediaFrame, TrackKind, VideoCodec};

@@ -1,0 +1,15 @@
+//! Embeds hls.js (installed by `make` into web/node_modules) for the player
+//! page, so a single binary serves everything a viewer needs.
+
+use std::path::Path;
+
+fn main() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/node_modules/hls.js/dist/hls.min.js");
+    println!("cargo:rerun-if-changed={}", source.display());
+    let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("hls.min.js");
+    let script = std::fs::read(&source).unwrap_or_else(|_| {
+        println!("cargo:warning=hls.js not found under web/node_modules; run `make build` so the player page works");
+        b"document.body.textContent='This build has no hls.js: run make build.';".to_vec()
+    });
+    std::fs::write(out, script).expect("write hls.js into OUT_DIR");
+}

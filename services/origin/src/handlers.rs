@@ -1,0 +1,121 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use live::{BlockState, LiveStream, PartState};
+use tokio::time::Instant;
+
+use crate::request::{LiveFile, PlaylistQuery};
+use crate::{Origin, OriginError};
+
+const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+const MEDIA_TYPE: &str = "video/mp4";
+/// Media URIs are never reused, so any cache may keep them.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// A plain playlist changes every part; no cache may keep it longer.
+const LIVE_PLAYLIST: &str = "public, max-age=0";
+/// A blocking response names a unique future state; caching it is safe.
+const BLOCKING_PLAYLIST: &str = "public, max-age=60";
+
+pub async fn live_file(State(origin): State<Arc<Origin>>, Path((stream_name, file)): Path<(String, String)>, Query(query): Query<PlaylistQuery>) -> Result<Response, OriginError> {
+    let file = LiveFile::parse(&file).ok_or(OriginError::NotFound)?;
+    let stream = origin.registry.get(&stream_name);
+    match file {
+        LiveFile::Multivariant => multivariant(&origin, stream.ok_or(OriginError::NotFound)?).await,
+        LiveFile::Media => media_playlist(&origin, stream.ok_or(OriginError::NotFound)?, &query).await,
+        LiveFile::Part(msn, index) => part(&origin, stream.ok_or(OriginError::NotFound)?, msn, index).await,
+        LiveFile::Init(version) => {
+            let data = match stream.and_then(|stream| stream.init(version)) {
+                Some(data) => data,
+                None => stored(&origin, &live::init_key(&stream_name, version)).await?,
+            };
+            Ok(media_response(data))
+        }
+        LiveFile::Segment(msn) => {
+            let data = match stream.and_then(|stream| stream.segment_data(msn)) {
+                Some(data) => data,
+                None => stored(&origin, &live::segment_key(&stream_name, msn)).await?,
+            };
+            Ok(media_response(data))
+        }
+    }
+}
+
+fn hold_time(origin: &Origin, stream: &LiveStream) -> Duration {
+    stream.target_duration().map_or(origin.default_hold, |target| Duration::from_secs(3 * u64::from(target)))
+}
+
+/// Re-runs `check` after every change of the stream until it decides or
+/// the hold time passes. Subscribing before the first check means no
+/// change can slip between check and wait.
+async fn wait_for<T>(stream: &LiveStream, hold: Duration, mut check: impl FnMut() -> Option<Result<T, OriginError>>) -> Result<T, OriginError> {
+    let mut changes = stream.subscribe();
+    let deadline = Instant::now() + hold;
+    loop {
+        if let Some(decided) = check() {
+            return decided;
+        }
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(OriginError::NotFound),
+            Err(_) => return Err(OriginError::HoldExpired),
+        }
+    }
+}
+
+async fn multivariant(origin: &Origin, stream: Arc<LiveStream>) -> Result<Response, OriginError> {
+    let hold = hold_time(origin, &stream);
+    let body = wait_for(&stream, hold, || stream.multivariant_playlist().map(Ok)).await?;
+    Ok(([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, LIVE_PLAYLIST)], body).into_response())
+}
+
+async fn media_playlist(origin: &Origin, stream: Arc<LiveStream>, query: &PlaylistQuery) -> Result<Response, OriginError> {
+    let blocking = query.blocking()?;
+    let skip = query.skip()?;
+    let hold = hold_time(origin, &stream);
+    let cache = match &blocking {
+        Some(request) => {
+            wait_for(&stream, hold, || match stream.block_state(request.msn, request.part) {
+                BlockState::Ready => Some(Ok(())),
+                BlockState::Wait => None,
+                BlockState::BadRequest => Some(Err(OriginError::BadRequest("_HLS_msn is too far ahead"))),
+            })
+            .await?;
+            BLOCKING_PLAYLIST
+        }
+        None => {
+            // A player that arrives before the first part waits for it.
+            wait_for(&stream, hold, || stream.has_media().then_some(Ok(()))).await?;
+            LIVE_PLAYLIST
+        }
+    };
+    let body = stream.media_playlist(skip).ok_or(OriginError::NotFound)?;
+    let cache = if stream.is_ended() { LIVE_PLAYLIST } else { cache };
+    Ok(([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, cache)], body).into_response())
+}
+
+async fn part(origin: &Origin, stream: Arc<LiveStream>, msn: u64, index: u32) -> Result<Response, OriginError> {
+    let hold = hold_time(origin, &stream);
+    let data = wait_for(&stream, hold, || match stream.part(msn, index) {
+        PartState::Ready(data) => Some(Ok(data)),
+        PartState::Wait => None,
+        PartState::NotFound => Some(Err(OriginError::NotFound)),
+    })
+    .await?;
+    Ok(media_response(data))
+}
+
+async fn stored(origin: &Origin, key: &str) -> Result<Bytes, OriginError> {
+    match origin.storage.get(key).await {
+        Ok(Some(data)) => Ok(data),
+        Ok(None) => Err(OriginError::NotFound),
+        Err(error) => Err(OriginError::Storage(error.to_string())),
+    }
+}
+
+fn media_response(data: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, MEDIA_TYPE), (header::CACHE_CONTROL, IMMUTABLE)], data).into_response()
+}

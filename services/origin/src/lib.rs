@@ -1,0 +1,48 @@
+//! The LL-HLS origin: a thin axum shell over the live edge and storage.
+//! Every URI is derived from sequence numbers, so any origin answers any
+//! request the same way and a CDN can cache what it gets.
+
+mod error;
+mod handlers;
+mod player;
+mod request;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use live::Registry;
+use storage::ObjectStore;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::CorsLayer;
+
+pub use error::OriginError;
+
+/// Shared by every request.
+pub struct Origin {
+    pub registry: Arc<Registry>,
+    pub storage: Arc<dyn ObjectStore>,
+    /// Longest a blocking request is held when the target duration is not
+    /// known yet (6 s, i.e. 3 x the default target).
+    pub default_hold: Duration,
+}
+
+pub fn router(origin: Arc<Origin>) -> Router {
+    Router::new()
+        .route("/live/{stream}/{file}", get(handlers::live_file))
+        .route("/player.html", get(player::page))
+        .route("/hls.min.js", get(player::hls_script))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(origin)
+        .layer(CompressionLayer::new().gzip(true).compress_when(is_playlist))
+        .layer(CorsLayer::permissive())
+}
+
+/// Only playlists are compressed; media is already compressed.
+fn is_playlist(_: axum::http::StatusCode, _: axum::http::Version, headers: &axum::http::HeaderMap, _: &axum::http::Extensions) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/vnd.apple.mpegurl") || value.starts_with("text/"))
+}

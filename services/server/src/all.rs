@@ -1,0 +1,142 @@
+//! Wiring of the all-in-one role.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::Database;
+use ingest::{AuthFuture, IngestConfig, StreamAuthorizer};
+use live::{LiveConfig, Registry};
+use media::rtmp::RtmpLimits;
+use media::segmenter::SegmenterConfig;
+use origin::Origin;
+use storage::{LocalDirStore, ObjectStore};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+pub fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub async fn open_database(config: &Config) -> Result<Database, String> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|error| format!("cannot create {}: {error}", config.data_dir.display()))?;
+    Database::open_sqlite(&config.data_dir.join("relay.db")).await.map_err(|error| error.to_string())
+}
+
+/// Stream keys are checked against the database on every publish.
+struct DatabaseAuthorizer(Database);
+
+impl StreamAuthorizer for DatabaseAuthorizer {
+    fn authorize<'a>(&'a self, _app: &'a str, stream_key: &'a str, _peer: SocketAddr) -> AuthFuture<'a> {
+        Box::pin(async move {
+            match self.0.stream_by_key(stream_key).await {
+                Ok(stream) => Ok(stream.map(|stream| stream.name)),
+                Err(error) => Err(error.to_string()),
+            }
+        })
+    }
+}
+
+pub async fn run(config: Config) -> Result<(), String> {
+    let database = open_database(&config).await?;
+    let first_stream = database.ensure_default_stream("main").await.map_err(|error| error.to_string())?;
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalDirStore::new(config.data_dir.join("objects")));
+    let writer = live::spawn_storage_writer(store.clone(), config.storage_queue);
+    let live_config = LiveConfig {
+        segmenter: SegmenterConfig { segment_target_ms: config.segment_target_ms, part_target_ms: config.part_target_ms, ..SegmenterConfig::default() },
+        playlist_window_segments: config.playlist_window_segments,
+        reconnect_grace: Duration::from_millis(config.reconnect_grace_ms),
+        takeover_after: Duration::from_millis(config.takeover_after_ms),
+        ..LiveConfig::default()
+    };
+    let registry = Registry::new(live_config, Some(writer));
+    registry.spawn_housekeeping();
+
+    let rtmp_listener = TcpListener::bind(config.rtmp_listen).await.map_err(|error| format!("cannot listen on {} for RTMP: {error}", config.rtmp_listen))?;
+    let http_listener = TcpListener::bind(config.http_listen).await.map_err(|error| format!("cannot listen on {} for HTTP: {error}", config.http_listen))?;
+    let rtmp_address = rtmp_listener.local_addr().map_err(|error| error.to_string())?;
+    let http_address = http_listener.local_addr().map_err(|error| error.to_string())?;
+
+    let (shutdown_sender, shutdown) = watch::channel(false);
+    let ingest_config = IngestConfig {
+        limits: RtmpLimits { max_message_size: config.max_rtmp_message_bytes, ..RtmpLimits::default() },
+        idle_timeout: Duration::from_millis(config.publisher_idle_timeout_ms),
+        max_connections: config.max_rtmp_connections,
+        ..IngestConfig::default()
+    };
+    let ingest_task = tokio::spawn(ingest::run(rtmp_listener, registry.clone(), Arc::new(DatabaseAuthorizer(database)), ingest_config, shutdown.clone()));
+
+    let origin = Arc::new(Origin { registry: registry.clone(), storage: store, default_hold: Duration::from_millis(3 * u64::from(config.segment_target_ms)) });
+    let mut http_shutdown = shutdown.clone();
+    let http_task = tokio::spawn(async move {
+        axum::serve(http_listener, origin::router(origin))
+            .with_graceful_shutdown(async move {
+                let _ = http_shutdown.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+
+    print_banner(&config, rtmp_address, http_address, &first_stream);
+    tracing::info!(%rtmp_address, %http_address, "relay is running");
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: asking publishers to reconnect, draining requests");
+    let _ = shutdown_sender.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        let _ = ingest_task.await;
+        let _ = http_task.await;
+    })
+    .await;
+    Ok(())
+}
+
+fn print_banner(config: &Config, rtmp: SocketAddr, http: SocketAddr, stream: &api::StreamRecord) {
+    let host = |address: SocketAddr| config.public_host.clone().unwrap_or_else(|| display_host(address.ip()));
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "OBS server URL: rtmp://{}:{}/live", host(rtmp), rtmp.port());
+    let _ = writeln!(out, "Stream key: {}", stream.stream_key);
+    let _ = writeln!(out, "Player link: http://{}:{}/player.html?stream={}", host(http), http.port(), stream.name);
+    let _ = writeln!(out, "Playlist URL: http://{}:{}/live/{}/index.m3u8", host(http), http.port(), stream.name);
+    let _ = out.flush();
+}
+
+/// A wildcard bind is shown as this machine's first LAN address, so the
+/// printed links work from a phone on the same network.
+fn display_host(ip: IpAddr) -> String {
+    if !ip.is_unspecified() {
+        return match ip {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            IpAddr::V4(v4) => v4.to_string(),
+        };
+    }
+    if_addrs::get_if_addrs()
+        .ok()
+        .and_then(|interfaces| interfaces.into_iter().find(|interface| !interface.is_loopback() && interface.ip().is_ipv4()))
+        .map_or_else(|| "localhost".to_string(), |interface| interface.ip().to_string())
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

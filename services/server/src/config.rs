@@ -1,0 +1,141 @@
+//! Server configuration: defaults, then a TOML file, then RELAY_* environment
+//! variables, then command-line flags, then `validate()`. Unknown keys are
+//! errors, so a typo never silently falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// RTMP listen address (0.0.0.0:1935).
+    pub rtmp_listen: SocketAddr,
+    /// HTTP listen address for playlists, media and the player (0.0.0.0:8080).
+    pub http_listen: SocketAddr,
+    /// SQLite database and local object storage live here (./data).
+    pub data_dir: PathBuf,
+    /// Host name printed in URLs; the first LAN address when unset.
+    pub public_host: Option<String>,
+    /// Segment target duration in ms (2000).
+    pub segment_target_ms: u32,
+    /// LL-HLS part target in ms (200).
+    pub part_target_ms: u32,
+    /// Complete segments in the live playlist (10).
+    pub playlist_window_segments: usize,
+    /// A publisher reconnecting within this continues its playlist (10000).
+    pub reconnect_grace_ms: u64,
+    /// A publisher silent this long can be taken over by a new one (5000).
+    pub takeover_after_ms: u64,
+    /// A connection that sends nothing this long is dropped (10000).
+    pub publisher_idle_timeout_ms: u64,
+    /// Most concurrent RTMP connections (1000).
+    pub max_rtmp_connections: usize,
+    /// Largest RTMP message accepted, in bytes (4194304).
+    pub max_rtmp_message_bytes: usize,
+    /// Objects waiting for storage before new ones are dropped (256).
+    pub storage_queue: usize,
+    /// `text` or `json` log lines on stderr (text).
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            rtmp_listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            http_listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            data_dir: PathBuf::from("data"),
+            public_host: None,
+            segment_target_ms: 2000,
+            part_target_ms: 200,
+            playlist_window_segments: 10,
+            reconnect_grace_ms: 10_000,
+            takeover_after_ms: 5_000,
+            publisher_idle_timeout_ms: 10_000,
+            max_rtmp_connections: 1000,
+            max_rtmp_message_bytes: 4 << 20,
+            storage_queue: 256,
+            log_format: "text".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, overlaid with `file` (if any) and RELAY_* variables.
+    pub fn load(file: Option<&Path>, environment: impl Iterator<Item = (String, String)>) -> Result<Self, String> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+                text.parse::<toml::Table>().map_err(|error| format!("{}: {error}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in environment {
+            if let Some(key) = name.strip_prefix("RELAY_") {
+                let value = value.parse::<i64>().map(toml::Value::Integer).unwrap_or(toml::Value::String(value));
+                table.insert(key.to_ascii_lowercase(), value);
+            }
+        }
+        Config::deserialize(table).map_err(|error| format!("configuration: {error}"))
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if !(50..=2000).contains(&self.part_target_ms) {
+            return Err("part_target_ms must be 50-2000".into());
+        }
+        if self.segment_target_ms < 2 * self.part_target_ms || self.segment_target_ms > 20_000 {
+            return Err("segment_target_ms must be at least 2 x part_target_ms and at most 20000".into());
+        }
+        if self.playlist_window_segments < 3 {
+            return Err("playlist_window_segments must be at least 3".into());
+        }
+        if !(1024..=64 << 20).contains(&self.max_rtmp_message_bytes) {
+            return Err("max_rtmp_message_bytes must be 1 KiB-64 MiB".into());
+        }
+        if self.log_format != "text" && self.log_format != "json" {
+            return Err("log_format must be text or json".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn environment_overrides_and_unknown_keys_fail() {
+        let env = vec![("RELAY_PART_TARGET_MS".to_string(), "300".to_string()), ("RELAY_HTTP_LISTEN".to_string(), "127.0.0.1:9000".to_string()), ("HOME".to_string(), "/".to_string())];
+        let config = Config::load(None, env.into_iter()).unwrap();
+        assert_eq!(config.part_target_ms, 300);
+        assert_eq!(config.http_listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
+        let unknown = vec![("RELAY_PART_TARGET".to_string(), "300".to_string())];
+        assert!(Config::load(None, unknown.into_iter()).unwrap_err().contains("unknown field"));
+    }
+
+    #[test]
+    fn file_values_apply() {
+        let path = std::env::temp_dir().join(format!("relay-config-{}.toml", std::process::id()));
+        std::fs::write(&path, "segment_target_ms = 4000\nlog_format = \"json\"\n").unwrap();
+        let config = Config::load(Some(&path), std::iter::empty()).unwrap();
+        assert_eq!(config.segment_target_ms, 4000);
+        assert_eq!(config.log_format, "json");
+        std::fs::write(&path, "segment_target = 4000\n").unwrap();
+        assert!(Config::load(Some(&path), std::iter::empty()).is_err());
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        let config = Config { part_target_ms: 10, ..Config::default() };
+        assert!(config.validate().is_err());
+        let config = Config { segment_target_ms: 300, ..Config::default() };
+        assert!(config.validate().is_err());
+    }
+}

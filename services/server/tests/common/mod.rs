@@ -1,0 +1,57 @@
+//! Helpers shared by the end-to-end tests: a temporary data directory, the
+//! `relay all` server under test, external programs (ffmpeg, GStreamer, node)
+//! with bounded run times, a tiny HTTP client and playlist helpers.
+//!
+//! Every test binary compiles this module but uses only part of it.
+#![allow(dead_code)]
+
+pub mod hls;
+pub mod http;
+pub mod process;
+pub mod server;
+pub mod tempdir;
+pub mod tools;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+pub use process::run_with_timeout;
+pub use server::Server;
+
+/// Repository root (the workspace), derived from this crate's manifest dir.
+pub fn repo_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| manifest.to_path_buf())
+}
+
+/// `cargo test` runs the tests of one binary on parallel threads; the e2e tests
+/// encode and decode video in real time, so on a 2-core machine they take turns.
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Finds a program on PATH or fails the test: a missing tool is a broken test
+/// machine (`make deps` installs them), not a reason to skip.
+pub fn require_tool(name: &str) -> PathBuf {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    match found {
+        Some(path) => path,
+        None => panic!(
+            "required program `{name}` is not on PATH; run `make deps` (scripts/ensure-deps.sh)"
+        ),
+    }
+}
+
+/// Fails the test if a file the test depends on is missing.
+pub fn require_file(path: &Path, hint: &str) {
+    assert!(path.exists(), "missing {}: {hint}", path.display());
+}

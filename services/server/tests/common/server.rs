@@ -1,0 +1,161 @@
+//! The server under test: `relay all` on loopback with port 0 listeners and
+//! a fresh data directory, configured from the four lines it prints.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::process::ChildGuard;
+use super::tempdir::TempDir;
+
+/// Debug builds on a loaded 2-core machine can be slow to open the database.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running `relay all`. Dropping it kills the process, then removes its
+/// data directory (field order matters: the process goes first).
+pub struct Server {
+    /// `rtmp://HOST:PORT/live`, the "server URL" an OBS user types.
+    pub rtmp_url: String,
+    pub stream_key: String,
+    pub player_url: String,
+    /// Multivariant playlist of the default stream.
+    pub playlist_url: String,
+    /// `http://HOST:PORT`
+    pub http_base: String,
+    process: ChildGuard,
+    data_dir: TempDir,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let data_dir = TempDir::new("relay-e2e");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_relay"));
+        command
+            .arg("all")
+            .args(["--rtmp-listen", "127.0.0.1:0"])
+            .args(["--http-listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(["--public-host", "127.0.0.1"])
+            .stdout(Stdio::piped());
+        if std::env::var_os("RUST_LOG").is_none() {
+            command.env("RUST_LOG", "info");
+        }
+        let mut process = ChildGuard::spawn("relay", &mut command);
+        let lines = follow_stdout(&mut process);
+
+        let mut banner = Banner::default();
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while !banner.complete() {
+            if let Some(status) = process.try_wait() {
+                panic!(
+                    "relay exited during startup ({status}); stderr:\n{}",
+                    process.stderr_tail()
+                );
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                panic!(
+                    "relay printed no complete banner within {STARTUP_TIMEOUT:?} (got {banner:?}); stderr:\n{}",
+                    process.stderr_tail()
+                );
+            }
+            if let Ok(line) = lines.recv_timeout(left.min(Duration::from_millis(200))) {
+                banner.read(&line);
+            }
+        }
+
+        let playlist_url = banner.playlist_url.unwrap_or_default();
+        let http_base = playlist_url
+            .find("/live/")
+            .map(|i| playlist_url[..i].to_string())
+            .unwrap_or_else(|| panic!("unexpected playlist URL {playlist_url}"));
+        Server {
+            rtmp_url: banner.rtmp_url.unwrap_or_default(),
+            stream_key: banner.stream_key.unwrap_or_default(),
+            player_url: banner.player_url.unwrap_or_default(),
+            playlist_url,
+            http_base,
+            process,
+            data_dir,
+        }
+    }
+
+    /// RTMP URL that publishes the default stream.
+    pub fn publish_url(&self) -> String {
+        self.publish_url_with_key(&self.stream_key)
+    }
+
+    pub fn publish_url_with_key(&self, key: &str) -> String {
+        format!("{}/{key}", self.rtmp_url)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.http_base)
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.path()
+    }
+
+    pub fn stderr_tail(&self) -> String {
+        self.process.stderr_tail()
+    }
+
+    /// Panics if the server process has died.
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.process.try_wait() {
+            panic!(
+                "relay exited unexpectedly ({status}); stderr:\n{}",
+                self.process.stderr_tail()
+            );
+        }
+    }
+}
+
+/// Forwards stdout lines on a channel; the thread keeps draining stdout for
+/// the server's whole life so it never blocks on a full pipe.
+fn follow_stdout(process: &mut ChildGuard) -> mpsc::Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    if let Some(stdout) = process.child_mut().stdout.take() {
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = sender.send(line);
+            }
+        });
+    }
+    receiver
+}
+
+#[derive(Debug, Default)]
+struct Banner {
+    rtmp_url: Option<String>,
+    stream_key: Option<String>,
+    player_url: Option<String>,
+    playlist_url: Option<String>,
+}
+
+impl Banner {
+    fn read(&mut self, line: &str) {
+        let field = |prefix: &str| line.strip_prefix(prefix).map(|v| v.trim().to_string());
+        if let Some(v) = field("OBS server URL:") {
+            self.rtmp_url = Some(v.trim_end_matches('/').to_string());
+        } else if let Some(v) = field("Stream key:") {
+            self.stream_key = Some(v);
+        } else if let Some(v) = field("Player link:") {
+            self.player_url = Some(v);
+        } else if let Some(v) = field("Playlist URL:") {
+            self.playlist_url = Some(v);
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.rtmp_url.is_some()
+            && self.stream_key.is_some()
+            && self.player_url.is_some()
+            && self.playlist_url.is_some()
+    }
+}

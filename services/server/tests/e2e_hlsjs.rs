@@ -1,0 +1,84 @@
+//! End to end with the viewer most users have: hls.js in (headless) Chromium,
+//! driven by tests/browser/play.mjs while ffmpeg publishes in real time.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{hls, http, repo_root, require_file, require_tool, run_with_timeout, tools, Server};
+
+const PLAY_SECONDS: u64 = 25;
+
+#[test]
+fn hlsjs_plays_live_stream_in_low_latency_mode_without_stalls() {
+    let node = require_tool("node");
+    let browser_dir = repo_root().join("tests/browser");
+    let harness = browser_dir.join("play.mjs");
+    let setup_hint = "run `make deps` (npm ci in tests/browser, Debian chromium)";
+    require_file(&harness, setup_hint);
+    require_file(
+        &browser_dir.join("node_modules/playwright-core"),
+        setup_hint,
+    );
+    require_file(
+        &browser_dir.join("node_modules/hls.js/dist/hls.min.js"),
+        setup_hint,
+    );
+    require_file(std::path::Path::new("/usr/bin/chromium"), setup_hint);
+
+    let _turn = common::exclusive();
+    let server = Server::start();
+    let _publisher = tools::spawn_publisher(&server.publish_url(), 60);
+    hls::wait_for_segments(&server.playlist_url, 2, Duration::from_secs(45));
+
+    let page = http::get(&server.player_url, Duration::from_secs(10))
+        .unwrap_or_else(|err| panic!("GET {}: {err}", server.player_url));
+    assert_eq!(page.status, 200, "player page {}", server.player_url);
+    assert!(
+        page.text().to_ascii_lowercase().contains("<video"),
+        "player page has no <video> element"
+    );
+
+    let run = run_with_timeout(
+        Command::new(node)
+            .arg(&harness)
+            .arg(&server.playlist_url)
+            .arg(PLAY_SECONDS.to_string())
+            .current_dir(&browser_dir),
+        Duration::from_secs(PLAY_SECONDS + 45),
+    );
+    assert!(run.success(), "play.mjs failed: {run}");
+    let line = run.stdout.lines().last().unwrap_or_default();
+    let report: serde_json::Value = serde_json::from_str(line)
+        .unwrap_or_else(|err| panic!("play.mjs printed no JSON ({err}): {run}"));
+    eprintln!("hls.js report: {report}");
+    eprintln!(
+        "hls.js: first frame {} ms, latency to live edge (hls.latency) median {} s, \
+         PROGRAM-DATE-TIME latency median {} s, target {} s",
+        report["first_frame_ms"],
+        report["latency_median_s"],
+        report["pdt_latency_median_s"],
+        report["target_latency_s"]
+    );
+
+    let fatal = &report["fatal_errors"];
+    assert!(
+        fatal.as_array().is_some_and(|errors| errors.is_empty()),
+        "hls.js fatal errors: {fatal}; report {report}"
+    );
+    assert!(
+        !report["part_target_s"].is_null(),
+        "hls.js did not see EXT-X-PART-INF (not in low-latency mode): {report}"
+    );
+    let played = report["played_s"].as_f64().unwrap_or(0.0);
+    assert!(
+        played >= (PLAY_SECONDS - 5) as f64,
+        "played only {played} s of {PLAY_SECONDS} s: {report}"
+    );
+    assert_eq!(
+        report["stalls"].as_u64(),
+        Some(0),
+        "playback stalled after the first frame: {report}"
+    );
+}
