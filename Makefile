@@ -9,10 +9,10 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 deps: ## Install everything the build, the server and the tests need (apt, npm)
-	scripts/ensure-deps.sh
+	bash scripts/ensure-deps.sh
 
 runtime-deps: ## Install only what the server needs (hls.js for the player page)
-	scripts/ensure-deps.sh --runtime
+	bash scripts/ensure-deps.sh --runtime
 
 build: runtime-deps ## Build the server (release)
 	$(CARGO) build --release -p server
@@ -39,4 +39,4 @@ lint: ## fmt check and clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 bench: deps ## Benchmarks against local reference servers (scripts/bench.sh)
-	scripts/bench.sh
+	bash scripts/bench.sh

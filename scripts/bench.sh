@@ -143,9 +143,9 @@ start_relay() {
     RELAY_RTMP=$(sed -n 's#^OBS server URL: rtmp://[^:]*:\([0-9]*\)/.*#\1#p' "$WORK/relay.out")
     RELAY_HTTP=$(sed -n 's#^Playlist URL: http://[^:]*:\([0-9]*\)/.*#\1#p' "$WORK/relay.out")
     add_stream() { "$RELAY" streams add "$1" --key "$2" --data-dir "$WORK/relay" >/dev/null; }
-    add_stream probe key-probe
-    add_stream play key-play
-    for i in $(seq -w 1 "$STREAMS"); do add_stream "load$i" "key-load$i"; done
+    add_stream probe bench-key-probe-01
+    add_stream play bench-key-play-001
+    for i in $(seq -w 1 "$STREAMS"); do add_stream "load$i" "bench-key-load$i"; done
 }
 want relay && start_relay
 
@@ -153,6 +153,9 @@ want relay && start_relay
 start_nginx() {
     log "starting nginx-rtmp"
     mkdir -p "$WORK/nginx/hls" "$WORK/nginx/tmp" "$WORK/nginx/logs"
+    # Workers drop privileges when started as root; they must reach these.
+    chmod a+rx "$WORK" "$WORK/nginx"
+    chmod a+rwx "$WORK/nginx/hls" "$WORK/nginx/tmp"
     sed -e "s#@PREFIX@#$WORK/nginx#g" -e "s#@RTMP_PORT@#$NGINX_RTMP#g" -e "s#@HTTP_PORT@#$NGINX_HTTP#g" \
         -e "s#@RTMP_MODULE@#$RTMP_MODULE#g" "$ROOT/scripts/nginx-rtmp/nginx.conf.in" >"$WORK/nginx/nginx.conf"
     nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' >"$WORK/nginx.out" 2>&1 &
@@ -175,7 +178,7 @@ probe() { # probe NAME PUBLISH_URL PLAYLIST_URL
     R[$1.seg_p50]=$(jq -r '.segment_delay_s.p50 // "n/a"' "$WORK/probe-$1.json")
     R[$1.seg_p99]=$(jq -r '.segment_delay_s.p99 // "n/a"' "$WORK/probe-$1.json")
 }
-want relay && probe relay "rtmp://127.0.0.1:$RELAY_RTMP/live/key-probe" "http://127.0.0.1:$RELAY_HTTP/live/probe/media.m3u8"
+want relay && probe relay "rtmp://127.0.0.1:$RELAY_RTMP/live/bench-key-probe-01" "http://127.0.0.1:$RELAY_HTTP/live/probe/media.m3u8"
 want nginx && probe nginx "rtmp://127.0.0.1:$NGINX_RTMP/live/probe" "http://127.0.0.1:$NGINX_HTTP/live/probe.m3u8"
 
 # (b) hls.js playback -----------------------------------------------------
@@ -197,7 +200,7 @@ play() { # play NAME PUBLISH_URL PLAYLIST_URL
     R[$1.stalls]=$(jq -r '.stalls // "n/a"' <<<"$json")
 }
 if [[ $PLAY_OK == 1 ]]; then
-    want relay && play relay "rtmp://127.0.0.1:$RELAY_RTMP/live/key-play" "http://127.0.0.1:$RELAY_HTTP/live/play/index.m3u8"
+    want relay && play relay "rtmp://127.0.0.1:$RELAY_RTMP/live/bench-key-play-001" "http://127.0.0.1:$RELAY_HTTP/live/play/index.m3u8"
     want nginx && play nginx "rtmp://127.0.0.1:$NGINX_RTMP/live/play" "http://127.0.0.1:$NGINX_HTTP/live/play.m3u8"
 fi
 
@@ -256,12 +259,20 @@ load() { # load NAME URL_PREFIX KEY_PREFIX PLAYLIST_PATTERN PIDS...
     R[$name.live_streams]="$live/$STREAMS"
     log "$name: $((ticks_after - ticks_before)) ticks over $stream_seconds stream-s; RSS $rss_before -> $rss_loaded KiB; $live/$STREAMS playlists live"
 }
-want relay && load relay "rtmp://127.0.0.1:$RELAY_RTMP/live" key-load \
+want relay && load relay "rtmp://127.0.0.1:$RELAY_RTMP/live" bench-key-load \
     "http://127.0.0.1:$RELAY_HTTP/live/loadNN/media.m3u8" "$RELAY_PID"
 want nginx && load nginx "rtmp://127.0.0.1:$NGINX_RTMP/live" load \
     "http://127.0.0.1:$NGINX_HTTP/live/loadNN.m3u8" $(nginx_pids)
 
 # --- report ---------------------------------------------------------------
+# Glass latency estimate for both: hls.js distance to the live edge, plus the
+# average age of that edge (half a part or fragment, plus its publish delay).
+glass_estimate() { # LATENCY UNIT_SECONDS PUBLISH_DELAY
+    awk -v l="$1" -v u="$2" -v d="$3" 'BEGIN { if (l + 0 == l && d + 0 == d) printf "%.2f", l + u / 2 + d; else print "n/a" }'
+}
+R[relay.glass_s]=$(glass_estimate "${R[relay.latency_s]:-x}" "${RELAY_PART_SECONDS:-0.2}" "${R[relay.part_p50]:-x}")
+R[nginx.glass_s]=$(glass_estimate "${R[nginx.latency_s]:-x}" "${NGINX_FRAGMENT_SECONDS:-1}" "${R[nginx.seg_p50]:-x}")
+
 ratio() { # ratio OURS NGINX -> "x.xx" or n/a
     awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 == a && b + 0 == b && b != 0) printf "%.2f", a / b; else print "n/a" }'
 }
@@ -274,14 +285,15 @@ row() { # row LABEL KEY
     echo "| metric | relay (LL-HLS, 2 s segments, 200 ms parts) | nginx-rtmp (HLS, 1 s fragments) | relay / nginx |"
     echo "| --- | --- | --- | --- |"
     printf '| publish delay p50, s (relay: part, nginx: segment) | %s | %s | %s |\n' \
-        "${R[relay.part_p50]}" "${R[nginx.seg_p50]}" "$(ratio "${R[relay.part_p50]}" "${R[nginx.seg_p50]}")"
+        "${R[relay.part_p50]:-n/a}" "${R[nginx.seg_p50]:-n/a}" "$(ratio "${R[relay.part_p50]:-x}" "${R[nginx.seg_p50]:-x}")"
     printf '| publish delay p99, s (relay: part, nginx: segment) | %s | %s | %s |\n' \
-        "${R[relay.part_p99]}" "${R[nginx.seg_p99]}" "$(ratio "${R[relay.part_p99]}" "${R[nginx.seg_p99]}")"
+        "${R[relay.part_p99]:-n/a}" "${R[nginx.seg_p99]:-n/a}" "$(ratio "${R[relay.part_p99]:-x}" "${R[nginx.seg_p99]:-x}")"
     row "segment publish delay p50, s" seg_p50
     row "segment publish delay p99, s" seg_p99
     row "hls.js time to first frame, ms" first_frame_ms
     row "hls.js latency to live edge (median), s" latency_s
-    row "hls.js PDT (glass) latency (median), s" pdt_latency_s
+    row "hls.js PDT latency (median; relay only, nginx has no PDT), s" pdt_latency_s
+    row "estimated glass latency (edge latency + edge age), s" glass_s
     row "hls.js stalls" stalls
     row "ingest CPU, ms per stream-second ($STREAMS x 2.6 Mbps)" cpu_ms_per_stream_s
     row "RSS per publisher, KiB" publisher_kib

@@ -41,26 +41,17 @@ pub struct Url {
 
 impl Url {
     pub fn parse(text: &str) -> Result<Url, HttpError> {
-        let rest = text
-            .strip_prefix("http://")
-            .ok_or_else(|| err(format!("only http:// URLs are supported: {text}")))?;
+        let rest =
+            text.strip_prefix("http://").ok_or_else(|| err(format!("only http:// URLs are supported: {text}")))?;
         let (authority, target) = match rest.find('/') {
             Some(slash) => (&rest[..slash], &rest[slash..]),
             None => (rest, "/"),
         };
         let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) => (
-                host,
-                port.parse::<u16>()
-                    .map_err(|_| err(format!("bad port in {text}")))?,
-            ),
+            Some((host, port)) => (host, port.parse::<u16>().map_err(|_| err(format!("bad port in {text}")))?),
             None => (authority, 80),
         };
-        Ok(Url {
-            host: host.to_string(),
-            port,
-            target: target.to_string(),
-        })
+        Ok(Url { host: host.to_string(), port, target: target.to_string() })
     }
 
     pub fn path(&self) -> &str {
@@ -79,11 +70,7 @@ impl Url {
             let dir_end = path.rfind('/').map(|i| i + 1).unwrap_or(0);
             format!("{}{}", &path[..dir_end], reference)
         };
-        Ok(Url {
-            host: self.host.clone(),
-            port: self.port,
-            target,
-        })
+        Ok(Url { host: self.host.clone(), port: self.port, target })
     }
 
     /// Returns the same URL with extra query parameters appended.
@@ -95,11 +82,7 @@ impl Url {
             target.push('=');
             target.push_str(value);
         }
-        Url {
-            host: self.host.clone(),
-            port: self.port,
-            target,
-        }
+        Url { host: self.host.clone(), port: self.port, target }
     }
 }
 
@@ -125,10 +108,7 @@ pub struct Response {
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.as_str())
+        self.headers.iter().find(|(key, _)| *key == name).map(|(_, value)| value.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -154,11 +134,7 @@ pub fn cache_max_age(cache_control: &str) -> Option<u64> {
 }
 
 /// GET `url` with extra request headers; the whole exchange must finish within `timeout`.
-pub async fn get(
-    url: &Url,
-    headers: &[(&str, &str)],
-    timeout: Duration,
-) -> Result<Response, HttpError> {
+pub async fn get(url: &Url, headers: &[(&str, &str)], timeout: Duration) -> Result<Response, HttpError> {
     match tokio::time::timeout(timeout, get_inner(url, headers)).await {
         Ok(result) => result,
         Err(_) => Err(err(format!("timeout after {timeout:?}: {url}"))),
@@ -171,9 +147,8 @@ pub async fn get_str(url: &str, timeout: Duration) -> Result<Response, HttpError
 
 async fn get_inner(url: &Url, headers: &[(&str, &str)]) -> Result<Response, HttpError> {
     let started = Instant::now();
-    let mut stream = TcpStream::connect((url.host.as_str(), url.port))
-        .await
-        .map_err(|e| err(format!("connect {url}: {e}")))?;
+    let mut stream =
+        TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| err(format!("connect {url}: {e}")))?;
     stream.set_nodelay(true).ok();
     let mut request = format!(
         "GET {} HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\nUser-Agent: loadtest\r\n",
@@ -183,32 +158,19 @@ async fn get_inner(url: &Url, headers: &[(&str, &str)]) -> Result<Response, Http
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| err(format!("write {url}: {e}")))?;
+    stream.write_all(request.as_bytes()).await.map_err(|e| err(format!("write {url}: {e}")))?;
 
     let mut reader = BufferedReader::new(stream);
     let head = reader.read_head().await?;
     let head_at = Instant::now();
     let (status, response_headers) = parse_head(&head)?;
-    let header = |name: &str| {
-        response_headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    };
+    let header = |name: &str| response_headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str());
     let body = if status == 204 || status == 304 || (100..200).contains(&status) {
         Vec::new()
-    } else if header("transfer-encoding")
-        .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"))
-    {
+    } else if header("transfer-encoding").is_some_and(|te| te.to_ascii_lowercase().contains("chunked")) {
         reader.read_chunked().await?
     } else if let Some(length) = header("content-length") {
-        let length: usize = length
-            .trim()
-            .parse()
-            .map_err(|_| err(format!("bad content-length {length:?}")))?;
+        let length: usize = length.trim().parse().map_err(|_| err(format!("bad content-length {length:?}")))?;
         if length > MAX_BODY_BYTES {
             return Err(err(format!("body too large: {length}")));
         }
@@ -216,14 +178,7 @@ async fn get_inner(url: &Url, headers: &[(&str, &str)]) -> Result<Response, Http
     } else {
         reader.read_to_end().await?
     };
-    Ok(Response {
-        status,
-        headers: response_headers,
-        body,
-        started,
-        head_at,
-        done_at: Instant::now(),
-    })
+    Ok(Response { status, headers: response_headers, body, started, head_at, done_at: Instant::now() })
 }
 
 fn parse_head(head: &[u8]) -> Result<(u16, Vec<(String, String)>), HttpError> {
@@ -255,21 +210,14 @@ struct BufferedReader {
 
 impl BufferedReader {
     fn new(stream: TcpStream) -> Self {
-        BufferedReader {
-            stream,
-            buffer: Vec::with_capacity(16 * 1024),
-        }
+        BufferedReader { stream, buffer: Vec::with_capacity(16 * 1024) }
     }
 
     /// Reads more bytes into the buffer; false on EOF.
     async fn fill(&mut self) -> Result<bool, HttpError> {
-        let mut chunk = [0u8; 64 * 1024];
-        let read = self
-            .stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| err(format!("read: {e}")))?;
-        self.buffer.extend_from_slice(&chunk[..read]);
+        // Read straight into the heap buffer: a stack array would bloat every future.
+        self.buffer.reserve(64 * 1024);
+        let read = self.stream.read_buf(&mut self.buffer).await.map_err(|e| err(format!("read: {e}")))?;
         Ok(read > 0)
     }
 
@@ -311,10 +259,7 @@ impl BufferedReader {
     async fn read_exact(&mut self, count: usize) -> Result<Vec<u8>, HttpError> {
         while self.buffer.len() < count {
             if !self.fill().await? {
-                return Err(err(format!(
-                    "connection closed after {} of {count} body bytes",
-                    self.buffer.len()
-                )));
+                return Err(err(format!("connection closed after {} of {count} body bytes", self.buffer.len())));
             }
         }
         Ok(self.take(count))
@@ -335,8 +280,8 @@ impl BufferedReader {
             let line = self.read_line().await?;
             let line = String::from_utf8_lossy(&line);
             let size_text = line.split(';').next().unwrap_or_default().trim();
-            let size = usize::from_str_radix(size_text, 16)
-                .map_err(|_| err(format!("bad chunk size {size_text:?}")))?;
+            let size =
+                usize::from_str_radix(size_text, 16).map_err(|_| err(format!("bad chunk size {size_text:?}")))?;
             if body.len() + size > MAX_BODY_BYTES {
                 return Err(err("chunked body too large"));
             }
@@ -352,9 +297,7 @@ impl BufferedReader {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
+    haystack.windows(needle.len()).position(|window| window == needle)
 }
 
 #[cfg(test)]
@@ -370,18 +313,12 @@ mod tests {
         assert_eq!(joined.target, "/live/main/media.m3u8");
         assert_eq!(url.join("/healthz").unwrap().target, "/healthz");
         let blocking = joined.with_query(&[("_HLS_msn", "3".into()), ("_HLS_part", "1".into())]);
-        assert_eq!(
-            blocking.target,
-            "/live/main/media.m3u8?_HLS_msn=3&_HLS_part=1"
-        );
+        assert_eq!(blocking.target, "/live/main/media.m3u8?_HLS_msn=3&_HLS_part=1");
     }
 
     #[test]
     fn reads_cache_max_age() {
-        assert_eq!(
-            cache_max_age("public, max-age=31536000, immutable"),
-            Some(31_536_000)
-        );
+        assert_eq!(cache_max_age("public, max-age=31536000, immutable"), Some(31_536_000));
         assert_eq!(cache_max_age("no-cache"), None);
     }
 

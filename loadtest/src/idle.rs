@@ -14,17 +14,10 @@ const RAMP_BATCH: usize = 100;
 
 async fn open_one(url: Url) -> Result<TcpStream, HttpError> {
     let error = |what: &str, e: std::io::Error| HttpError(format!("{what} {url}: {e}"));
-    let mut stream = TcpStream::connect((url.host.as_str(), url.port))
-        .await
-        .map_err(|e| error("connect", e))?;
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: loadtest-idle\r\n\r\n",
-        url.target, url.host, url.port
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| error("write", e))?;
+    let mut stream = TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| error("connect", e))?;
+    let request =
+        format!("GET {} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: loadtest-idle\r\n\r\n", url.target, url.host, url.port);
+    stream.write_all(request.as_bytes()).await.map_err(|e| error("write", e))?;
     // Drain whatever arrives within a short while; the connection stays open.
     let mut buffer = vec![0u8; 64 * 1024];
     let first = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
@@ -34,13 +27,9 @@ async fn open_one(url: Url) -> Result<TcpStream, HttpError> {
         Ok(Err(e)) => return Err(error("read", e)),
         Err(_) => return Err(HttpError(format!("{url}: no response within 5 s"))),
     }
-    while let Ok(Ok(read)) =
-        tokio::time::timeout(Duration::from_millis(50), stream.read(&mut buffer)).await
-    {
+    while let Ok(Ok(read)) = tokio::time::timeout(Duration::from_millis(50), stream.read(&mut buffer)).await {
         if read == 0 {
-            return Err(HttpError(format!(
-                "{url}: server closed the idle connection"
-            )));
+            return Err(HttpError(format!("{url}: server closed the idle connection")));
         }
     }
     Ok(stream)

@@ -43,10 +43,7 @@ impl Args {
                 positional.push(arg.clone());
             }
         }
-        Args {
-            positional,
-            options,
-        }
+        Args { positional, options }
     }
 
     fn flag(&self, name: &str) -> bool {
@@ -54,24 +51,18 @@ impl Args {
     }
 
     fn value(&self, name: &str) -> Option<&str> {
-        self.options
-            .iter()
-            .find(|(key, _)| key == name)
-            .and_then(|(_, value)| value.as_deref())
+        self.options.iter().find(|(key, _)| key == name).and_then(|(_, value)| value.as_deref())
     }
 
     fn number(&self, name: &str, default: f64) -> Result<f64, String> {
         match self.value(name) {
-            Some(text) => text
-                .parse()
-                .map_err(|_| format!("--{name}: not a number: {text}")),
+            Some(text) => text.parse().map_err(|_| format!("--{name}: not a number: {text}")),
             None => Ok(default),
         }
     }
 
     fn required(&self, name: &str) -> Result<&str, String> {
-        self.value(name)
-            .ok_or_else(|| format!("--{name} is required"))
+        self.value(name).ok_or_else(|| format!("--{name} is required"))
     }
 }
 
@@ -117,23 +108,13 @@ async fn check(args: &Args) -> Result<ExitCode, String> {
                 })
             })
             .collect();
-        let metrics: serde_json::Map<_, _> = report
-            .metrics
-            .iter()
-            .map(|(name, value)| (name.clone(), serde_json::Value::from(value.clone())))
-            .collect();
-        println!(
-            "{}",
-            serde_json::json!({"playlist": report.playlist_url, "rules": rules, "metrics": metrics})
-        );
+        let metrics: serde_json::Map<_, _> =
+            report.metrics.iter().map(|(name, value)| (name.clone(), serde_json::Value::from(value.clone()))).collect();
+        println!("{}", serde_json::json!({"playlist": report.playlist_url, "rules": rules, "metrics": metrics}));
     } else {
         println!("{report}");
     }
-    Ok(if report.all_passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if report.all_passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn probe(args: &Args) -> Result<ExitCode, String> {
@@ -146,10 +127,7 @@ async fn probe(args: &Args) -> Result<ExitCode, String> {
         size: args.value("size").unwrap_or(&defaults.size).to_string(),
         fps: args.number("fps", defaults.fps as f64)? as u32,
         gop_seconds: args.number("gop", defaults.gop_seconds)?,
-        bitrate: args
-            .value("bitrate")
-            .unwrap_or(&defaults.bitrate)
-            .to_string(),
+        bitrate: args.value("bitrate").unwrap_or(&defaults.bitrate).to_string(),
         poll: Duration::from_secs_f64(args.number("poll-ms", 20.0)? / 1000.0),
     };
     let result = run_probe(&config).await?;
@@ -161,9 +139,7 @@ async fn idle_connections(args: &Args) -> Result<ExitCode, String> {
     let url = Url::parse(args.required("url")?).map_err(|e| e.to_string())?;
     let count = args.number("connections", 100.0)? as usize;
     let hold = Duration::from_secs_f64(args.number("seconds", 30.0)?);
-    let connections = idle::open_idle_connections(&url, count)
-        .await
-        .map_err(|e| e.to_string())?;
+    let connections = idle::open_idle_connections(&url, count).await.map_err(|e| e.to_string())?;
     println!("ready {}", connections.len());
     std::io::stdout().flush().ok();
     tokio::time::sleep(hold).await;
@@ -182,10 +158,7 @@ fn free_ports(args: &Args) -> Result<ExitCode, String> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     for listener in &listeners {
-        println!(
-            "{}",
-            listener.local_addr().map_err(|e| e.to_string())?.port()
-        );
+        println!("{}", listener.local_addr().map_err(|e| e.to_string())?.port());
     }
     Ok(ExitCode::SUCCESS)
 }

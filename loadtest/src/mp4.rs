@@ -27,34 +27,22 @@ pub fn boxes(data: &[u8]) -> Vec<BoxRef> {
         if size < header || pos.saturating_add(size) > data.len() {
             break;
         }
-        out.push(BoxRef {
-            kind,
-            start: pos + header,
-            end: pos + size,
-        });
+        out.push(BoxRef { kind, start: pos + header, end: pos + size });
         pos += size;
     }
     out
 }
 
 pub fn first_box_kind(data: &[u8]) -> Option<String> {
-    boxes(data)
-        .first()
-        .map(|found| String::from_utf8_lossy(&found.kind).into_owned())
+    boxes(data).first().map(|found| String::from_utf8_lossy(&found.kind).into_owned())
 }
 
 fn child<'a>(data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
-    boxes(data)
-        .into_iter()
-        .find(|found| &found.kind == kind)
-        .map(|found| &data[found.start..found.end])
+    boxes(data).into_iter().find(|found| &found.kind == kind).map(|found| &data[found.start..found.end])
 }
 
 fn children<'a>(data: &'a [u8], kind: &'a [u8; 4]) -> impl Iterator<Item = &'a [u8]> + 'a {
-    boxes(data)
-        .into_iter()
-        .filter(move |found| &found.kind == kind)
-        .map(move |found| &data[found.start..found.end])
+    boxes(data).into_iter().filter(move |found| &found.kind == kind).map(move |found| &data[found.start..found.end])
 }
 
 fn read_u32(data: &[u8], pos: usize) -> Option<u32> {
@@ -84,17 +72,11 @@ pub fn parse_init(data: &[u8]) -> InitInfo {
     for trak in children(moov, b"trak") {
         // tkhd: version(1) flags(3) then times of 4 or 8 bytes, then track_ID.
         let track_id = child(trak, b"tkhd").and_then(|tkhd| {
-            let offset = if tkhd.first() == Some(&1) {
-                4 + 16
-            } else {
-                4 + 8
-            };
+            let offset = if tkhd.first() == Some(&1) { 4 + 16 } else { 4 + 8 };
             read_u32(tkhd, offset)
         });
         // hdlr: version/flags(4) pre_defined(4) handler_type(4).
-        let handler = child(trak, b"mdia")
-            .and_then(|mdia| child(mdia, b"hdlr"))
-            .and_then(|hdlr| hdlr.get(8..12));
+        let handler = child(trak, b"mdia").and_then(|mdia| child(mdia, b"hdlr")).and_then(|hdlr| hdlr.get(8..12));
         if handler == Some(b"vide") && info.video_track_id.is_none() {
             info.video_track_id = track_id;
         }
@@ -135,12 +117,8 @@ pub fn starts_with_keyframe(data: &[u8], init: &InitInfo) -> Option<bool> {
                 pos += width;
             }
         }
-        let default_flags = default_flags.or_else(|| {
-            init.trex_flags
-                .iter()
-                .find(|(id, _)| *id == track_id)
-                .map(|(_, flags)| *flags)
-        });
+        let default_flags =
+            default_flags.or_else(|| init.trex_flags.iter().find(|(id, _)| *id == track_id).map(|(_, flags)| *flags));
         let trun = child(traf, b"trun")?;
         let trun_flags = read_u32(trun, 0)? & 0x00ff_ffff;
         let sample_count = read_u32(trun, 4)?;
@@ -194,22 +172,10 @@ mod tests {
 
     #[test]
     fn detects_sync_first_sample() {
-        let init = InitInfo {
-            video_track_id: Some(1),
-            trex_flags: vec![],
-        };
-        assert_eq!(
-            first_box_kind(&fragment(0x0200_0000)).as_deref(),
-            Some("moof")
-        );
-        assert_eq!(
-            starts_with_keyframe(&fragment(0x0200_0000), &init),
-            Some(true)
-        );
-        assert_eq!(
-            starts_with_keyframe(&fragment(0x0101_0000), &init),
-            Some(false)
-        );
+        let init = InitInfo { video_track_id: Some(1), trex_flags: vec![] };
+        assert_eq!(first_box_kind(&fragment(0x0200_0000)).as_deref(), Some("moof"));
+        assert_eq!(starts_with_keyframe(&fragment(0x0200_0000), &init), Some(true));
+        assert_eq!(starts_with_keyframe(&fragment(0x0101_0000), &init), Some(false));
         assert_eq!(starts_with_keyframe(&[0, 0, 0, 3], &init), None);
     }
 }

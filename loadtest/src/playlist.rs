@@ -73,10 +73,7 @@ pub struct MediaPlaylist {
 impl MediaPlaylist {
     /// All parts in order, including those of the open segment.
     pub fn all_parts(&self) -> impl Iterator<Item = &Part> {
-        self.segments
-            .iter()
-            .flat_map(|segment| segment.parts.iter())
-            .chain(self.trailing_parts.iter())
+        self.segments.iter().flat_map(|segment| segment.parts.iter()).chain(self.trailing_parts.iter())
     }
 
     pub fn last_part(&self) -> Option<&Part> {
@@ -129,18 +126,12 @@ pub fn attributes(list: &str) -> Vec<(String, String)> {
 
 fn push_attribute(out: &mut Vec<(String, String)>, item: &str) {
     if let Some((name, value)) = item.split_once('=') {
-        out.push((
-            name.trim().to_string(),
-            value.trim().trim_matches('"').to_string(),
-        ));
+        out.push((name.trim().to_string(), value.trim().trim_matches('"').to_string()));
     }
 }
 
 fn attribute<'a>(attrs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    attrs
-        .iter()
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.as_str())
+    attrs.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
 }
 
 fn attribute_f64(attrs: &[(String, String)], name: &str) -> Option<f64> {
@@ -175,9 +166,7 @@ pub fn parse_media(text: &str) -> MediaPlaylist {
             "#EXT-X-VERSION" => playlist.version = value.parse().ok(),
             "#EXT-X-TARGETDURATION" => playlist.target_duration = value.parse().ok(),
             "#EXT-X-MEDIA-SEQUENCE" => playlist.media_sequence = value.parse().unwrap_or(0),
-            "#EXT-X-PART-INF" => {
-                playlist.part_target = attribute_f64(&attributes(value), "PART-TARGET")
-            }
+            "#EXT-X-PART-INF" => playlist.part_target = attribute_f64(&attributes(value), "PART-TARGET"),
             "#EXT-X-SERVER-CONTROL" => {
                 let attrs = attributes(value);
                 playlist.server_control = Some(ServerControl {
@@ -190,9 +179,8 @@ pub fn parse_media(text: &str) -> MediaPlaylist {
             }
             "#EXT-X-SKIP" => {
                 let attrs = attributes(value);
-                playlist.skipped_segments = attribute(&attrs, "SKIPPED-SEGMENTS")
-                    .and_then(|count| count.parse().ok())
-                    .unwrap_or(0);
+                playlist.skipped_segments =
+                    attribute(&attrs, "SKIPPED-SEGMENTS").and_then(|count| count.parse().ok()).unwrap_or(0);
                 next_msn = playlist.media_sequence + playlist.skipped_segments;
             }
             "#EXT-X-DISCONTINUITY" => {
@@ -268,9 +256,7 @@ pub fn parse_media(text: &str) -> MediaPlaylist {
 
 fn check_before_parts(playlist: &mut MediaPlaylist, pending: &Pending, tag: &str, msn: u64) {
     if !pending.parts.is_empty() {
-        playlist
-            .order_violations
-            .push(format!("{tag} after the first EXT-X-PART of segment {msn}"));
+        playlist.order_violations.push(format!("{tag} after the first EXT-X-PART of segment {msn}"));
     }
 }
 
@@ -295,10 +281,7 @@ pub fn parse_multivariant(text: &str) -> Vec<Variant> {
             pending = Some(attributes(value));
         } else if !line.is_empty() && !line.starts_with('#') {
             if let Some(attrs) = pending.take() {
-                variants.push(Variant {
-                    attributes: attrs,
-                    uri: line.to_string(),
-                });
+                variants.push(Variant { attributes: attrs, uri: line.to_string() });
             }
         }
     }
@@ -353,19 +336,13 @@ seg12.m4s
     #[test]
     fn reads_classic_playlist_and_variants() {
         let playlist = parse_media("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:3\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.000,\na-3.ts\n#EXTINF:0.995,\na-4.ts\n");
-        assert_eq!(
-            playlist.segments.iter().map(|s| s.msn).collect::<Vec<_>>(),
-            vec![3, 4]
-        );
+        assert_eq!(playlist.segments.iter().map(|s| s.msn).collect::<Vec<_>>(), vec![3, 4]);
         assert_eq!(playlist.next_part_request(), (5, 0));
         let variants = parse_multivariant(
             "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=1280x720\nmedia.m3u8\n",
         );
         assert_eq!(variants.len(), 1);
-        assert_eq!(
-            variants[0].attribute("CODECS"),
-            Some("avc1.64001f,mp4a.40.2")
-        );
+        assert_eq!(variants[0].attribute("CODECS"), Some("avc1.64001f,mp4a.40.2"));
         assert_eq!(variants[0].uri, "media.m3u8");
     }
 }

@@ -101,22 +101,12 @@ fn publisher_command(config: &ProbeConfig) -> Command {
             command.args(["-t", &config.seconds.to_string(), "-c", "copy"]);
         }
         None => {
-            let gop = ((config.fps as f64) * config.gop_seconds)
-                .round()
-                .max(1.0)
-                .to_string();
+            let gop = ((config.fps as f64) * config.gop_seconds).round().max(1.0).to_string();
             let video = format!("testsrc2=size={}:rate={}", config.size, config.fps);
             command.args(["-f", "lavfi", "-i", &video]);
             command.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]);
             command.args(["-t", &config.seconds.to_string()]);
-            command.args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "veryfast",
-                "-tune",
-                "zerolatency",
-            ]);
+            command.args(["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency"]);
             command.args(["-pix_fmt", "yuv420p", "-b:v", &config.bitrate]);
             command.args(["-g", &gop, "-keyint_min", &gop, "-sc_threshold", "0"]);
             command.args(["-c:a", "aac", "-b:a", "128k"]);
@@ -124,21 +114,12 @@ fn publisher_command(config: &ProbeConfig) -> Command {
     }
     command.args(["-progress", "pipe:1", "-stats_period", "0.05", "-f", "flv"]);
     command.arg(&config.publish_url);
-    command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
+    command.stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true);
     command
 }
 
-fn spawn_publisher(
-    config: &ProbeConfig,
-    clock: Arc<Mutex<EncoderClock>>,
-    start: Instant,
-) -> Result<Child, String> {
-    let mut child = publisher_command(config)
-        .spawn()
-        .map_err(|error| format!("cannot start ffmpeg: {error}"))?;
+fn spawn_publisher(config: &ProbeConfig, clock: Arc<Mutex<EncoderClock>>, start: Instant) -> Result<Child, String> {
+    let mut child = publisher_command(config).spawn().map_err(|error| format!("cannot start ffmpeg: {error}"))?;
     let stdout = child.stdout.take().ok_or("ffmpeg stdout missing")?;
     tokio::spawn(async move {
         let mut lines = BufReader::new(stdout).lines();
@@ -164,9 +145,7 @@ fn spawn_fetch(tasks: &mut JoinSet<bool>, url: Url, media_end: f64, start: Insta
         match http::get(&url, &[], Duration::from_secs(10)).await {
             Ok(response) if response.status == 200 => {
                 let done = response.done_at.duration_since(start).as_secs_f64();
-                into.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((done, media_end));
+                into.lock().unwrap_or_else(|p| p.into_inner()).push((done, media_end));
                 true
             }
             _ => false,
@@ -201,28 +180,25 @@ pub async fn run_probe(config: &ProbeConfig) -> Result<ProbeResult, String> {
             break;
         }
         let url = match (blocking, next_request) {
-            (true, Some((msn, part))) => playlist_url.with_query(&[
-                ("_HLS_msn", msn.to_string()),
-                ("_HLS_part", part.to_string()),
-            ]),
+            (true, Some((msn, part))) => {
+                playlist_url.with_query(&[("_HLS_msn", msn.to_string()), ("_HLS_part", part.to_string())])
+            }
             _ => playlist_url.clone(),
         };
         requests += 1;
         let response = match http::get(&url, &[], Duration::from_secs(10)).await {
             Ok(response) if response.status == 200 => response,
             _ => {
-                errors += usize::from(first_msn.is_some());
+                // Before the stream starts and after it ends, failures are expected.
+                errors += usize::from(first_msn.is_some() && publisher_done_at.is_none());
                 next_request = None;
                 tokio::time::sleep(config.poll).await;
                 continue;
             }
         };
         let playlist = playlist::parse_media(&response.text());
-        blocking = playlist.part_target.is_some()
-            && playlist
-                .server_control
-                .as_ref()
-                .is_some_and(|c| c.can_block_reload);
+        blocking =
+            playlist.part_target.is_some() && playlist.server_control.as_ref().is_some_and(|c| c.can_block_reload);
         if first_msn.is_none() {
             first_msn = playlist
                 .segments
@@ -283,9 +259,7 @@ pub async fn run_probe(config: &ProbeConfig) -> Result<ProbeResult, String> {
     }
     let clock = clock.lock().unwrap_or_else(|p| p.into_inner());
     // The first segment carries startup effects; leave it out.
-    let skip_until = first_msn
-        .and_then(|first| segment_end.get(&first).copied())
-        .unwrap_or(0.0);
+    let skip_until = first_msn.and_then(|first| segment_end.get(&first).copied()).unwrap_or(0.0);
     let delays = |fetched: &Fetched| -> Vec<f64> {
         let fetched = fetched.lock().unwrap_or_else(|p| p.into_inner());
         fetched

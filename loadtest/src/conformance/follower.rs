@@ -12,20 +12,14 @@ use crate::playlist::{self, MediaPlaylist};
 
 /// Whether `playlist` satisfies a blocking request for part `index` of `msn`.
 pub fn contains_part(playlist: &MediaPlaylist, msn: u64, index: u32) -> bool {
-    if playlist
-        .all_parts()
-        .any(|part| part.msn == msn && part.index == index)
-    {
+    if playlist.all_parts().any(|part| part.msn == msn && part.index == index) {
         return true;
     }
     if let Some(segment) = playlist.segments.iter().find(|segment| segment.msn == msn) {
         // A part index past the end of segment msn means part 0 of msn + 1.
         let past_end = index as usize >= segment.parts.len() && !segment.parts.is_empty();
         let next_exists = playlist.all_parts().any(|part| part.msn == msn + 1)
-            || playlist
-                .segments
-                .iter()
-                .any(|segment| segment.msn == msn + 1);
+            || playlist.segments.iter().any(|segment| segment.msn == msn + 1);
         return past_end && next_exists || segment.parts.is_empty();
     }
     false
@@ -36,10 +30,9 @@ pub async fn follow(ctx: Arc<Ctx>, deadline: Instant) {
     let mut request: Option<(u64, u32)> = None;
     while Instant::now() < deadline {
         let url = match request {
-            Some((msn, part)) => ctx.media_url.with_query(&[
-                ("_HLS_msn", msn.to_string()),
-                ("_HLS_part", part.to_string()),
-            ]),
+            Some((msn, part)) => {
+                ctx.media_url.with_query(&[("_HLS_msn", msn.to_string()), ("_HLS_part", part.to_string())])
+            }
             None => ctx.media_url.clone(),
         };
         let sent = Instant::now();
@@ -50,12 +43,7 @@ pub async fn follow(ctx: Arc<Ctx>, deadline: Instant) {
             Ok(response) => {
                 ctx.rec().fail(
                     "blocking.next-part",
-                    format!(
-                        "{} answered {} after {:?}",
-                        url.target,
-                        response.status,
-                        now - sent
-                    ),
+                    format!("{} answered {} after {:?}", url.target, response.status, now - sent),
                 );
                 request = None;
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -86,11 +74,7 @@ pub async fn follow(ctx: Arc<Ctx>, deadline: Instant) {
             media::ensure_init(&ctx, map_uri).await;
         }
         for part in actions.new_parts {
-            tasks.spawn(media::check_part(
-                ctx.clone(),
-                part,
-                playlist.map_uri.clone(),
-            ));
+            tasks.spawn(media::check_part(ctx.clone(), part, playlist.map_uri.clone()));
         }
         for (msn, uri, count) in actions.complete_segments {
             tasks.spawn(media::check_segment(ctx.clone(), msn, uri, count));
@@ -102,10 +86,7 @@ pub async fn follow(ctx: Arc<Ctx>, deadline: Instant) {
         if playlist.endlist {
             break;
         }
-        let blocking = playlist
-            .server_control
-            .as_ref()
-            .is_some_and(|control| control.can_block_reload);
+        let blocking = playlist.server_control.as_ref().is_some_and(|control| control.can_block_reload);
         if blocking && playlist.part_target.is_some() {
             request = Some(playlist.next_part_request());
         } else {
@@ -114,10 +95,7 @@ pub async fn follow(ctx: Arc<Ctx>, deadline: Instant) {
             tokio::time::sleep(Duration::from_secs_f64(pause)).await;
         }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), async { while tasks.join_next().await.is_some() {} }).await;
 }
 
 #[cfg(test)]

@@ -16,16 +16,12 @@ const MAX_REMOVAL_CHECKS: usize = 4;
 pub fn check_media_headers(ctx: &Ctx, what: &str, response: &Response) {
     let mut rec = ctx.rec();
     let cache = response.header("cache-control").unwrap_or("").to_string();
-    rec.check(
-        "http.cache-media",
-        response.max_age().is_some_and(|age| age >= LONG_MAX_AGE),
-        || format!("{what}: Cache-Control {cache:?}"),
-    );
-    rec.check(
-        "http.cors",
-        response.header("access-control-allow-origin").is_some(),
-        || format!("{what}: no Access-Control-Allow-Origin"),
-    );
+    rec.check("http.cache-media", response.max_age().is_some_and(|age| age >= LONG_MAX_AGE), || {
+        format!("{what}: Cache-Control {cache:?}")
+    });
+    rec.check("http.cors", response.header("access-control-allow-origin").is_some(), || {
+        format!("{what}: no Access-Control-Allow-Origin")
+    });
 }
 
 /// Fetches an init segment once and remembers its track layout.
@@ -39,15 +35,11 @@ pub async fn ensure_init(ctx: &Arc<Ctx>, uri: &str) {
             mp4::parse_init(&response.body)
         }
         Ok(response) => {
-            ctx.rec().fail(
-                "part.downloadable",
-                format!("init {uri} answered {}", response.status),
-            );
+            ctx.rec().fail("part.downloadable", format!("init {uri} answered {}", response.status));
             mp4::InitInfo::default()
         }
         Err(error) => {
-            ctx.rec()
-                .fail("part.downloadable", format!("init {uri}: {error}"));
+            ctx.rec().fail("part.downloadable", format!("init {uri}: {error}"));
             mp4::InitInfo::default()
         }
     };
@@ -64,53 +56,35 @@ pub async fn check_part(ctx: Arc<Ctx>, part: Part, map_uri: Option<String>) {
     let response = match fetch(&ctx, &part.uri).await {
         Ok(response) => response,
         Err(error) => {
-            ctx.rec()
-                .fail("part.downloadable", format!("{}: {error}", part.uri));
+            ctx.rec().fail("part.downloadable", format!("{}: {error}", part.uri));
             return;
         }
     };
     let status = response.status;
-    ctx.rec().check("part.downloadable", status == 200, || {
-        format!("{} answered {status}", part.uri)
-    });
+    ctx.rec().check("part.downloadable", status == 200, || format!("{} answered {status}", part.uri));
     if status != 200 {
         return;
     }
     check_media_headers(&ctx, &part.uri, &response);
     let first_box = mp4::first_box_kind(&response.body);
-    let init = map_uri
-        .and_then(|uri| ctx.state().inits.get(&uri).cloned())
-        .unwrap_or_default();
+    let init = map_uri.and_then(|uri| ctx.state().inits.get(&uri).cloned()).unwrap_or_default();
     let keyframe = mp4::starts_with_keyframe(&response.body, &init);
     {
         let mut rec = ctx.rec();
-        rec.check(
-            "part.starts-with-moof",
-            first_box.as_deref() == Some("moof"),
-            || format!("{} begins with {first_box:?}", part.uri),
-        );
+        rec.check("part.starts-with-moof", first_box.as_deref() == Some("moof"), || {
+            format!("{} begins with {first_box:?}", part.uri)
+        });
         match keyframe {
             Some(true) => rec.check("part.independent-keyframe", part.independent, || {
-                format!(
-                    "{} starts with a sync sample but is not INDEPENDENT=YES",
-                    part.uri
-                )
+                format!("{} starts with a sync sample but is not INDEPENDENT=YES", part.uri)
             }),
             Some(false) => rec.check("part.independent-keyframe", !part.independent, || {
-                format!(
-                    "{} is INDEPENDENT=YES but its first video sample is not a sync sample",
-                    part.uri
-                )
+                format!("{} is INDEPENDENT=YES but its first video sample is not a sync sample", part.uri)
             }),
-            None => rec.note(
-                "part.independent-keyframe",
-                format!("{}: no video sample flags found", part.uri),
-            ),
+            None => rec.note("part.independent-keyframe", format!("{}: no video sample flags found", part.uri)),
         }
     }
-    ctx.state()
-        .part_bodies
-        .insert((part.msn, part.index), response.body);
+    ctx.state().part_bodies.insert((part.msn, part.index), response.body);
 }
 
 /// Compares a complete segment with the concatenation of its parts.
@@ -131,36 +105,25 @@ pub async fn check_segment(ctx: Arc<Ctx>, msn: u64, uri: String, part_count: u32
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let Some(expected) = joined else {
-        ctx.rec().note(
-            "segment.equals-parts",
-            format!("segment {msn}: not all part bodies fetched"),
-        );
+        ctx.rec().note("segment.equals-parts", format!("segment {msn}: not all part bodies fetched"));
         return;
     };
     match fetch(&ctx, &uri).await {
         Ok(response) if response.status == 200 => {
             check_media_headers(&ctx, &uri, &response);
+            check_bandwidth(&ctx, msn, &uri, response.body.len());
             let same = response.body == expected;
             ctx.rec().check("segment.equals-parts", same, || {
                 format!(
                     "{uri}: {} bytes, its {part_count} parts concatenated are {} bytes{}",
                     response.body.len(),
                     expected.len(),
-                    if response.body.len() == expected.len() {
-                        " (same length, different bytes)"
-                    } else {
-                        ""
-                    }
+                    if response.body.len() == expected.len() { " (same length, different bytes)" } else { "" }
                 )
             });
         }
-        Ok(response) => ctx.rec().fail(
-            "segment.equals-parts",
-            format!("{uri} answered {}", response.status),
-        ),
-        Err(error) => ctx
-            .rec()
-            .fail("segment.equals-parts", format!("{uri}: {error}")),
+        Ok(response) => ctx.rec().fail("segment.equals-parts", format!("{uri} answered {}", response.status)),
+        Err(error) => ctx.rec().fail("segment.equals-parts", format!("{uri}: {error}")),
     }
 }
 
@@ -189,4 +152,22 @@ pub async fn check_removed_part(ctx: Arc<Ctx>, uri: String, key: (u64, u32)) {
         }
         Err(error) => ctx.rec().fail(id, format!("{uri}: {error}")),
     }
+}
+
+/// The variant's BANDWIDTH must cover every segment's bit rate.
+fn check_bandwidth(ctx: &Ctx, msn: u64, uri: &str, bytes: usize) {
+    let (advertised, duration) = {
+        let state = ctx.state();
+        (state.advertised_bandwidth, state.segment_durations.get(&msn).copied())
+    };
+    let (Some(advertised), Some(duration)) = (advertised, duration) else {
+        return;
+    };
+    if duration <= 0.0 {
+        return;
+    }
+    let measured = bytes as f64 * 8.0 / duration;
+    ctx.rec().check("multivariant.bandwidth", measured <= advertised as f64 * 1.1, || {
+        format!("{uri}: {measured:.0} bit/s over {duration} s, BANDWIDTH={advertised}")
+    });
 }

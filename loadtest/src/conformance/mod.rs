@@ -25,6 +25,8 @@ const STARTUP_WAIT: Duration = Duration::from_secs(30);
 const ORIGIN: &str = "http://conformance.invalid";
 
 pub(crate) struct Ctx {
+    /// The URL given to the checker (multivariant or media playlist).
+    entry_url: Url,
     media_url: Url,
     timeout: Duration,
     /// For requests the origin may hold (blocking reload, preload hints).
@@ -35,15 +37,11 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     fn rec(&self) -> MutexGuard<'_, Recorder> {
-        self.recorder
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.recorder.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn request_headers(&self) -> Vec<(&'static str, &'static str)> {
@@ -62,8 +60,8 @@ pub async fn check_stream(url: &str, duration: Duration) -> Report {
             return recorder.finish(url.to_string());
         }
     };
-    let media_url = match resolve_media_playlist(&url, &mut recorder).await {
-        Ok(media_url) => media_url,
+    let (media_url, bandwidth) = match resolve_media_playlist(&url, &mut recorder).await {
+        Ok(resolved) => resolved,
         Err(message) => {
             recorder.fail("multivariant.attributes", message);
             return recorder.finish(url.to_string());
@@ -76,12 +74,15 @@ pub async fn check_stream(url: &str, duration: Duration) -> Report {
             return recorder.finish(media_url.to_string());
         }
     };
+    let mut state = State::default();
+    state.advertised_bandwidth = bandwidth;
     let ctx = Arc::new(Ctx {
+        entry_url: url.clone(),
         media_url: media_url.clone(),
         timeout: Duration::from_secs(10),
         hold_timeout: Duration::from_secs_f64(3.0 * target_duration + 3.0),
         recorder: Mutex::new(recorder),
-        state: Mutex::new(State::default()),
+        state: Mutex::new(state),
     });
     if url != media_url {
         requests::check_gzip(&ctx, &url).await;
@@ -100,16 +101,15 @@ pub async fn check_stream(url: &str, duration: Duration) -> Report {
 }
 
 /// Follows a multivariant playlist to its first variant and checks its attributes.
-async fn resolve_media_playlist(url: &Url, recorder: &mut Recorder) -> Result<Url, String> {
+/// Returns the media playlist URL and the variant's BANDWIDTH.
+async fn resolve_media_playlist(url: &Url, recorder: &mut Recorder) -> Result<(Url, Option<u64>), String> {
     let started = Instant::now();
     let response = loop {
         let last = http::get(url, &[("Origin", ORIGIN)], Duration::from_secs(10)).await;
         match last {
             Ok(response) if response.status == 200 => break response,
             other if started.elapsed() > STARTUP_WAIT => {
-                return Err(format!(
-                    "{url} not available after {STARTUP_WAIT:?}: {other:?}"
-                ));
+                return Err(format!("{url} not available after {STARTUP_WAIT:?}: {other:?}"));
             }
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
@@ -118,13 +118,12 @@ async fn resolve_media_playlist(url: &Url, recorder: &mut Recorder) -> Result<Ur
     let Some(variant) = variants.first() else {
         recorder.skip("multivariant.attributes", "given URL is a media playlist");
         recorder.skip("rendition-report.present", "given URL is a media playlist");
-        return Ok(url.clone());
+        recorder.skip("multivariant.bandwidth", "given URL is a media playlist");
+        return Ok((url.clone(), None));
     };
-    recorder.check(
-        "http.cors",
-        response.header("access-control-allow-origin").is_some(),
-        || "multivariant playlist has no Access-Control-Allow-Origin".into(),
-    );
+    recorder.check("http.cors", response.header("access-control-allow-origin").is_some(), || {
+        "multivariant playlist has no Access-Control-Allow-Origin".into()
+    });
     for variant in &variants {
         let missing: Vec<&str> = ["CODECS", "RESOLUTION", "FRAME-RATE", "BANDWIDTH"]
             .into_iter()
@@ -133,15 +132,14 @@ async fn resolve_media_playlist(url: &Url, recorder: &mut Recorder) -> Result<Ur
         recorder.check("multivariant.attributes", missing.is_empty(), || {
             format!("variant {} lacks {missing:?}", variant.uri)
         });
-        recorder.note(
-            "multivariant.attributes",
-            format!("{}: {:?}", variant.uri, variant.attributes),
-        );
+        recorder.note("multivariant.attributes", format!("{}: {:?}", variant.uri, variant.attributes));
     }
     if variants.len() == 1 {
         recorder.skip("rendition-report.present", "single rendition");
     }
-    url.join(&variant.uri).map_err(|error| error.to_string())
+    let bandwidth = variant.attribute("BANDWIDTH").and_then(|value| value.parse().ok());
+    let media_url = url.join(&variant.uri).map_err(|error| error.to_string())?;
+    Ok((media_url, bandwidth))
 }
 
 /// Waits until the media playlist lists media; returns its TARGETDURATION in seconds.
@@ -158,9 +156,7 @@ async fn wait_for_media(media_url: &Url) -> Result<f64, String> {
             }
         }
         if started.elapsed() > STARTUP_WAIT {
-            return Err(format!(
-                "{media_url} lists no media after {STARTUP_WAIT:?}: {result:?}"
-            ));
+            return Err(format!("{media_url} lists no media after {STARTUP_WAIT:?}: {result:?}"));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -170,15 +166,13 @@ async fn wait_for_media(media_url: &Url) -> Result<f64, String> {
 fn summarize(ctx: &Ctx) {
     let state = ctx.state();
     let mut rec = ctx.rec();
+    rec.skip("window.min-length", "no segment left the playlist during the run");
     let part_target = state.part_target.unwrap_or(0.0);
     let target = state.target_duration.unwrap_or(0) as f64;
     if let Some(parts) = Summary::of(&state.part_intervals) {
         let limit = part_target + 0.1;
         rec.check("part.arrival-interval", parts.p99 <= limit, || {
-            format!(
-                "part arrival interval {parts}, p99 above PART-TARGET + 100 ms = {:.0} ms",
-                limit * 1000.0
-            )
+            format!("part arrival interval {parts}, p99 above PART-TARGET + 100 ms = {:.0} ms", limit * 1000.0)
         });
         rec.note("part.arrival-interval", format!("{parts}"));
         rec.metric("part_arrival_interval", parts.to_string());

@@ -4,135 +4,43 @@ use std::fmt;
 
 /// Every rule the checker knows, in report order: (id, what it asserts).
 pub const RULES: &[(&str, &str)] = &[
-    (
-        "multivariant.attributes",
-        "variant has CODECS, RESOLUTION, FRAME-RATE, BANDWIDTH",
-    ),
+    ("multivariant.attributes", "variant has CODECS, RESOLUTION, FRAME-RATE, BANDWIDTH"),
+    ("multivariant.bandwidth", "BANDWIDTH >= the measured bit rate of every segment (10% slack)"),
     ("part-inf.present", "EXT-X-PART-INF:PART-TARGET present"),
-    (
-        "part.duration",
-        "part DURATION <= PART-TARGET, >= 85% unless INDEPENDENT/GAP/last of segment",
-    ),
-    (
-        "part.first-independent",
-        "first part of every segment is INDEPENDENT=YES",
-    ),
-    (
-        "part.independent-keyframe",
-        "a part starting with a sync sample is INDEPENDENT=YES and vice versa",
-    ),
-    (
-        "part.starts-with-moof",
-        "every part body begins with a moof box",
-    ),
+    ("part.duration", "part DURATION <= PART-TARGET, >= 85% unless INDEPENDENT/GAP/last of segment"),
+    ("part.first-independent", "first part of every segment is INDEPENDENT=YES"),
+    ("part.independent-keyframe", "a part starting with a sync sample is INDEPENDENT=YES and vice versa"),
+    ("part.starts-with-moof", "every part body begins with a moof box"),
     ("part.downloadable", "every listed part answers 200"),
     ("server-control.can-block-reload", "CAN-BLOCK-RELOAD=YES"),
-    (
-        "server-control.part-hold-back",
-        "PART-HOLD-BACK >= 3 x PART-TARGET",
-    ),
-    (
-        "server-control.hold-back",
-        "HOLD-BACK >= 3 x TARGETDURATION",
-    ),
-    (
-        "server-control.can-skip-until",
-        "CAN-SKIP-UNTIL >= 6 x TARGETDURATION",
-    ),
-    (
-        "server-control.stable",
-        "SERVER-CONTROL identical across reloads",
-    ),
+    ("server-control.part-hold-back", "PART-HOLD-BACK >= 3 x PART-TARGET"),
+    ("server-control.hold-back", "HOLD-BACK >= 3 x TARGETDURATION"),
+    ("server-control.can-skip-until", "CAN-SKIP-UNTIL >= 6 x TARGETDURATION"),
+    ("server-control.stable", "SERVER-CONTROL identical across reloads"),
     ("target-duration.constant", "TARGETDURATION never changes"),
-    (
-        "target-duration.extinf",
-        "every EXTINF rounds to <= TARGETDURATION",
-    ),
-    (
-        "media-sequence.monotonic",
-        "media sequence never goes down, a sequence number keeps its URI",
-    ),
-    (
-        "window.min-length",
-        "window >= 3 x TARGETDURATION once segments were removed",
-    ),
-    (
-        "part.arrival-interval",
-        "new part within PART-TARGET (p99 interval <= PART-TARGET + 100 ms)",
-    ),
-    (
-        "segment.arrival-interval",
-        "new segment within 1.5 x TARGETDURATION",
-    ),
-    (
-        "part.retention",
-        "parts older than 3 x TARGETDURATION leave the playlist",
-    ),
-    (
-        "part.downloadable-after-removal",
-        "a part that left the playlist still answers 200",
-    ),
-    (
-        "pdt.present",
-        "EXT-X-PROGRAM-DATE-TIME in every media playlist",
-    ),
-    (
-        "tags.order",
-        "DISCONTINUITY/MAP/PDT precede the first EXT-X-PART of their segment",
-    ),
-    (
-        "preload-hint.unique",
-        "at most one PRELOAD-HINT per TYPE, none after ENDLIST",
-    ),
-    (
-        "rendition-report.present",
-        "EXT-X-RENDITION-REPORT for every other rendition",
-    ),
-    (
-        "blocking.next-part",
-        "_HLS_msn/_HLS_part of the next part is held, then contains it",
-    ),
-    (
-        "blocking.part-overflow",
-        "part index past the end of segment N returns part 0 of N+1",
-    ),
-    (
-        "blocking.part-without-msn",
-        "_HLS_part without _HLS_msn answers 400",
-    ),
+    ("target-duration.extinf", "every EXTINF rounds to <= TARGETDURATION"),
+    ("media-sequence.monotonic", "media sequence never goes down, a sequence number keeps its URI"),
+    ("window.min-length", "window >= 3 x TARGETDURATION once segments were removed"),
+    ("part.arrival-interval", "new part within PART-TARGET (p99 interval <= PART-TARGET + 100 ms)"),
+    ("segment.arrival-interval", "new segment within 1.5 x TARGETDURATION"),
+    ("part.retention", "parts older than 3 x TARGETDURATION leave the playlist"),
+    ("part.downloadable-after-removal", "a part that left the playlist still answers 200"),
+    ("pdt.present", "EXT-X-PROGRAM-DATE-TIME in every media playlist"),
+    ("tags.order", "DISCONTINUITY/MAP/PDT precede the first EXT-X-PART of their segment"),
+    ("preload-hint.unique", "at most one PRELOAD-HINT per TYPE, none after ENDLIST"),
+    ("rendition-report.present", "EXT-X-RENDITION-REPORT for every other rendition"),
+    ("blocking.next-part", "_HLS_msn/_HLS_part of the next part is held, then contains it"),
+    ("blocking.part-overflow", "part index past the end of segment N returns part 0 of N+1"),
+    ("blocking.part-without-msn", "_HLS_part without _HLS_msn answers 400"),
     ("blocking.msn-too-far", "_HLS_msn beyond last+2 answers 400"),
-    (
-        "blocking.timeout-503",
-        "request held over 3 x TARGETDURATION answers 503",
-    ),
-    (
-        "delta.skip",
-        "_HLS_skip=YES returns EXT-X-SKIP with EXT-X-VERSION >= 9",
-    ),
-    (
-        "preload-hint.held",
-        "hinted part requested at once is held, then 200 with the complete part",
-    ),
-    (
-        "http.not-found",
-        "unknown URI answers 404 without a long cache lifetime",
-    ),
-    (
-        "segment.equals-parts",
-        "segment body equals its parts concatenated",
-    ),
-    (
-        "http.cache-media",
-        "parts, segments and init have max-age >= 1 day",
-    ),
-    (
-        "http.cache-playlist",
-        "media playlist max-age <= PART-TARGET",
-    ),
-    (
-        "http.cors",
-        "Access-Control-Allow-Origin on playlists and media",
-    ),
+    ("blocking.timeout-503", "request held over 3 x TARGETDURATION answers 503"),
+    ("delta.skip", "_HLS_skip=YES returns EXT-X-SKIP with EXT-X-VERSION >= 9"),
+    ("preload-hint.held", "hinted part requested at once is held, then 200 with the complete part"),
+    ("http.not-found", "unknown URI answers 404 without a long cache lifetime"),
+    ("segment.equals-parts", "segment body equals its parts concatenated"),
+    ("http.cache-media", "parts, segments and init have max-age >= 1 day"),
+    ("http.cache-playlist", "media playlist max-age <= PART-TARGET"),
+    ("http.cors", "Access-Control-Allow-Origin on playlists and media"),
     ("http.gzip", "playlists are gzip-encoded when asked"),
 ];
 
@@ -166,10 +74,7 @@ pub struct Report {
 
 impl Report {
     pub fn failed(&self) -> Vec<&RuleResult> {
-        self.rules
-            .iter()
-            .filter(|rule| rule.outcome == Outcome::Fail)
-            .collect()
+        self.rules.iter().filter(|rule| rule.outcome == Outcome::Fail).collect()
     }
 
     pub fn all_passed(&self) -> bool {
@@ -226,10 +131,7 @@ pub struct Recorder {
 impl Default for Recorder {
     fn default() -> Self {
         Recorder {
-            entries: RULES
-                .iter()
-                .map(|(id, description)| (*id, *description, Entry::default()))
-                .collect(),
+            entries: RULES.iter().map(|(id, description)| (*id, *description, Entry::default())).collect(),
             metrics: Vec::new(),
         }
     }
@@ -298,20 +200,9 @@ impl Recorder {
                     details.push("never observed during the run".to_string());
                     Outcome::Fail
                 };
-                RuleResult {
-                    id,
-                    description,
-                    outcome,
-                    checks: entry.checks,
-                    failures: entry.failures,
-                    details,
-                }
+                RuleResult { id, description, outcome, checks: entry.checks, failures: entry.failures, details }
             })
             .collect();
-        Report {
-            playlist_url,
-            rules,
-            metrics: self.metrics,
-        }
+        Report { playlist_url, rules, metrics: self.metrics }
     }
 }

@@ -26,6 +26,9 @@ pub struct State {
     /// Listed part URIs with their key, to notice removals.
     listed_parts: HashMap<String, (u64, u32)>,
     lower_bound_checked: HashSet<(u64, u32)>,
+    first_part_checked: HashSet<u64>,
+    /// Whether a segment left the window while watching.
+    sequence_advanced: bool,
     pub part_bodies: HashMap<(u64, u32), Vec<u8>>,
     pub inits: HashMap<String, InitInfo>,
     pub part_intervals: Vec<f64>,
@@ -33,6 +36,10 @@ pub struct State {
     /// How long blocking reloads were held (seconds).
     pub holds: Vec<f64>,
     pub removal_checks: usize,
+    /// BANDWIDTH of the variant being followed, bits per second.
+    pub advertised_bandwidth: Option<u64>,
+    /// EXTINF of each complete segment, for bit rate checks.
+    pub segment_durations: HashMap<u64, f64>,
 }
 
 /// Follow-up work found in a snapshot.
@@ -45,12 +52,7 @@ pub struct Actions {
     pub complete_segments: Vec<(u64, String, u32)>,
 }
 
-pub fn check_snapshot(
-    rec: &mut Recorder,
-    state: &mut State,
-    playlist: &MediaPlaylist,
-    now: Instant,
-) -> Actions {
+pub fn check_snapshot(rec: &mut Recorder, state: &mut State, playlist: &MediaPlaylist, now: Instant) -> Actions {
     let first_snapshot = state.snapshots == 0;
     state.snapshots += 1;
     check_static(rec, state, playlist);
@@ -68,9 +70,7 @@ pub fn check_snapshot(
             let previous = state.part_first_seen.range(..key).next_back();
             if let Some((previous_key, (previous_at, _))) = previous {
                 if key.0 - previous_key.0 <= 1 {
-                    state
-                        .part_intervals
-                        .push(now.duration_since(*previous_at).as_secs_f64());
+                    state.part_intervals.push(now.duration_since(*previous_at).as_secs_f64());
                 }
             }
         }
@@ -83,35 +83,21 @@ pub fn check_snapshot(
             continue;
         }
         if !first_snapshot {
-            if let Some((_, (previous_at, _))) =
-                state.segment_first_seen.range(..segment.msn).next_back()
-            {
-                state
-                    .segment_intervals
-                    .push(now.duration_since(*previous_at).as_secs_f64());
+            if let Some((_, (previous_at, _))) = state.segment_first_seen.range(..segment.msn).next_back() {
+                state.segment_intervals.push(now.duration_since(*previous_at).as_secs_f64());
             }
         }
-        state
-            .segment_first_seen
-            .insert(segment.msn, (now, !first_snapshot));
-        let all_parts_seen = state
-            .part_first_seen
-            .get(&(segment.msn, 0))
-            .is_some_and(|seen| seen.1);
+        state.segment_first_seen.insert(segment.msn, (now, !first_snapshot));
+        state.segment_durations.insert(segment.msn, segment.duration);
+        let all_parts_seen = state.part_first_seen.get(&(segment.msn, 0)).is_some_and(|seen| seen.1);
         if all_parts_seen && !segment.parts.is_empty() {
             let count = u32::try_from(segment.parts.len()).unwrap_or(u32::MAX);
-            actions
-                .complete_segments
-                .push((segment.msn, segment.uri.clone(), count));
+            actions.complete_segments.push((segment.msn, segment.uri.clone(), count));
         }
     }
     let current: HashSet<&str> = playlist.all_parts().map(|part| part.uri.as_str()).collect();
-    let removed: Vec<String> = state
-        .listed_parts
-        .keys()
-        .filter(|uri| !current.contains(uri.as_str()))
-        .cloned()
-        .collect();
+    let removed: Vec<String> =
+        state.listed_parts.keys().filter(|uri| !current.contains(uri.as_str())).cloned().collect();
     for uri in removed {
         if let Some(key) = state.listed_parts.remove(&uri) {
             actions.removed_parts.push((uri, key));
@@ -131,11 +117,9 @@ fn check_static(rec: &mut Recorder, state: &mut State, playlist: &MediaPlaylist)
             state.target_duration = Some(value);
             rec.pass("target-duration.constant");
         }
-        (Some(first), current) => {
-            rec.check("target-duration.constant", current == Some(first), || {
-                format!("TARGETDURATION was {first}, now {current:?}")
-            })
-        }
+        (Some(first), current) => rec.check("target-duration.constant", current == Some(first), || {
+            format!("TARGETDURATION was {first}, now {current:?}")
+        }),
         (None, None) => rec.fail("target-duration.constant", "no EXT-X-TARGETDURATION"),
     }
     if state.part_target.is_none() {
@@ -156,22 +140,18 @@ fn check_static(rec: &mut Recorder, state: &mut State, playlist: &MediaPlaylist)
         rec.check("media-sequence.monotonic", current >= previous, || {
             format!("EXT-X-MEDIA-SEQUENCE went from {previous} to {current}")
         });
+        state.sequence_advanced |= current > previous;
     }
     state.last_media_sequence = Some(playlist.media_sequence);
     for segment in &playlist.segments {
-        let known = state
-            .uri_by_msn
-            .entry(segment.msn)
-            .or_insert_with(|| segment.uri.clone());
+        let known = state.uri_by_msn.entry(segment.msn).or_insert_with(|| segment.uri.clone());
         let same = *known == segment.uri;
         rec.check("media-sequence.monotonic", same, || {
-            format!(
-                "msn {} changed URI from {known} to {}",
-                segment.msn, segment.uri
-            )
+            format!("msn {} changed URI from {known} to {}", segment.msn, segment.uri)
         });
     }
-    if playlist.media_sequence > 0 && !playlist.endlist {
+    // Only once the server has removed segments is the window's length its choice.
+    if (playlist.media_sequence > 0 || state.sequence_advanced) && !playlist.endlist {
         let window = playlist.segments_duration();
         rec.check("window.min-length", window + ROUNDING >= 3.0 * target, || {
             format!(
@@ -181,74 +161,33 @@ fn check_static(rec: &mut Recorder, state: &mut State, playlist: &MediaPlaylist)
             )
         });
     }
-    let has_pdt = playlist
-        .segments
-        .iter()
-        .any(|segment| segment.program_date_time.is_some())
+    let has_pdt = playlist.segments.iter().any(|segment| segment.program_date_time.is_some())
         || playlist.trailing_program_date_time.is_some();
     rec.check("pdt.present", has_pdt, || {
-        format!(
-            "no EXT-X-PROGRAM-DATE-TIME (media sequence {})",
-            playlist.media_sequence
-        )
+        format!("no EXT-X-PROGRAM-DATE-TIME (media sequence {})", playlist.media_sequence)
     });
-    rec.check("tags.order", playlist.order_violations.is_empty(), || {
-        playlist.order_violations.join("; ")
-    });
-    let mut kinds: Vec<&str> = playlist
-        .preload_hints
-        .iter()
-        .map(|hint| hint.kind.as_str())
-        .collect();
+    rec.check("tags.order", playlist.order_violations.is_empty(), || playlist.order_violations.join("; "));
+    let mut kinds: Vec<&str> = playlist.preload_hints.iter().map(|hint| hint.kind.as_str()).collect();
     kinds.sort_unstable();
     let unique = kinds.windows(2).all(|pair| pair[0] != pair[1]);
-    rec.check(
-        "preload-hint.unique",
-        unique && playlist.hints_after_endlist == 0,
-        || {
-            format!(
-                "preload hints {kinds:?}, {} after ENDLIST",
-                playlist.hints_after_endlist
-            )
-        },
-    );
+    rec.check("preload-hint.unique", unique && playlist.hints_after_endlist == 0, || {
+        format!("preload hints {kinds:?}, {} after ENDLIST", playlist.hints_after_endlist)
+    });
 }
 
-fn check_server_control(
-    rec: &mut Recorder,
-    state: &mut State,
-    playlist: &MediaPlaylist,
-    target: f64,
-) {
+fn check_server_control(rec: &mut Recorder, state: &mut State, playlist: &MediaPlaylist, target: f64) {
     let Some(control) = &playlist.server_control else {
         rec.fail("server-control.can-block-reload", "no EXT-X-SERVER-CONTROL");
         return;
     };
-    rec.check(
-        "server-control.can-block-reload",
-        control.can_block_reload,
-        || format!("SERVER-CONTROL:{}", control.raw),
-    );
+    rec.check("server-control.can-block-reload", control.can_block_reload, || {
+        format!("SERVER-CONTROL:{}", control.raw)
+    });
     let part_target = playlist.part_target.unwrap_or(0.0);
     let checks = [
-        (
-            "server-control.part-hold-back",
-            control.part_hold_back,
-            3.0 * part_target,
-            "PART-HOLD-BACK",
-        ),
-        (
-            "server-control.hold-back",
-            control.hold_back,
-            3.0 * target,
-            "HOLD-BACK",
-        ),
-        (
-            "server-control.can-skip-until",
-            control.can_skip_until,
-            6.0 * target,
-            "CAN-SKIP-UNTIL",
-        ),
+        ("server-control.part-hold-back", control.part_hold_back, 3.0 * part_target, "PART-HOLD-BACK"),
+        ("server-control.hold-back", control.hold_back, 3.0 * target, "HOLD-BACK"),
+        ("server-control.can-skip-until", control.can_skip_until, 6.0 * target, "CAN-SKIP-UNTIL"),
     ];
     for (id, value, minimum, name) in checks {
         rec.check(id, value.is_some_and(|v| v + ROUNDING >= minimum), || {
@@ -263,12 +202,7 @@ fn check_server_control(
     }
 }
 
-fn check_part_durations(
-    rec: &mut Recorder,
-    state: &mut State,
-    playlist: &MediaPlaylist,
-    part_target: f64,
-) {
+fn check_part_durations(rec: &mut Recorder, state: &mut State, playlist: &MediaPlaylist, part_target: f64) {
     if part_target <= 0.0 {
         return;
     }
@@ -280,36 +214,28 @@ fn check_part_durations(
     for (parts, complete) in groups {
         for (position, part) in parts.iter().enumerate() {
             let key = (part.msn, part.index);
-            if position == 0 {
-                rec.check(
-                    "part.first-independent",
-                    part.index == 0 && part.independent,
-                    || {
-                        format!(
-                            "segment {} starts with part {} ({}) without INDEPENDENT=YES",
-                            part.msn, part.index, part.uri
-                        )
-                    },
-                );
+            if position == 0 && state.first_part_checked.insert(part.msn) {
+                rec.check("part.first-independent", part.index == 0 && part.independent, || {
+                    format!(
+                        "segment {} starts with part {} ({}) without INDEPENDENT=YES",
+                        part.msn, part.index, part.uri
+                    )
+                });
             }
             let is_last = position + 1 == parts.len();
             // The last part of the open segment may turn out to be its final part.
             if is_last && !complete || !state.lower_bound_checked.insert(key) {
                 continue;
             }
-            rec.check(
-                "part.duration",
-                part.duration <= part_target + ROUNDING,
-                || {
-                    format!(
-                        "{} DURATION={} > PART-TARGET {part_target}",
-                        part.uri, part.duration
-                    )
-                },
-            );
+            rec.check("part.duration", part.duration <= part_target + ROUNDING, || {
+                format!("{} DURATION={} > PART-TARGET {part_target}", part.uri, part.duration)
+            });
             let exempt = part.independent || part.gap || is_last;
             rec.check("part.duration", exempt || part.duration + ROUNDING >= 0.85 * part_target, || {
-                format!("{} DURATION={} < 85% of PART-TARGET {part_target} (not INDEPENDENT, not last)", part.uri, part.duration)
+                format!(
+                    "{} DURATION={} < 85% of PART-TARGET {part_target} (not INDEPENDENT, not last)",
+                    part.uri, part.duration
+                )
             });
         }
     }

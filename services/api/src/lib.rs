@@ -51,7 +51,10 @@ impl Database {
 
     /// The first stream, created with a fresh key when there is none.
     pub async fn ensure_default_stream(&self, name: &str) -> Result<StreamRecord, ApiError> {
-        let existing = sqlx::query("SELECT id, name, stream_key, created_at FROM streams ORDER BY created_at, name LIMIT 1").fetch_optional(&self.pool).await?;
+        let existing =
+            sqlx::query("SELECT id, name, stream_key, created_at FROM streams ORDER BY created_at, name LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
         match existing {
             Some(row) => Ok(record(&row)?),
             None => self.add_stream(name, None).await,
@@ -67,7 +70,8 @@ impl Database {
             }
             None => random_token(24)?,
         };
-        let stream = StreamRecord { id: random_token(16)?, name: name.to_owned(), stream_key, created_at: unix_seconds() };
+        let stream =
+            StreamRecord { id: random_token(16)?, name: name.to_owned(), stream_key, created_at: unix_seconds() };
         let inserted = sqlx::query("INSERT INTO streams (id, name, stream_key, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&stream.id)
             .bind(&stream.name)
@@ -86,17 +90,26 @@ impl Database {
         if validate_key(stream_key).is_err() {
             return Ok(None);
         }
-        let row = sqlx::query("SELECT id, name, stream_key, created_at FROM streams WHERE stream_key = $1").bind(stream_key).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT id, name, stream_key, created_at FROM streams WHERE stream_key = $1")
+            .bind(stream_key)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(record).transpose()
     }
 }
 
 fn record(row: &sqlx::sqlite::SqliteRow) -> Result<StreamRecord, ApiError> {
-    Ok(StreamRecord { id: row.try_get("id")?, name: row.try_get("name")?, stream_key: row.try_get("stream_key")?, created_at: row.try_get("created_at")? })
+    Ok(StreamRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        stream_key: row.try_get("stream_key")?,
+        created_at: row.try_get("created_at")?,
+    })
 }
 
 pub fn validate_name(name: &str) -> Result<(), ApiError> {
-    let valid = (1..=64).contains(&name.len()) && name.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-' || byte == b'_');
+    let valid = (1..=64).contains(&name.len())
+        && name.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-' || byte == b'_');
     if valid {
         Ok(())
     } else {
@@ -105,7 +118,8 @@ pub fn validate_name(name: &str) -> Result<(), ApiError> {
 }
 
 fn validate_key(key: &str) -> Result<(), ApiError> {
-    let valid = (16..=128).contains(&key.len()) && key.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+    let valid = (16..=128).contains(&key.len())
+        && key.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
     if valid {
         Ok(())
     } else {
@@ -129,7 +143,8 @@ mod tests {
     use super::*;
 
     async fn database() -> (Database, std::path::PathBuf) {
-        let path = std::env::temp_dir().join(format!("api-test-{}-{}.db", std::process::id(), random_token(4).unwrap()));
+        let path =
+            std::env::temp_dir().join(format!("api-test-{}-{}.db", std::process::id(), random_token(4).unwrap()));
         (Database::open_sqlite(&path).await.unwrap(), path)
     }
 

@@ -57,7 +57,14 @@ struct Publisher {
 impl Publisher {
     fn new(context: Context, peer: SocketAddr) -> Self {
         let rtmp = ServerConnection::new(context.config.limits);
-        Self { context, peer, rtmp, session: None, video_clock: TimestampUnwrapper::new(), audio_clock: TimestampUnwrapper::new() }
+        Self {
+            context,
+            peer,
+            rtmp,
+            session: None,
+            video_clock: TimestampUnwrapper::new(),
+            audio_clock: TimestampUnwrapper::new(),
+        }
     }
 
     async fn run(mut self, mut socket: TcpStream) -> Close {

@@ -29,7 +29,12 @@ pub struct IngestConfig {
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        Self { limits: RtmpLimits::default(), idle_timeout: Duration::from_secs(10), max_connections: 1000, app: "live".into() }
+        Self {
+            limits: RtmpLimits::default(),
+            idle_timeout: Duration::from_secs(10),
+            max_connections: 1000,
+            app: "live".into(),
+        }
     }
 }
 
@@ -44,7 +49,13 @@ pub trait StreamAuthorizer: Send + Sync + 'static {
 
 /// Accepts publishers until `shutdown` turns true; then asks every open
 /// publisher to reconnect elsewhere and returns once they are gone.
-pub async fn run(listener: TcpListener, registry: Arc<Registry>, authorizer: Arc<dyn StreamAuthorizer>, config: IngestConfig, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    authorizer: Arc<dyn StreamAuthorizer>,
+    config: IngestConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let config = Arc::new(config);
     let mut tasks = tokio::task::JoinSet::new();
@@ -66,7 +77,12 @@ pub async fn run(listener: TcpListener, registry: Arc<Registry>, authorizer: Arc
             continue;
         };
         let _ = socket.set_nodelay(true);
-        let context = connection::Context { registry: registry.clone(), authorizer: authorizer.clone(), config: config.clone(), shutdown: shutdown.clone() };
+        let context = connection::Context {
+            registry: registry.clone(),
+            authorizer: authorizer.clone(),
+            config: config.clone(),
+            shutdown: shutdown.clone(),
+        };
         tasks.spawn(async move {
             connection::serve(socket, peer, context).await;
             drop(permit);

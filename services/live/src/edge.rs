@@ -150,7 +150,12 @@ impl LiveStream {
         self.version.subscribe()
     }
 
-    pub(crate) fn claim(&self, id: u64, now: Instant, takeover_after: std::time::Duration) -> Result<(SegmenterStart, Arc<Notify>), PublishError> {
+    pub(crate) fn claim(
+        &self,
+        id: u64,
+        now: Instant,
+        takeover_after: std::time::Duration,
+    ) -> Result<(SegmenterStart, Arc<Notify>), PublishError> {
         let mut state = self.lock();
         if let Some(current) = &state.publisher {
             if now.duration_since(current.last_activity) < takeover_after {
@@ -178,7 +183,9 @@ impl LiveStream {
 
     pub(crate) fn end_if_abandoned(&self, now: Instant, grace: std::time::Duration) {
         let mut state = self.lock();
-        let abandoned = state.publisher.is_none() && state.ended_at.is_none() && state.disconnected_at.is_some_and(|at| now.duration_since(at) >= grace);
+        let abandoned = state.publisher.is_none()
+            && state.ended_at.is_none()
+            && state.disconnected_at.is_some_and(|at| now.duration_since(at) >= grace);
         if abandoned {
             tracing::info!(stream = %self.name, "publisher did not return; ending the playlist");
             self.close_open_segment(&mut state);
@@ -260,15 +267,32 @@ impl LiveStream {
 
     pub(crate) fn apply_part(&self, state: &mut EdgeState, part: Part) {
         if part.index == 0 {
-            let start = part.segment_start.unwrap_or(SegmentStart { discontinuity: false, init_version: 0, program_date_time_ms: crate::unix_ms_now() });
-            state.segments.push_back(EdgeSegment { msn: part.msn, start, parts: Vec::new(), complete: false, duration: 0.0, data: None });
+            let start = part.segment_start.unwrap_or(SegmentStart {
+                discontinuity: false,
+                init_version: 0,
+                program_date_time_ms: crate::unix_ms_now(),
+            });
+            state.segments.push_back(EdgeSegment {
+                msn: part.msn,
+                start,
+                parts: Vec::new(),
+                complete: false,
+                duration: 0.0,
+                data: None,
+            });
             state.next_msn = state.next_msn.max(part.msn + 1);
         }
         match state.segments.back_mut() {
             Some(segment) if segment.msn == part.msn && !segment.complete => {
-                segment.parts.push(EdgePart { duration: part.duration_secs, independent: part.independent, data: part.data });
+                segment.parts.push(EdgePart {
+                    duration: part.duration_secs,
+                    independent: part.independent,
+                    data: part.data,
+                });
             }
-            _ => tracing::warn!(stream = %self.name, msn = part.msn, index = part.index, "part without its segment dropped"),
+            _ => {
+                tracing::warn!(stream = %self.name, msn = part.msn, index = part.index, "part without its segment dropped")
+            }
         }
     }
 
@@ -292,7 +316,9 @@ impl LiveStream {
 
     /// Marks segment `msn` complete, hands it to storage and trims the window.
     pub(crate) fn complete_segment(&self, state: &mut EdgeState, msn: u64, duration: f64) {
-        let Some(segment) = state.segments.back_mut().filter(|segment| segment.msn == msn && !segment.complete) else { return };
+        let Some(segment) = state.segments.back_mut().filter(|segment| segment.msn == msn && !segment.complete) else {
+            return;
+        };
         let data = seal(segment, duration);
         self.store(crate::segment_key(&self.name, msn), data);
         let rounded = duration.round() as u32;

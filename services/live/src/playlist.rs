@@ -1,7 +1,9 @@
 //! Playlists rendered from the edge state, cached per state version.
 
 use bytes::Bytes;
-use media::hls::{MediaPlaylist, MultivariantPlaylist, PlaylistPart, PlaylistSegment, ServerControl, SkipRequest, Variant};
+use media::hls::{
+    MediaPlaylist, MultivariantPlaylist, PlaylistPart, PlaylistSegment, ServerControl, SkipRequest, Variant,
+};
 
 use crate::edge::{EdgeState, LiveStream};
 

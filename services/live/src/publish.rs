@@ -17,7 +17,12 @@ pub struct PublishSession {
 }
 
 impl PublishSession {
-    pub(crate) fn new(stream: Arc<LiveStream>, id: u64, start: (SegmenterStart, Arc<Notify>) , config: SegmenterConfig) -> Self {
+    pub(crate) fn new(
+        stream: Arc<LiveStream>,
+        id: u64,
+        start: (SegmenterStart, Arc<Notify>),
+        config: SegmenterConfig,
+    ) -> Self {
         let (start, kick) = start;
         Self { stream, id, segmenter: Segmenter::new(config, start), kick }
     }
@@ -60,7 +65,9 @@ impl PublishSession {
                     state.info = Some(info);
                 }
                 SegmenterEvent::Part(part) => stream.apply_part(&mut state, part),
-                SegmenterEvent::SegmentEnd { msn, duration_secs } => stream.complete_segment(&mut state, msn, duration_secs),
+                SegmenterEvent::SegmentEnd { msn, duration_secs } => {
+                    stream.complete_segment(&mut state, msn, duration_secs)
+                }
             }
         }
         stream.changed(&mut state);

@@ -71,7 +71,10 @@ impl Registry {
     pub fn begin_publish(self: &Arc<Self>, name: &str) -> Result<PublishSession, PublishError> {
         let stream = {
             let mut streams = self.streams.lock().map_err(|_| PublishError::AlreadyLive(name.to_owned()))?;
-            streams.entry(name.to_owned()).or_insert_with(|| Arc::new(LiveStream::new(name, &self.config, self.storage.clone()))).clone()
+            streams
+                .entry(name.to_owned())
+                .or_insert_with(|| Arc::new(LiveStream::new(name, &self.config, self.storage.clone())))
+                .clone()
         };
         let id = self.next_session_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let start = stream.claim(id, Instant::now(), self.config.takeover_after)?;

@@ -18,15 +18,13 @@ const AUDIO_TRACK: u32 = 2;
 const VIDEO_TIMESCALE: u32 = 90_000;
 
 /// 640x360 High profile avcC produced by libx264.
-const AVC_RECORD_HEX: &str = "0164001effe1001a6764001eacd940a02ff970110000030001000003003c0f162d9601000668ebe3cb22c0fdf8f800";
+const AVC_RECORD_HEX: &str =
+    "0164001effe1001a6764001eacd940a02ff970110000030001000003003c0f162d9601000668ebe3cb22c0fdf8f800";
 /// AAC-LC, 48 kHz, stereo.
 const ASC_48K_STEREO: [u8; 2] = [0x11, 0x90];
 
 fn from_hex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).unwrap())
-        .collect()
+    (0..text.len()).step_by(2).map(|at| u8::from_str_radix(&text[at..at + 2], 16).unwrap()).collect()
 }
 
 fn tracks(video_record: Bytes, audio_record: Bytes) -> Vec<TrackSpec> {
@@ -34,85 +32,47 @@ fn tracks(video_record: Bytes, audio_record: Bytes) -> Vec<TrackSpec> {
     let audio = AudioConfig::parse(AudioCodec::Aac, audio_record).unwrap();
     let audio_timescale = audio.sample_rate();
     vec![
-        TrackSpec {
-            track_id: VIDEO_TRACK,
-            timescale: VIDEO_TIMESCALE,
-            media: TrackMedia::Video(video),
-        },
-        TrackSpec {
-            track_id: AUDIO_TRACK,
-            timescale: audio_timescale,
-            media: TrackMedia::Audio(audio),
-        },
+        TrackSpec { track_id: VIDEO_TRACK, timescale: VIDEO_TIMESCALE, media: TrackMedia::Video(video) },
+        TrackSpec { track_id: AUDIO_TRACK, timescale: audio_timescale, media: TrackMedia::Audio(audio) },
     ]
 }
 
 // ---------------------------------------------------------------- golden
 
 fn check_golden(name: &str, data: &[u8]) {
-    let digest: String = Sha256::digest(data)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(format!("{name}.sha256"));
+    let digest: String = Sha256::digest(data).iter().map(|byte| format!("{byte:02x}")).collect();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.sha256"));
     if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") {
         std::fs::write(&path, format!("{digest}\n")).unwrap();
         return;
     }
     let expected = std::fs::read_to_string(&path)
         .unwrap_or_else(|err| panic!("{}: {err}; run with UPDATE_GOLDEN=1", path.display()));
-    assert_eq!(
-        digest,
-        expected.trim(),
-        "{name} changed; run with UPDATE_GOLDEN=1 if intended"
-    );
+    assert_eq!(digest, expected.trim(), "{name} changed; run with UPDATE_GOLDEN=1 if intended");
 }
 
 /// Deterministic filler: distinct per sample so reordering shows up.
 fn payload(seed: u32, len: u32) -> Bytes {
-    (0..len)
-        .map(|at| (seed.wrapping_mul(31).wrapping_add(at * 7) & 0xff) as u8)
-        .collect()
+    (0..len).map(|at| (seed.wrapping_mul(31).wrapping_add(at * 7) & 0xff) as u8).collect()
 }
 
 fn synthetic_run(track_id: u32, base: u64, shape: &[(u32, u32, bool, i32)]) -> TrackRun {
     let samples: Vec<Sample> = shape
         .iter()
-        .map(|&(duration, size, keyframe, composition_offset)| Sample {
-            duration,
-            size,
-            keyframe,
-            composition_offset,
-        })
+        .map(|&(duration, size, keyframe, composition_offset)| Sample { duration, size, keyframe, composition_offset })
         .collect();
-    let data = samples
-        .iter()
-        .zip(0..)
-        .map(|(sample, seed)| payload(seed + track_id * 100, sample.size))
-        .collect();
-    TrackRun {
-        track_id,
-        base_decode_time: base,
-        samples,
-        data,
-    }
+    let data = samples.iter().zip(0..).map(|(sample, seed)| payload(seed + track_id * 100, sample.size)).collect();
+    TrackRun { track_id, base_decode_time: base, samples, data }
 }
 
 fn synthetic_audio(base: u64, count: u32) -> TrackRun {
-    let shape: Vec<_> = (0..count)
-        .map(|index| (1024, 180 + index % 5 * 3, true, 0))
-        .collect();
+    let shape: Vec<_> = (0..count).map(|index| (1024, 180 + index % 5 * 3, true, 0)).collect();
     synthetic_run(AUDIO_TRACK, base, &shape)
 }
 
 #[test]
 fn golden_init_segment() {
-    let init = init_segment(&tracks(
-        Bytes::from(from_hex(AVC_RECORD_HEX)),
-        Bytes::from_static(&ASC_48K_STEREO),
-    ));
+    let init = init_segment(&tracks(Bytes::from(from_hex(AVC_RECORD_HEX)), Bytes::from_static(&ASC_48K_STEREO)));
     check_golden("init_avc_aac", &init);
 }
 
@@ -134,17 +94,12 @@ fn golden_fragment_with_b_frames() {
             (3000, 250, false, 3000),
         ],
     );
-    check_golden(
-        "fragment_bframes",
-        &media_fragment(1, &[video, synthetic_audio(0, 12)]),
-    );
+    check_golden("fragment_bframes", &media_fragment(1, &[video, synthetic_audio(0, 12)]));
 }
 
 #[test]
 fn golden_fragment_without_reordering() {
-    let shape: Vec<_> = (0..8)
-        .map(|index| (3000, 200 + index * 11, index == 0, 0))
-        .collect();
+    let shape: Vec<_> = (0..8).map(|index| (3000, 200 + index * 11, index == 0, 0)).collect();
     let video = synthetic_run(VIDEO_TRACK, 24_000, &shape);
     let audio = synthetic_audio(12 * 1024, 11);
     check_golden("fragment_plain", &media_fragment(2, &[video, audio]));
@@ -168,11 +123,7 @@ fn flv_tags(file: &Bytes) -> Vec<FlvTag> {
         let size = u32::from_be_bytes([0, header[1], header[2], header[3]]) as usize;
         let timestamp_ms = u32::from_be_bytes([header[7], header[4], header[5], header[6]]);
         let body = file.slice(at + 11..at + 11 + size);
-        tags.push(FlvTag {
-            kind: header[0],
-            timestamp_ms,
-            body,
-        });
+        tags.push(FlvTag { kind: header[0], timestamp_ms, body });
         at += 11 + size + 4;
     }
     tags
@@ -219,12 +170,7 @@ fn read_stream(file: Bytes) -> Stream {
             _ => {}
         }
     }
-    Stream {
-        avc_record: avc_record.unwrap(),
-        asc: asc.unwrap(),
-        video,
-        audio,
-    }
+    Stream { avc_record: avc_record.unwrap(), asc: asc.unwrap(), video, audio }
 }
 
 fn scratch_dir(name: &str) -> PathBuf {
@@ -244,12 +190,8 @@ fn b_frame_stream() -> Stream {
         .args(["-hide_banner", "-loglevel", "error", "-y"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args([
-            "-t", "3", "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-bf", "2", "-g", "30",
-        ])
-        .args([
-            "-pix_fmt", "yuv420p", "-c:a", "aac", "-ar", "48000", "-ac", "2",
-        ])
+        .args(["-t", "3", "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-bf", "2", "-g", "30"])
+        .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-ar", "48000", "-ac", "2"])
         .arg(&path)
         .status()
         .expect("ffmpeg is required to build the test stream");
@@ -299,13 +241,10 @@ fn package(stream: &Stream, cts_shift_ms: i32) -> (Vec<u8>, u32) {
             data: frames.iter().map(|frame| frame.data.clone()).collect(),
         };
         // Audio frames that start before this GOP ends.
-        let end_ms = video
-            .get(end)
-            .map_or(u64::MAX, |frame| u64::from(frame.dts_ms));
+        let end_ms = video.get(end).map_or(u64::MAX, |frame| u64::from(frame.dts_ms));
         let first_audio = next_audio;
         while next_audio < stream.audio.len()
-            && (next_audio as u64 * u64::from(samples_per_frame) * 1000 / u64::from(audio_rate))
-                < end_ms
+            && (next_audio as u64 * u64::from(samples_per_frame) * 1000 / u64::from(audio_rate)) < end_ms
         {
             next_audio += 1;
         }
@@ -335,10 +274,7 @@ fn run_tool(program: &str, args: &[&str]) -> String {
         .output()
         .unwrap_or_else(|err| panic!("{program} is required for this test: {err}"));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stderr.trim().is_empty(),
-        "{program} {args:?} reported:\n{stderr}"
-    );
+    assert!(output.status.success() && stderr.trim().is_empty(), "{program} {args:?} reported:\n{stderr}");
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -353,8 +289,7 @@ fn sections(text: &str, section: &str) -> Vec<Vec<(String, String)>> {
             current = Some(Vec::new());
         } else if line == close {
             found.extend(current.take());
-        } else if let (Some(fields), Some((key, value))) = (current.as_mut(), line.split_once('='))
-        {
+        } else if let (Some(fields), Some((key, value))) = (current.as_mut(), line.split_once('=')) {
             fields.push((key.to_string(), value.to_string()));
         }
     }
@@ -362,11 +297,7 @@ fn sections(text: &str, section: &str) -> Vec<Vec<(String, String)>> {
 }
 
 fn field<'a>(fields: &'a [(String, String)], key: &str) -> &'a str {
-    fields
-        .iter()
-        .find(|(name, _)| name == key)
-        .map(|(_, value)| value.as_str())
-        .unwrap()
+    fields.iter().find(|(name, _)| name == key).map(|(_, value)| value.as_str()).unwrap()
 }
 
 fn check_with_ffmpeg(stream: &Stream, cts_shift_ms: i32, name: &str) {
@@ -377,10 +308,7 @@ fn check_with_ffmpeg(stream: &Stream, cts_shift_ms: i32, name: &str) {
     std::fs::write(&path, &file).unwrap();
     let path_text = path.to_str().unwrap();
 
-    let probe = run_tool(
-        "ffprobe",
-        &["-v", "error", "-show_streams", "-show_packets", path_text],
-    );
+    let probe = run_tool("ffprobe", &["-v", "error", "-show_streams", "-show_packets", path_text]);
     let streams = sections(&probe, "STREAM");
     assert_eq!(streams.len(), 2);
     assert_eq!(field(&streams[0], "codec_name"), "h264");
@@ -409,46 +337,24 @@ fn check_with_ffmpeg(stream: &Stream, cts_shift_ms: i32, name: &str) {
 
     // ffmpeg moves presentation times later by the most negative offset
     // (there is no edit list), so allow exactly that constant shift.
-    let expected_pts = |frame: &VideoFrame| {
-        i64::from(frame.dts_ms) * 90 + i64::from(frame.cts_ms - cts_shift_ms) * 90
-    };
-    let min_offset = stream
-        .video
-        .iter()
-        .map(|frame| frame.cts_ms - cts_shift_ms)
-        .min()
-        .unwrap();
+    let expected_pts = |frame: &VideoFrame| i64::from(frame.dts_ms) * 90 + i64::from(frame.cts_ms - cts_shift_ms) * 90;
+    let min_offset = stream.video.iter().map(|frame| frame.cts_ms - cts_shift_ms).min().unwrap();
     let pts_shift = i64::from(-min_offset.min(0)) * 90;
     for (packet, frame) in video.iter().zip(&stream.video) {
         let dts = i64::from(frame.dts_ms) * 90;
-        assert_eq!(
-            *packet,
-            (expected_pts(frame) + pts_shift, dts, frame.keyframe)
-        );
+        assert_eq!(*packet, (expected_pts(frame) + pts_shift, dts, frame.keyframe));
     }
     assert!(video.iter().all(|(pts, dts, _)| pts >= dts));
-    assert!(
-        video.windows(2).all(|pair| pair[0].1 < pair[1].1),
-        "video dts must increase"
-    );
+    assert!(video.windows(2).all(|pair| pair[0].1 < pair[1].1), "video dts must increase");
     let mut presentation: Vec<i64> = video.iter().map(|packet| packet.0).collect();
     presentation.sort_unstable();
-    assert!(
-        presentation.windows(2).all(|pair| pair[0] < pair[1]),
-        "duplicate pts"
-    );
-    assert!(
-        video.iter().any(|(pts, dts, _)| pts > dts),
-        "fixture should have B-frames"
-    );
+    assert!(presentation.windows(2).all(|pair| pair[0] < pair[1]), "duplicate pts");
+    assert!(video.iter().any(|(pts, dts, _)| pts > dts), "fixture should have B-frames");
     for (index, packet) in audio.iter().enumerate() {
         assert_eq!(*packet, (index as i64 * 1024, index as i64 * 1024, true));
     }
 
-    run_tool(
-        "ffmpeg",
-        &["-v", "error", "-i", path_text, "-f", "null", "-"],
-    );
+    run_tool("ffmpeg", &["-v", "error", "-i", path_text, "-f", "null", "-"]);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

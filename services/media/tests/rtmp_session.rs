@@ -183,12 +183,14 @@ fn extended_and_wrapping_timestamps_survive() {
 #[test]
 fn rejected_publish_reaches_the_client() {
     let mut pair = Pair::connect_and_request_publish("wrong");
-    assert!(matches!(&pair.server_events[..], [RtmpEvent::PublishRequested { stream_key, query: None, .. }] if stream_key == "wrong"));
+    assert!(
+        matches!(&pair.server_events[..], [RtmpEvent::PublishRequested { stream_key, query: None, .. }] if stream_key == "wrong")
+    );
     pair.server.reject_publish("NetStream.Publish.BadName", "unknown stream key");
     pair.pump_server_output();
-    assert!(pair.client_events.contains(&ClientSessionEvent::UnhandleableOnStatusCode {
-        code: "NetStream.Publish.BadName".into()
-    }));
+    assert!(pair
+        .client_events
+        .contains(&ClientSessionEvent::UnhandleableOnStatusCode { code: "NetStream.Publish.BadName".into() }));
     assert!(!pair.client_events.contains(&ClientSessionEvent::PublishRequestAccepted));
 }
 

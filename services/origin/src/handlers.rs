@@ -20,7 +20,11 @@ const LIVE_PLAYLIST: &str = "public, max-age=0";
 /// A blocking response names a unique future state; caching it is safe.
 const BLOCKING_PLAYLIST: &str = "public, max-age=60";
 
-pub async fn live_file(State(origin): State<Arc<Origin>>, Path((stream_name, file)): Path<(String, String)>, Query(query): Query<PlaylistQuery>) -> Result<Response, OriginError> {
+pub async fn live_file(
+    State(origin): State<Arc<Origin>>,
+    Path((stream_name, file)): Path<(String, String)>,
+    Query(query): Query<PlaylistQuery>,
+) -> Result<Response, OriginError> {
     let file = LiveFile::parse(&file).ok_or(OriginError::NotFound)?;
     let stream = origin.registry.get(&stream_name);
     match file {
@@ -51,7 +55,11 @@ fn hold_time(origin: &Origin, stream: &LiveStream) -> Duration {
 /// Re-runs `check` after every change of the stream until it decides or
 /// the hold time passes. Subscribing before the first check means no
 /// change can slip between check and wait.
-async fn wait_for<T>(stream: &LiveStream, hold: Duration, mut check: impl FnMut() -> Option<Result<T, OriginError>>) -> Result<T, OriginError> {
+async fn wait_for<T>(
+    stream: &LiveStream,
+    hold: Duration,
+    mut check: impl FnMut() -> Option<Result<T, OriginError>>,
+) -> Result<T, OriginError> {
     let mut changes = stream.subscribe();
     let deadline = Instant::now() + hold;
     loop {
@@ -72,7 +80,11 @@ async fn multivariant(origin: &Origin, stream: Arc<LiveStream>) -> Result<Respon
     Ok(([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, LIVE_PLAYLIST)], body).into_response())
 }
 
-async fn media_playlist(origin: &Origin, stream: Arc<LiveStream>, query: &PlaylistQuery) -> Result<Response, OriginError> {
+async fn media_playlist(
+    origin: &Origin,
+    stream: Arc<LiveStream>,
+    query: &PlaylistQuery,
+) -> Result<Response, OriginError> {
     let blocking = query.blocking()?;
     let skip = query.skip()?;
     let hold = hold_time(origin, &stream);

@@ -37,10 +37,16 @@ pub fn router(origin: Arc<Origin>) -> Router {
         .with_state(origin)
         .layer(CompressionLayer::new().gzip(true).compress_when(is_playlist))
         .layer(CorsLayer::permissive())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
 /// Only playlists are compressed; media is already compressed.
-fn is_playlist(_: axum::http::StatusCode, _: axum::http::Version, headers: &axum::http::HeaderMap, _: &axum::http::Extensions) -> bool {
+fn is_playlist(
+    _: axum::http::StatusCode,
+    _: axum::http::Version,
+    headers: &axum::http::HeaderMap,
+    _: &axum::http::Extensions,
+) -> bool {
     headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())

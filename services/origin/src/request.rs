@@ -89,7 +89,9 @@ mod tests {
         assert_eq!(LiveFile::parse("init3.mp4"), Some(LiveFile::Init(3)));
         assert_eq!(LiveFile::parse("seg12.m4s"), Some(LiveFile::Segment(12)));
         assert_eq!(LiveFile::parse("seg12.4.m4s"), Some(LiveFile::Part(12, 4)));
-        for bad in ["seg.m4s", "seg-1.m4s", "seg+1.m4s", "seg1.2.3.m4s", "init.mp4", "x.m3u8", "seg99999999999999999999.m4s"] {
+        for bad in
+            ["seg.m4s", "seg-1.m4s", "seg+1.m4s", "seg1.2.3.m4s", "init.mp4", "x.m3u8", "seg99999999999999999999.m4s"]
+        {
             assert_eq!(LiveFile::parse(bad), None, "{bad}");
         }
     }

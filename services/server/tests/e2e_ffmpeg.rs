@@ -24,20 +24,12 @@ fn ffmpeg_reads_live_stream_with_h264_b_frames_and_aac() {
             .args(["-t", "6", "-f", "null", "-"]),
         Duration::from_secs(60),
     );
-    assert!(
-        reader.success(),
-        "ffmpeg could not read the stream: {reader}"
-    );
-    assert!(
-        reader.stderr.trim().is_empty(),
-        "ffmpeg reported errors while reading the stream: {reader}"
-    );
+    assert!(reader.success(), "ffmpeg could not read the stream: {reader}");
+    assert!(reader.stderr.trim().is_empty(), "ffmpeg reported errors while reading the stream: {reader}");
 
     // The newest complete segment, prefixed with its init segment, is a
     // playable MP4 with H.264 (B-frames intact) and AAC.
-    let init_url = playlist
-        .init_url()
-        .unwrap_or_else(|| panic!("media playlist has no EXT-X-MAP:\n{}", playlist.body));
+    let init_url = playlist.init_url().unwrap_or_else(|| panic!("media playlist has no EXT-X-MAP:\n{}", playlist.body));
     let segment_url = playlist
         .segment_urls()
         .last()
@@ -51,18 +43,9 @@ fn ffmpeg_reads_live_stream_with_h264_b_frames_and_aac() {
 
     let probe = tools::probe(&sample_path);
     eprintln!("probe of {segment_url}: {probe:?}");
-    assert!(
-        probe.streams.iter().any(|s| s == "video:h264"),
-        "no H.264 video in {segment_url}: {probe:?}"
-    );
-    assert!(
-        probe.streams.iter().any(|s| s == "audio:aac"),
-        "no AAC audio in {segment_url}: {probe:?}"
-    );
-    assert!(
-        probe.video_packets >= 30,
-        "segment {segment_url} holds too few video frames: {probe:?}"
-    );
+    assert!(probe.streams.iter().any(|s| s == "video:h264"), "no H.264 video in {segment_url}: {probe:?}");
+    assert!(probe.streams.iter().any(|s| s == "audio:aac"), "no AAC audio in {segment_url}: {probe:?}");
+    assert!(probe.video_packets >= 30, "segment {segment_url} holds too few video frames: {probe:?}");
     assert!(
         probe.video_reordered,
         "the publisher sends B-frames but {segment_url} has none (pts never reorders): {probe:?}"
@@ -82,18 +65,9 @@ fn wrong_stream_key_is_refused_and_good_stream_keeps_serving() {
         Command::new(require_tool("ffmpeg")).args(tools::test_source_args(30, &intruder_url)),
         Duration::from_secs(20),
     );
-    assert!(
-        !intruder.timed_out(),
-        "publishing with a wrong key was not refused: {intruder}"
-    );
-    assert!(
-        !intruder.success(),
-        "publishing with a wrong key succeeded: {intruder}"
-    );
-    assert!(
-        intruder.elapsed < Duration::from_secs(15),
-        "refusal took too long: {intruder}"
-    );
+    assert!(!intruder.timed_out(), "publishing with a wrong key was not refused: {intruder}");
+    assert!(!intruder.success(), "publishing with a wrong key succeeded: {intruder}");
+    assert!(intruder.elapsed < Duration::from_secs(15), "refusal took too long: {intruder}");
 
     // The legitimate stream is unaffected: still publishing, still growing.
     server.assert_running();
@@ -120,8 +94,7 @@ fn wrong_stream_key_is_refused_and_good_stream_keeps_serving() {
 }
 
 fn download(url: &str) -> Vec<u8> {
-    let response =
-        http::get(url, Duration::from_secs(10)).unwrap_or_else(|err| panic!("GET {url}: {err}"));
+    let response = http::get(url, Duration::from_secs(10)).unwrap_or_else(|err| panic!("GET {url}: {err}"));
     assert_eq!(response.status, 200, "GET {url}");
     response.body
 }

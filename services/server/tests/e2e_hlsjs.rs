@@ -17,14 +17,8 @@ fn hlsjs_plays_live_stream_in_low_latency_mode_without_stalls() {
     let harness = browser_dir.join("play.mjs");
     let setup_hint = "run `make deps` (npm ci in tests/browser, Debian chromium)";
     require_file(&harness, setup_hint);
-    require_file(
-        &browser_dir.join("node_modules/playwright-core"),
-        setup_hint,
-    );
-    require_file(
-        &browser_dir.join("node_modules/hls.js/dist/hls.min.js"),
-        setup_hint,
-    );
+    require_file(&browser_dir.join("node_modules/playwright-core"), setup_hint);
+    require_file(&browser_dir.join("node_modules/hls.js/dist/hls.min.js"), setup_hint);
     require_file(std::path::Path::new("/usr/bin/chromium"), setup_hint);
 
     let _turn = common::exclusive();
@@ -35,9 +29,17 @@ fn hlsjs_plays_live_stream_in_low_latency_mode_without_stalls() {
     let page = http::get(&server.player_url, Duration::from_secs(10))
         .unwrap_or_else(|err| panic!("GET {}: {err}", server.player_url));
     assert_eq!(page.status, 200, "player page {}", server.player_url);
+    assert!(page.text().to_ascii_lowercase().contains("<video"), "player page has no <video> element");
+    // The page's hls.js is embedded at build time from web/node_modules; a
+    // build without it serves a stub of a few bytes.
+    let script_url = server.url("/hls.min.js");
+    let script =
+        http::get(&script_url, Duration::from_secs(10)).unwrap_or_else(|err| panic!("GET {script_url}: {err}"));
+    assert_eq!(script.status, 200, "GET {script_url}");
     assert!(
-        page.text().to_ascii_lowercase().contains("<video"),
-        "player page has no <video> element"
+        script.body.len() > 100_000,
+        "{script_url} is not hls.js ({} bytes): was web/node_modules installed before the build?",
+        script.body.len()
     );
 
     let run = run_with_timeout(
@@ -50,8 +52,8 @@ fn hlsjs_plays_live_stream_in_low_latency_mode_without_stalls() {
     );
     assert!(run.success(), "play.mjs failed: {run}");
     let line = run.stdout.lines().last().unwrap_or_default();
-    let report: serde_json::Value = serde_json::from_str(line)
-        .unwrap_or_else(|err| panic!("play.mjs printed no JSON ({err}): {run}"));
+    let report: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|err| panic!("play.mjs printed no JSON ({err}): {run}"));
     eprintln!("hls.js report: {report}");
     eprintln!(
         "hls.js: first frame {} ms, latency to live edge (hls.latency) median {} s, \
@@ -63,22 +65,12 @@ fn hlsjs_plays_live_stream_in_low_latency_mode_without_stalls() {
     );
 
     let fatal = &report["fatal_errors"];
-    assert!(
-        fatal.as_array().is_some_and(|errors| errors.is_empty()),
-        "hls.js fatal errors: {fatal}; report {report}"
-    );
+    assert!(fatal.as_array().is_some_and(|errors| errors.is_empty()), "hls.js fatal errors: {fatal}; report {report}");
     assert!(
         !report["part_target_s"].is_null(),
         "hls.js did not see EXT-X-PART-INF (not in low-latency mode): {report}"
     );
     let played = report["played_s"].as_f64().unwrap_or(0.0);
-    assert!(
-        played >= (PLAY_SECONDS - 5) as f64,
-        "played only {played} s of {PLAY_SECONDS} s: {report}"
-    );
-    assert_eq!(
-        report["stalls"].as_u64(),
-        Some(0),
-        "playback stalled after the first frame: {report}"
-    );
+    assert!(played >= (PLAY_SECONDS - 5) as f64, "played only {played} s of {PLAY_SECONDS} s: {report}");
+    assert_eq!(report["stalls"].as_u64(), Some(0), "playback stalled after the first frame: {report}");
 }

@@ -51,10 +51,7 @@ impl Amf0Value {
 
     /// First property called `key` of an object or ECMA array.
     pub fn get(&self, key: &str) -> Option<&Amf0Value> {
-        self.properties()?
-            .iter()
-            .find(|(name, _)| name == key)
-            .map(|(_, value)| value)
+        self.properties()?.iter().find(|(name, _)| name == key).map(|(_, value)| value)
     }
 }
 

@@ -15,9 +15,8 @@ const OBJECT_TYPE_PS: u8 = 29;
 const SYNC_EXTENSION_SBR: u32 = 0x2b7;
 const SYNC_EXTENSION_PS: u32 = 0x548;
 
-const SAMPLING_FREQUENCIES: [u32; 13] = [
-    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
-];
+const SAMPLING_FREQUENCIES: [u32; 13] =
+    [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
 
 /// AAC decoder configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,11 +39,7 @@ pub struct AacConfig {
 impl AacConfig {
     pub fn parse(record: Bytes) -> Result<Self, MediaError> {
         if record.len() > MAX_ASC {
-            return Err(MediaError::TooLarge {
-                what: WHAT,
-                size: record.len(),
-                limit: MAX_ASC,
-            });
+            return Err(MediaError::TooLarge { what: WHAT, size: record.len(), limit: MAX_ASC });
         }
         let mut r = BitReader::new(&record, WHAT);
         let mut object_type = read_object_type(&mut r)?;
@@ -62,10 +57,7 @@ impl AacConfig {
         // Main, LC, SSR, LTP and scalable share GASpecificConfig and 1024
         // (or 960) sample frames; low-delay and USAC variants do not.
         if !matches!(object_type, 1..=4 | 6) {
-            return Err(MediaError::unsupported(
-                WHAT,
-                format!("audio object type {object_type}"),
-            ));
+            return Err(MediaError::unsupported(WHAT, format!("audio object type {object_type}")));
         }
 
         // GASpecificConfig.
@@ -80,12 +72,7 @@ impl AacConfig {
             7 | 12 | 14 => 8,
             11 => 7,
             13 => 24,
-            other => {
-                return Err(MediaError::invalid(
-                    WHAT,
-                    format!("channel configuration {other}"),
-                ))
-            }
+            other => return Err(MediaError::invalid(WHAT, format!("channel configuration {other}"))),
         };
         // The rest only matters for finding backward-compatible SBR/PS
         // signalling, so a short record is not an error here.

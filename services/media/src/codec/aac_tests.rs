@@ -59,10 +59,7 @@ fn explicit_he_aac_reports_core_rate() {
 
     // The common 44.1 kHz HE-AAC record: core 22.05 kHz.
     let config = parse(&[0x2b, 0x92, 0x08, 0x00]);
-    assert_eq!(
-        (config.object_type, config.sample_rate, config.channels),
-        (5, 22050, 2)
-    );
+    assert_eq!((config.object_type, config.sample_rate, config.channels), (5, 22050, 2));
 }
 
 #[test]
@@ -78,33 +75,13 @@ fn explicit_he_aac_v2_reports_stereo_output() {
 #[test]
 fn backward_compatible_sbr_signalling() {
     // AAC-LC 22.05 kHz stereo, then sync extension 0x2b7: SBR at 44.1 kHz.
-    let record = pack(&[
-        (2, 5),
-        (7, 4),
-        (2, 4),
-        (0, 3),
-        (0x2b7, 11),
-        (5, 5),
-        (1, 1),
-        (4, 4),
-    ]);
+    let record = pack(&[(2, 5), (7, 4), (2, 4), (0, 3), (0x2b7, 11), (5, 5), (1, 1), (4, 4)]);
     let config = AacConfig::parse(record).unwrap();
     assert_eq!(config.codec_string(), "mp4a.40.5");
     assert_eq!(config.sample_rate, 22050);
 
     // The same followed by the 0x548 PS extension.
-    let record = pack(&[
-        (2, 5),
-        (7, 4),
-        (1, 4),
-        (0, 3),
-        (0x2b7, 11),
-        (5, 5),
-        (1, 1),
-        (4, 4),
-        (0x548, 11),
-        (1, 1),
-    ]);
+    let record = pack(&[(2, 5), (7, 4), (1, 4), (0, 3), (0x2b7, 11), (5, 5), (1, 1), (4, 4), (0x548, 11), (1, 1)]);
     let config = AacConfig::parse(record).unwrap();
     assert_eq!(config.codec_string(), "mp4a.40.29");
     assert_eq!(config.channels, 2);
@@ -169,10 +146,7 @@ fn rejects_malformed_configs() {
     // ER AAC-LD is a different frame size.
     assert!(AacConfig::parse(pack(&[(23, 5), (4, 4), (2, 4), (0, 3)])).is_err());
     let oversized = Bytes::from(vec![0x12; MAX_ASC + 1]);
-    assert!(matches!(
-        AacConfig::parse(oversized),
-        Err(MediaError::TooLarge { .. })
-    ));
+    assert!(matches!(AacConfig::parse(oversized), Err(MediaError::TooLarge { .. })));
 }
 
 #[test]

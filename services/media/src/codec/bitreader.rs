@@ -13,11 +13,7 @@ pub const MAX_RBSP_INPUT: usize = 64 * 1024;
 /// `00 00`, turning a NAL unit payload into its raw byte sequence payload.
 pub fn remove_emulation_prevention(nal: &[u8]) -> Result<Vec<u8>, MediaError> {
     if nal.len() > MAX_RBSP_INPUT {
-        return Err(MediaError::TooLarge {
-            what: "NAL unit",
-            size: nal.len(),
-            limit: MAX_RBSP_INPUT,
-        });
+        return Err(MediaError::TooLarge { what: "NAL unit", size: nal.len(), limit: MAX_RBSP_INPUT });
     }
     let mut rbsp = Vec::with_capacity(nal.len());
     let mut zeros = 0usize;
@@ -50,17 +46,11 @@ impl<'a> BitReader<'a> {
     }
 
     fn truncated(&self, bits: usize) -> MediaError {
-        MediaError::Truncated {
-            what: self.what,
-            needed: (bits - self.bits_left()).div_ceil(8),
-        }
+        MediaError::Truncated { what: self.what, needed: (bits - self.bits_left()).div_ceil(8) }
     }
 
     pub fn read_bit(&mut self) -> Result<bool, MediaError> {
-        let byte = self
-            .data
-            .get(self.pos / 8)
-            .ok_or_else(|| self.truncated(1))?;
+        let byte = self.data.get(self.pos / 8).ok_or_else(|| self.truncated(1))?;
         let bit = (byte >> (7 - (self.pos % 8))) & 1;
         self.pos += 1;
         Ok(bit == 1)
@@ -69,10 +59,7 @@ impl<'a> BitReader<'a> {
     /// Reads up to 32 bits as an unsigned big-endian value.
     pub fn read_bits(&mut self, count: u32) -> Result<u32, MediaError> {
         if count > 32 {
-            return Err(MediaError::invalid(
-                self.what,
-                format!("read of {count} bits"),
-            ));
+            return Err(MediaError::invalid(self.what, format!("read of {count} bits")));
         }
         if self.bits_left() < count as usize {
             return Err(self.truncated(count as usize));
@@ -110,18 +97,14 @@ impl<'a> BitReader<'a> {
         }
         let suffix = u64::from(self.read_bits(leading_zeros)?);
         let value = (1u64 << leading_zeros) - 1 + suffix;
-        u32::try_from(value)
-            .map_err(|_| MediaError::invalid(self.what, "exp-Golomb value overflows 32 bits"))
+        u32::try_from(value).map_err(|_| MediaError::invalid(self.what, "exp-Golomb value overflows 32 bits"))
     }
 
     /// ue(v) that must not exceed `max`; `field` names it in the error.
     pub fn read_ue_max(&mut self, max: u32, field: &str) -> Result<u32, MediaError> {
         let value = self.read_ue()?;
         if value > max {
-            return Err(MediaError::invalid(
-                self.what,
-                format!("{field} = {value} exceeds {max}"),
-            ));
+            return Err(MediaError::invalid(self.what, format!("{field} = {value} exceeds {max}")));
         }
         Ok(value)
     }
@@ -129,11 +112,7 @@ impl<'a> BitReader<'a> {
     /// Signed Exp-Golomb code, se(v).
     pub fn read_se(&mut self) -> Result<i32, MediaError> {
         let code = i64::from(self.read_ue()?);
-        let value = if code % 2 == 1 {
-            (code + 1) / 2
-        } else {
-            -(code / 2)
-        };
+        let value = if code % 2 == 1 { (code + 1) / 2 } else { -(code / 2) };
         i32::try_from(value).map_err(|_| MediaError::invalid(self.what, "se(v) out of range"))
     }
 }
@@ -149,10 +128,7 @@ mod tests {
         assert_eq!(reader.read_bits(3).unwrap(), 0b010);
         assert_eq!(reader.read_bits(8).unwrap(), 0x0f);
         assert_eq!(reader.bits_left(), 4);
-        assert!(matches!(
-            reader.read_bits(5),
-            Err(MediaError::Truncated { .. })
-        ));
+        assert!(matches!(reader.read_bits(5), Err(MediaError::Truncated { .. })));
     }
 
     #[test]
@@ -176,10 +152,7 @@ mod tests {
         assert!(BitReader::new(&[], "test").read_bit().is_err());
         // Largest 32-bit value: 31 zeros, a one, 31 ones after it.
         let max = [0, 0, 0, 1, 0xff, 0xff, 0xff, 0xfe];
-        assert_eq!(
-            BitReader::new(&max, "test").read_ue().unwrap(),
-            u32::MAX - 1
-        );
+        assert_eq!(BitReader::new(&max, "test").read_ue().unwrap(), u32::MAX - 1);
     }
 
     #[test]

@@ -34,22 +34,12 @@ pub struct AvcConfig {
 impl AvcConfig {
     pub fn parse(record: Bytes) -> Result<Self, MediaError> {
         if record.len() > MAX_AVC_RECORD {
-            return Err(MediaError::TooLarge {
-                what: WHAT,
-                size: record.len(),
-                limit: MAX_AVC_RECORD,
-            });
+            return Err(MediaError::TooLarge { what: WHAT, size: record.len(), limit: MAX_AVC_RECORD });
         }
-        let mut cursor = Cursor {
-            record: &record,
-            pos: 0,
-        };
+        let mut cursor = Cursor { record: &record, pos: 0 };
         let version = cursor.u8()?;
         if version != 1 {
-            return Err(MediaError::invalid(
-                WHAT,
-                format!("configurationVersion {version}"),
-            ));
+            return Err(MediaError::invalid(WHAT, format!("configurationVersion {version}")));
         }
         let profile_idc = cursor.u8()?;
         let profile_compatibility = cursor.u8()?;
@@ -59,19 +49,13 @@ impl AvcConfig {
             return Err(MediaError::invalid(WHAT, "NAL length size 3"));
         }
         let sps_count = cursor.u8()? & 0x1f;
-        let sps = (0..sps_count)
-            .map(|_| cursor.parameter_set())
-            .collect::<Result<Vec<_>, _>>()?;
+        let sps = (0..sps_count).map(|_| cursor.parameter_set()).collect::<Result<Vec<_>, _>>()?;
         let pps_count = cursor.u8()?;
-        let pps = (0..pps_count)
-            .map(|_| cursor.parameter_set())
-            .collect::<Result<Vec<_>, _>>()?;
+        let pps = (0..pps_count).map(|_| cursor.parameter_set()).collect::<Result<Vec<_>, _>>()?;
         // Anything after the PPS list (high-profile chroma/bit-depth fields)
         // is restated by the SPS, so it is not read here.
 
-        let first_sps = sps
-            .first()
-            .ok_or_else(|| MediaError::invalid(WHAT, "no SPS"))?;
+        let first_sps = sps.first().ok_or_else(|| MediaError::invalid(WHAT, "no SPS"))?;
         let info = parse_sps(first_sps)?;
         Ok(AvcConfig {
             record,
@@ -89,10 +73,7 @@ impl AvcConfig {
 
     /// RFC 6381 codec string, e.g. `avc1.64001f`.
     pub fn codec_string(&self) -> String {
-        format!(
-            "avc1.{:02x}{:02x}{:02x}",
-            self.profile_idc, self.profile_compatibility, self.level_idc
-        )
+        format!("avc1.{:02x}{:02x}{:02x}", self.profile_idc, self.profile_compatibility, self.level_idc)
     }
 }
 
@@ -105,10 +86,7 @@ impl Cursor<'_> {
     fn take(&mut self, len: usize) -> Result<Bytes, MediaError> {
         let end = self.pos.saturating_add(len);
         if end > self.record.len() {
-            return Err(MediaError::Truncated {
-                what: WHAT,
-                needed: end - self.record.len(),
-            });
+            return Err(MediaError::Truncated { what: WHAT, needed: end - self.record.len() });
         }
         let slice = self.record.slice(self.pos..end);
         self.pos = end;
@@ -117,10 +95,7 @@ impl Cursor<'_> {
 
     fn u8(&mut self) -> Result<u8, MediaError> {
         let byte = self.record.get(self.pos).copied();
-        let byte = byte.ok_or(MediaError::Truncated {
-            what: WHAT,
-            needed: 1,
-        })?;
+        let byte = byte.ok_or(MediaError::Truncated { what: WHAT, needed: 1 })?;
         self.pos += 1;
         Ok(byte)
     }

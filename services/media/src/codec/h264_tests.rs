@@ -5,17 +5,18 @@ use super::*;
 use crate::codec::sps::parse_sps;
 
 /// 640x360 High, level 3.0, 30 fps.
-const HIGH_640X360: &str = "0164001effe1001a6764001eacd940a02ff970110000030001000003003c0f162d9601000668ebe3cb22c0fdf8f800";
+const HIGH_640X360: &str =
+    "0164001effe1001a6764001eacd940a02ff970110000030001000003003c0f162d9601000668ebe3cb22c0fdf8f800";
 /// 1920x1080 High, level 4.0: coded as 1088 lines with bottom cropping.
-const HIGH_1080P: &str = "01640028ffe1001b67640028acd940780227e5c044000003000400000300f03c60c65801000668ebe3cb22c0fdf8f800";
+const HIGH_1080P: &str =
+    "01640028ffe1001b67640028acd940780227e5c044000003000400000300f03c60c65801000668ebe3cb22c0fdf8f800";
 /// 320x240 Constrained Baseline, level 1.3.
-const BASELINE_320X240: &str =
-    "0142c00dffe100186742c00dd90141fb0110000003001000000303c0f142a48001000568cb83cb20";
+const BASELINE_320X240: &str = "0142c00dffe100186742c00dd90141fb0110000003001000000303c0f142a48001000568cb83cb20";
 /// 1280x720 Main, level 3.1.
-const MAIN_720P: &str =
-    "014d401fffe10019674d401feca02802dd8088000003000800000301e078c18cb001000568ebe3cb20";
+const MAIN_720P: &str = "014d401fffe10019674d401feca02802dd8088000003000800000301e078c18cb001000568ebe3cb20";
 /// 352x288 High at 25 fps with the JVT scaling matrices in the SPS.
-const HIGH_CQM_CIF: &str = "0164000dffe100196764000dacd9416096c044000003000400000300c83c50a65801000768ebe3cb3002c0fdf8f800";
+const HIGH_CQM_CIF: &str =
+    "0164000dffe100196764000dacd9416096c044000003000400000300c83c50a65801000768ebe3cb3002c0fdf8f800";
 /// 400x300 High 4:4:4 Predictive at 24000/1001 fps (cropping in luma units).
 const HIGH444_400X300: &str =
     "01f40015ffe1001867f40015919b283213fcb808800001f480005dc0078b16cb01000668ebe3c44844fff8f800";
@@ -24,16 +25,8 @@ const HIGH_INTERLACED_480: &str =
     "0164001effe100196764001eacd940a07b6022000003000200000300643e28532c01000668fba3cb22c0fdf8f800";
 
 fn hex(text: &str) -> Bytes {
-    let digits: Vec<u8> = text
-        .bytes()
-        .map(|c| (c as char).to_digit(16).unwrap() as u8)
-        .collect();
-    Bytes::from(
-        digits
-            .chunks(2)
-            .map(|pair| pair[0] << 4 | pair[1])
-            .collect::<Vec<u8>>(),
-    )
+    let digits: Vec<u8> = text.bytes().map(|c| (c as char).to_digit(16).unwrap() as u8).collect();
+    Bytes::from(digits.chunks(2).map(|pair| pair[0] << 4 | pair[1]).collect::<Vec<u8>>())
 }
 
 fn parse(text: &str) -> AvcConfig {
@@ -121,12 +114,7 @@ fn rejects_malformed_records() {
 
 #[test]
 fn never_panics_on_truncation_or_noise() {
-    for text in [
-        HIGH_640X360,
-        HIGH_CQM_CIF,
-        HIGH444_400X300,
-        HIGH_INTERLACED_480,
-    ] {
+    for text in [HIGH_640X360, HIGH_CQM_CIF, HIGH444_400X300, HIGH_INTERLACED_480] {
         let record = hex(text);
         for len in 0..record.len() {
             let _ = AvcConfig::parse(record.slice(..len));

@@ -25,9 +25,7 @@ impl VideoConfig {
     pub fn parse(codec: VideoCodec, record: Bytes) -> Result<Self, MediaError> {
         match codec {
             VideoCodec::H264 => AvcConfig::parse(record).map(VideoConfig::Avc),
-            VideoCodec::H265 | VideoCodec::Av1 => {
-                Err(MediaError::unsupported("video codec", format!("{codec:?}")))
-            }
+            VideoCodec::H265 | VideoCodec::Av1 => Err(MediaError::unsupported("video codec", format!("{codec:?}"))),
         }
     }
 

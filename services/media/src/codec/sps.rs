@@ -26,10 +26,7 @@ pub struct SpsInfo {
 
 /// Profiles whose SPS carries chroma format, bit depth and scaling lists.
 fn has_high_profile_fields(profile_idc: u8) -> bool {
-    matches!(
-        profile_idc,
-        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
-    )
+    matches!(profile_idc, 100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135)
 }
 
 /// Parses an SPS NAL unit including its one-byte NAL header.
@@ -39,10 +36,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, MediaError> {
 
     let header = r.read_u8(8)?;
     if header & 0x1f != NAL_TYPE_SPS {
-        return Err(MediaError::invalid(
-            WHAT,
-            format!("NAL unit type {}", header & 0x1f),
-        ));
+        return Err(MediaError::invalid(WHAT, format!("NAL unit type {}", header & 0x1f)));
     }
     let profile_idc = r.read_u8(8)?;
     let constraint_flags = r.read_u8(8)?;
@@ -89,8 +83,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, MediaError> {
     r.skip_bits(1)?; // gaps_in_frame_num_value_allowed_flag
 
     let width_in_mbs = r.read_ue_max(MAX_DIMENSION_IN_MBS - 1, "pic_width_in_mbs_minus1")? + 1;
-    let height_in_map_units =
-        r.read_ue_max(MAX_DIMENSION_IN_MBS - 1, "pic_height_in_map_units_minus1")? + 1;
+    let height_in_map_units = r.read_ue_max(MAX_DIMENSION_IN_MBS - 1, "pic_height_in_map_units_minus1")? + 1;
     let frame_mbs_only = r.read_bit()?;
     if !frame_mbs_only {
         r.skip_bits(1)?; // mb_adaptive_frame_field_flag
@@ -102,11 +95,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, MediaError> {
     let mut height = height_in_map_units * 16 * field_factor;
     if r.read_bit()? {
         // Crop offsets are in chroma sample units (Table 6-1).
-        let chroma_array_type = if separate_colour_plane {
-            0
-        } else {
-            chroma_format_idc
-        };
+        let chroma_array_type = if separate_colour_plane { 0 } else { chroma_format_idc };
         let (unit_x, unit_y) = match chroma_array_type {
             1 => (2, 2 * field_factor),
             2 => (2, field_factor),
@@ -119,21 +108,14 @@ pub fn parse_sps(nal: &[u8]) -> Result<SpsInfo, MediaError> {
         let crop_x = (left + right) * unit_x;
         let crop_y = (top + bottom) * unit_y;
         if crop_x >= width || crop_y >= height {
-            return Err(MediaError::invalid(
-                WHAT,
-                "cropping removes the whole picture",
-            ));
+            return Err(MediaError::invalid(WHAT, "cropping removes the whole picture"));
         }
         width -= crop_x;
         height -= crop_y;
     }
 
     // A broken VUI must not cost us a stream whose picture size is known.
-    let frame_rate = if r.read_bit()? {
-        parse_vui_frame_rate(&mut r).ok().flatten()
-    } else {
-        None
-    };
+    let frame_rate = if r.read_bit()? { parse_vui_frame_rate(&mut r).ok().flatten() } else { None };
 
     Ok(SpsInfo {
         profile_idc,
@@ -193,7 +175,5 @@ fn parse_vui_frame_rate(r: &mut BitReader<'_>) -> Result<Option<f64>, MediaError
     if num_units_in_tick == 0 || time_scale == 0 {
         return Ok(None);
     }
-    Ok(Some(
-        f64::from(time_scale) / (2.0 * f64::from(num_units_in_tick)),
-    ))
+    Ok(Some(f64::from(time_scale) / (2.0 * f64::from(num_units_in_tick))))
 }

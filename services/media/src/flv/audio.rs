@@ -31,7 +31,9 @@ fn parse_aac(body: Bytes) -> Result<FlvAudio, MediaError> {
     };
     let payload = tail(&body, 2, WHAT)?;
     match packet_type {
-        AAC_SEQUENCE_HEADER => Ok(FlvAudio::Config { codec: AudioCodec::Aac, record: non_empty_record(payload, WHAT)? }),
+        AAC_SEQUENCE_HEADER => {
+            Ok(FlvAudio::Config { codec: AudioCodec::Aac, record: non_empty_record(payload, WHAT)? })
+        }
         AAC_RAW => Ok(FlvAudio::Frame { codec: AudioCodec::Aac, data: payload }),
         other => Err(MediaError::invalid(WHAT, format!("AAC packet type {other}"))),
     }

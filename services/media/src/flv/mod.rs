@@ -21,9 +21,17 @@ use bytes::Bytes;
 pub enum FlvVideo {
     /// Decoder configuration record (AVCDecoderConfigurationRecord,
     /// HEVCDecoderConfigurationRecord or AV1CodecConfigurationRecord).
-    Config { codec: VideoCodec, record: Bytes },
+    Config {
+        codec: VideoCodec,
+        record: Bytes,
+    },
     /// One coded picture: length-prefixed NAL units, or AV1 OBUs.
-    Frame { codec: VideoCodec, keyframe: bool, cts_ms: i32, data: Bytes },
+    Frame {
+        codec: VideoCodec,
+        keyframe: bool,
+        cts_ms: i32,
+        data: Bytes,
+    },
     EndOfSequence,
     /// Tags that carry nothing for the packager (video info/command frames,
     /// Enhanced RTMP metadata or MPEG-2 TS sequence starts).
@@ -44,7 +52,9 @@ impl FlvVideo {
     pub fn into_media_frame(self, dts_ms: i64) -> Option<MediaFrame> {
         match self {
             FlvVideo::Config { codec, record } => Some(MediaFrame::VideoConfig { codec, record }),
-            FlvVideo::Frame { keyframe, cts_ms, data, .. } => Some(MediaFrame::Video { dts_ms, cts_ms, keyframe, data }),
+            FlvVideo::Frame { keyframe, cts_ms, data, .. } => {
+                Some(MediaFrame::Video { dts_ms, cts_ms, keyframe, data })
+            }
             FlvVideo::EndOfSequence | FlvVideo::Ignored => None,
         }
     }

@@ -5,10 +5,7 @@ const BFRAMES: &[u8] = include_bytes!("../../testdata/bframes.flv");
 const BASELINE: &[u8] = include_bytes!("../../testdata/baseline.flv");
 
 fn tags(file: &'static [u8]) -> Vec<FlvTag> {
-    FlvFileReader::new(Bytes::from_static(file))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap()
+    FlvFileReader::new(Bytes::from_static(file)).unwrap().collect::<Result<Vec<_>, _>>().unwrap()
 }
 
 fn videos(file: &'static [u8]) -> Vec<FlvVideo> {
@@ -72,7 +69,9 @@ fn audio_fixtures_start_with_aac_config() {
             .map(|tag| parse_audio_tag(tag.body).unwrap())
             .collect();
         // AudioSpecificConfig: AAC LC, 48 kHz stereo / 44.1 kHz mono.
-        assert!(matches!(&audio[0], FlvAudio::Config { codec: AudioCodec::Aac, record } if record[..2] == expected_config));
+        assert!(
+            matches!(&audio[0], FlvAudio::Config { codec: AudioCodec::Aac, record } if record[..2] == expected_config)
+        );
         assert!(audio[1..].iter().all(|tag| matches!(tag, FlvAudio::Frame { data, .. } if !data.is_empty())));
     }
 }
@@ -92,7 +91,12 @@ fn legacy_video_variants() {
     let nalu = Bytes::from_static(&[0x27, 0x01, 0xff, 0xff, 0xfe, 0, 0, 0, 1, 0x41]);
     assert_eq!(
         parse_video_tag(nalu).unwrap(),
-        FlvVideo::Frame { codec: VideoCodec::H264, keyframe: false, cts_ms: -2, data: Bytes::from_static(&[0, 0, 0, 1, 0x41]) }
+        FlvVideo::Frame {
+            codec: VideoCodec::H264,
+            keyframe: false,
+            cts_ms: -2,
+            data: Bytes::from_static(&[0, 0, 0, 1, 0x41])
+        }
     );
     assert_eq!(parse_video_tag(Bytes::from_static(&[0x17, 0x02, 0, 0, 0])).unwrap(), FlvVideo::EndOfSequence);
     assert_eq!(parse_video_tag(Bytes::from_static(&[0x57, 0x00])).unwrap(), FlvVideo::Ignored);

@@ -25,13 +25,7 @@ pub fn write_box(out: &mut BytesMut, fourcc: &FourCc, body: impl FnOnce(&mut Byt
 }
 
 /// A box whose body starts with the version byte and 24 bits of flags.
-pub fn write_full_box(
-    out: &mut BytesMut,
-    fourcc: &FourCc,
-    version: u8,
-    flags: u32,
-    body: impl FnOnce(&mut BytesMut),
-) {
+pub fn write_full_box(out: &mut BytesMut, fourcc: &FourCc, version: u8, flags: u32, body: impl FnOnce(&mut BytesMut)) {
     write_box(out, fourcc, |out| {
         out.put_u32((u32::from(version) << 24) | (flags & 0x00ff_ffff));
         body(out);
@@ -50,9 +44,7 @@ pub fn put_zeros(out: &mut BytesMut, count: usize) {
 
 /// ISO 639-2/T code packed as three 5-bit letters offset from 0x60.
 pub fn packed_language(code: &[u8; 3]) -> u16 {
-    code.iter().fold(0u16, |packed, &letter| {
-        (packed << 5) | (u16::from(letter.wrapping_sub(0x60)) & 0x1f)
-    })
+    code.iter().fold(0u16, |packed, &letter| (packed << 5) | (u16::from(letter.wrapping_sub(0x60)) & 0x1f))
 }
 
 #[cfg(test)]

@@ -34,19 +34,12 @@ pub fn media_fragment(sequence_number: u32, runs: &[TrackRun]) -> Bytes {
     let data_size: usize = runs.iter().flat_map(|run| &run.data).map(Bytes::len).sum();
     debug_assert_eq!(
         data_size as u64,
-        runs.iter()
-            .flat_map(|run| &run.samples)
-            .map(|sample| u64::from(sample.size))
-            .sum::<u64>(),
+        runs.iter().flat_map(|run| &run.samples).map(|sample| u64::from(sample.size)).sum::<u64>(),
         "TrackRun data must add up to the sample sizes"
     );
     // The 64-bit form is only needed past 4 GiB, never for live fragments,
     // but costs nothing to get right.
-    let mdat_header = if data_size + BOX_HEADER > u32::MAX as usize {
-        16
-    } else {
-        BOX_HEADER
-    };
+    let mdat_header = if data_size + BOX_HEADER > u32::MAX as usize { 16 } else { BOX_HEADER };
 
     let mut out = BytesMut::with_capacity(moof_size + mdat_header + data_size);
     write_box(&mut out, b"moof", |out| {
@@ -74,9 +67,7 @@ pub fn media_fragment(sequence_number: u32, runs: &[TrackRun]) -> Bytes {
 }
 
 fn has_composition_offsets(run: &TrackRun) -> bool {
-    run.samples
-        .iter()
-        .any(|sample| sample.composition_offset != 0)
+    run.samples.iter().any(|sample| sample.composition_offset != 0)
 }
 
 /// Per-sample trun entry: duration, size, flags and, when any sample is
@@ -121,11 +112,7 @@ fn write_traf(out: &mut BytesMut, run: &TrackRun, data_offset: usize) {
 fn put_trun_entry(out: &mut BytesMut, sample: &Sample, with_offset: bool) {
     out.put_u32(sample.duration);
     out.put_u32(sample.size);
-    out.put_u32(if sample.keyframe {
-        SYNC_SAMPLE_FLAGS
-    } else {
-        NON_SYNC_SAMPLE_FLAGS
-    });
+    out.put_u32(if sample.keyframe { SYNC_SAMPLE_FLAGS } else { NON_SYNC_SAMPLE_FLAGS });
     if with_offset {
         out.put_i32(sample.composition_offset);
     }

@@ -185,11 +185,7 @@ fn write_mp4a(out: &mut BytesMut, aac: &AacConfig) {
         put_zeros(out, 4); // pre_defined, reserved
                            // 16.16 field: rates above 65535 Hz cannot be expressed, and
                            // decoders take the real rate from the ASC anyway.
-        let rate = if aac.sample_rate <= 0xffff {
-            aac.sample_rate << 16
-        } else {
-            0
-        };
+        let rate = if aac.sample_rate <= 0xffff { aac.sample_rate << 16 } else { 0 };
         out.put_u32(rate);
         write_esds(out, &aac.record);
     });

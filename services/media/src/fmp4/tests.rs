@@ -3,9 +3,9 @@ use crate::{AudioCodec, VideoCodec};
 
 /// 320x240 Constrained Baseline avcC from libx264.
 const AVC_RECORD: &[u8] = &[
-    0x01, 0x42, 0xc0, 0x0d, 0xff, 0xe1, 0x00, 0x18, 0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb,
-    0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x42, 0xa4, 0x80,
-    0x01, 0x00, 0x05, 0x68, 0xcb, 0x83, 0xcb, 0x20,
+    0x01, 0x42, 0xc0, 0x0d, 0xff, 0xe1, 0x00, 0x18, 0x67, 0x42, 0xc0, 0x0d, 0xd9, 0x01, 0x41, 0xfb, 0x01, 0x10, 0x00,
+    0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x42, 0xa4, 0x80, 0x01, 0x00, 0x05, 0x68, 0xcb, 0x83,
+    0xcb, 0x20,
 ];
 const ASC: &[u8] = &[0x12, 0x10];
 
@@ -42,16 +42,8 @@ fn tracks() -> Vec<TrackSpec> {
     let video = VideoConfig::parse(VideoCodec::H264, Bytes::from_static(AVC_RECORD)).unwrap();
     let audio = AudioConfig::parse(AudioCodec::Aac, Bytes::from_static(ASC)).unwrap();
     vec![
-        TrackSpec {
-            track_id: 1,
-            timescale: 90_000,
-            media: TrackMedia::Video(video),
-        },
-        TrackSpec {
-            track_id: 2,
-            timescale: 44_100,
-            media: TrackMedia::Audio(audio),
-        },
+        TrackSpec { track_id: 1, timescale: 90_000, media: TrackMedia::Video(video) },
+        TrackSpec { track_id: 2, timescale: 44_100, media: TrackMedia::Audio(audio) },
     ]
 }
 
@@ -68,17 +60,10 @@ fn init_segment_layout() {
     let mvhd = child(moov, &[b"mvhd"]);
     assert_eq!(be32(mvhd, 96), 3, "next_track_id");
 
-    let traks: Vec<&[u8]> = children(moov)
-        .into_iter()
-        .filter(|(n, _)| n == b"trak")
-        .map(|(_, b)| b)
-        .collect();
+    let traks: Vec<&[u8]> = children(moov).into_iter().filter(|(n, _)| n == b"trak").map(|(_, b)| b).collect();
     let video_tkhd = child(traks[0], &[b"tkhd"]);
     assert_eq!(be32(video_tkhd, 12), 1, "track_id");
-    assert_eq!(
-        (be32(video_tkhd, 76), be32(video_tkhd, 80)),
-        (320 << 16, 240 << 16)
-    );
+    assert_eq!((be32(video_tkhd, 76), be32(video_tkhd, 80)), (320 << 16, 240 << 16));
     let audio_tkhd = child(traks[1], &[b"tkhd"]);
     assert_eq!(&audio_tkhd[36..38], &[0x01, 0x00], "audio volume");
 
@@ -91,16 +76,8 @@ fn init_segment_layout() {
 
     let stsd = child(traks[0], &[b"mdia", b"minf", b"stbl", b"stsd"]);
     let avc1 = child(&stsd[8..], &[b"avc1"]);
-    assert_eq!(
-        &avc1[24..28],
-        &[0x01, 0x40, 0x00, 0xf0],
-        "avc1 width/height"
-    );
-    assert_eq!(
-        &avc1[74..78],
-        &[0x00, 0x18, 0xff, 0xff],
-        "depth, pre_defined"
-    );
+    assert_eq!(&avc1[24..28], &[0x01, 0x40, 0x00, 0xf0], "avc1 width/height");
+    assert_eq!(&avc1[74..78], &[0x00, 0x18, 0xff, 0xff], "depth, pre_defined");
     assert_eq!(child(&avc1[78..], &[b"avcC"]), AVC_RECORD);
 
     let stsd = child(traks[1], &[b"mdia", b"minf", b"stbl", b"stsd"]);
@@ -117,10 +94,7 @@ fn init_segment_layout() {
     ];
     assert_eq!(esds, expected_esds);
 
-    let trex: Vec<u32> = children(child(moov, &[b"mvex"]))
-        .iter()
-        .map(|(_, b)| be32(b, 4))
-        .collect();
+    let trex: Vec<u32> = children(child(moov, &[b"mvex"])).iter().map(|(_, b)| be32(b, 4)).collect();
     assert_eq!(trex, [1, 2]);
 }
 
@@ -131,12 +105,7 @@ fn single_track_init_claims_cmaf() {
 }
 
 fn sample(duration: u32, size: u32, keyframe: bool, composition_offset: i32) -> Sample {
-    Sample {
-        duration,
-        size,
-        keyframe,
-        composition_offset,
-    }
+    Sample { duration, size, keyframe, composition_offset }
 }
 
 #[test]
@@ -162,11 +131,7 @@ fn fragment_offsets_point_into_mdat() {
 
     let moof = top[0].1;
     assert_eq!(be32(child(moof, &[b"mfhd"]), 4), 7);
-    let trafs: Vec<&[u8]> = children(moof)
-        .into_iter()
-        .map(|(_, body)| body)
-        .skip(1)
-        .collect();
+    let trafs: Vec<&[u8]> = children(moof).into_iter().map(|(_, body)| body).skip(1).collect();
     assert_eq!(trafs.len(), 2);
 
     let tfhd = child(trafs[0], &[b"tfhd"]);
@@ -180,26 +145,10 @@ fn fragment_offsets_point_into_mdat() {
     assert_eq!(be32(trun, 4), 2);
     assert_eq!(be32(trun, 8) as usize, mdat_payload_start);
     let entries: Vec<u32> = (0..8).map(|i| be32(trun, 12 + 4 * i)).collect();
-    assert_eq!(
-        entries,
-        [
-            3000,
-            3,
-            SYNC_SAMPLE_FLAGS,
-            6000,
-            3000,
-            2,
-            NON_SYNC_SAMPLE_FLAGS,
-            -3000i32 as u32
-        ]
-    );
+    assert_eq!(entries, [3000, 3, SYNC_SAMPLE_FLAGS, 6000, 3000, 2, NON_SYNC_SAMPLE_FLAGS, -3000i32 as u32]);
 
     let trun = child(trafs[1], &[b"trun"]);
-    assert_eq!(
-        be32(trun, 0),
-        0x0100_0701,
-        "no composition offsets for audio"
-    );
+    assert_eq!(be32(trun, 0), 0x0100_0701, "no composition offsets for audio");
     assert_eq!(be32(trun, 8) as usize, mdat_payload_start + 5);
     assert_eq!(trun.len(), 12 + 12);
 }

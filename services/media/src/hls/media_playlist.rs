@@ -125,11 +125,7 @@ impl MediaPlaylist {
                 let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", segment.init_uri);
             }
             previous_init = Some(&segment.init_uri);
-            let _ = writeln!(
-                out,
-                "#EXT-X-PROGRAM-DATE-TIME:{}",
-                format_rfc3339_ms(segment.program_date_time_ms)
-            );
+            let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", format_rfc3339_ms(segment.program_date_time_ms));
             if index >= parts_from {
                 for part in &segment.parts {
                     render_part(&mut out, part);

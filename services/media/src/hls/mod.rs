@@ -5,9 +5,7 @@
 mod media_playlist;
 mod multivariant;
 
-pub use media_playlist::{
-    MediaPlaylist, PlaylistPart, PlaylistSegment, RenditionReport, ServerControl, SkipRequest,
-};
+pub use media_playlist::{MediaPlaylist, PlaylistPart, PlaylistSegment, RenditionReport, ServerControl, SkipRequest};
 pub use multivariant::{MultivariantPlaylist, Variant};
 
 /// Decimal seconds with five fractional digits, trimmed of trailing zeros

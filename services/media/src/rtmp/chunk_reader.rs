@@ -212,7 +212,11 @@ impl ChunkReader {
 
         let length = header.length as usize;
         if !continues_message && length > self.limits.max_message_size {
-            return Err(MediaError::TooLarge { what: "rtmp message", size: length, limit: self.limits.max_message_size });
+            return Err(MediaError::TooLarge {
+                what: "rtmp message",
+                size: length,
+                limit: self.limits.max_message_size,
+            });
         }
         let remaining = length - received_so_far.filter(|_| continues_message).unwrap_or(0);
         let payload_len = remaining.min(self.chunk_size);

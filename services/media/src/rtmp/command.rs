@@ -50,11 +50,7 @@ fn property(key: &str, value: Amf0Value) -> (String, Amf0Value) {
 }
 
 fn status_properties(level: &str, code: &str, description: &str) -> Vec<(String, Amf0Value)> {
-    vec![
-        property("level", text(level)),
-        property("code", text(code)),
-        property("description", text(description)),
-    ]
+    vec![property("level", text(level)), property("code", text(code)), property("description", text(description))]
 }
 
 /// An `onStatus`-style info object.

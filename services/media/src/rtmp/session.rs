@@ -26,8 +26,12 @@ const FEED_PIECE: usize = 64 * 1024;
 enum Phase {
     AwaitingConnect,
     Connected,
-    PublishPending { stream_id: u32 },
-    Publishing { stream_id: u32 },
+    PublishPending {
+        stream_id: u32,
+    },
+    Publishing {
+        stream_id: u32,
+    },
     /// Publish refused; waiting for the caller to close.
     Rejected,
     /// [`ServerConnection::disconnect`] was called; input is drained but ignored.
@@ -236,7 +240,12 @@ impl ServerConnection {
         Ok(())
     }
 
-    fn handle_command(&mut self, command: Command, stream_id: u32, events: &mut Vec<RtmpEvent>) -> Result<(), MediaError> {
+    fn handle_command(
+        &mut self,
+        command: Command,
+        stream_id: u32,
+        events: &mut Vec<RtmpEvent>,
+    ) -> Result<(), MediaError> {
         if self.phase == Phase::Closed {
             return Ok(());
         }
@@ -293,7 +302,12 @@ impl ServerConnection {
         Ok(())
     }
 
-    fn handle_publish(&mut self, command: &Command, stream_id: u32, events: &mut Vec<RtmpEvent>) -> Result<(), MediaError> {
+    fn handle_publish(
+        &mut self,
+        command: &Command,
+        stream_id: u32,
+        events: &mut Vec<RtmpEvent>,
+    ) -> Result<(), MediaError> {
         if self.phase != Phase::Connected {
             return Err(MediaError::invalid(WHAT, format!("publish in state {:?}", self.phase)));
         }

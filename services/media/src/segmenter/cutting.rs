@@ -21,7 +21,7 @@ pub(super) fn advertised_part_target_ms(configured_ms: u32, frame_ms: Option<f64
 impl Segmenter {
     /// Maps publisher milliseconds onto the output timeline, starting a
     /// discontinuity when the step from the track's last frame is a jump.
-    fn to_output_ms(&mut self, input_ms: i64, last_ms: Option<i64>, events: &mut Vec<SegmenterEvent>) -> i64 {
+    fn output_ms_for(&mut self, input_ms: i64, last_ms: Option<i64>, events: &mut Vec<SegmenterEvent>) -> i64 {
         let out = input_ms + self.offset_ms;
         let Some(last) = last_ms else { return out };
         let step = out - last;
@@ -40,12 +40,20 @@ impl Segmenter {
         out
     }
 
-    pub(super) fn push_video(&mut self, dts_ms: i64, cts_ms: i32, keyframe: bool, data: Bytes, wall_ms: i64, events: &mut Vec<SegmenterEvent>) {
+    pub(super) fn push_video(
+        &mut self,
+        dts_ms: i64,
+        cts_ms: i32,
+        keyframe: bool,
+        data: Bytes,
+        wall_ms: i64,
+        events: &mut Vec<SegmenterEvent>,
+    ) {
         let Some(driver) = self.ensure_started(events) else { return };
         if self.video.config.is_none() {
             return;
         }
-        let out_ms = self.to_output_ms(dts_ms, self.video.last_ms, events);
+        let out_ms = self.output_ms_for(dts_ms, self.video.last_ms, events);
         let mut dts = out_ms * i64::from(VIDEO_TIMESCALE) / 1000;
         if let Some(last) = self.video.last_dts {
             if dts <= last {
@@ -78,7 +86,7 @@ impl Segmenter {
         if self.audio.config.is_none() {
             return;
         }
-        let out_ms = self.to_output_ms(dts_ms, self.audio.last_ms, events);
+        let out_ms = self.output_ms_for(dts_ms, self.audio.last_ms, events);
         self.audio.last_ms = Some(out_ms);
         let rate = self.audio.sample_rate();
         let frame = self.audio.samples_per_frame();
@@ -103,13 +111,23 @@ impl Segmenter {
 
     /// Closes the open part (and segment) if the driver frame at `dts` falls
     /// at or past their boundary.
-    fn cut_before(&mut self, dts: i64, keyframe: bool, frame_ticks: i64, timescale: i64, events: &mut Vec<SegmenterEvent>) {
+    fn cut_before(
+        &mut self,
+        dts: i64,
+        keyframe: bool,
+        frame_ticks: i64,
+        timescale: i64,
+        events: &mut Vec<SegmenterEvent>,
+    ) {
         let half_frame = frame_ticks / 2;
         let segment_due = self.segment.as_ref().is_some_and(|segment| {
             keyframe && dts - segment.start >= i64::from(self.config.segment_target_ms) * timescale / 1000 - half_frame
         });
         let part_target_ms = self.advertised_part_target_ms.unwrap_or(self.config.part_target_ms);
-        let part_due = self.part.as_ref().is_some_and(|part| dts - part.start >= i64::from(part_target_ms) * timescale / 1000 - half_frame);
+        let part_due = self
+            .part
+            .as_ref()
+            .is_some_and(|part| dts - part.start >= i64::from(part_target_ms) * timescale / 1000 - half_frame);
         if segment_due {
             self.close_part(dts, timescale, events);
             self.close_segment(dts, timescale, events);
@@ -120,7 +138,8 @@ impl Segmenter {
 
     fn open_if_needed(&mut self, dts: i64, out_ms: i64, independent: bool, wall_ms: i64) {
         if self.segment.is_none() {
-            let (anchor_out, anchor_wall) = *self.anchor.get_or_insert((out_ms, wall_ms));
+            // Re-anchoring never moves PROGRAM-DATE-TIME back over what was published.
+            let (anchor_out, anchor_wall) = *self.anchor.get_or_insert((out_ms, wall_ms.max(self.pdt_floor_ms)));
             let start_info = SegmentStart {
                 discontinuity: std::mem::take(&mut self.pending_discontinuity),
                 init_version: self.current_init_version,
@@ -165,8 +184,13 @@ impl Segmenter {
 
     fn close_segment(&mut self, end: i64, timescale: i64, events: &mut Vec<SegmenterEvent>) {
         if let Some(segment) = self.segment.take() {
+            let duration_ms = (end - segment.start) * 1000 / timescale;
+            self.pdt_floor_ms = self.pdt_floor_ms.max(segment.start_info.program_date_time_ms + duration_ms);
             if segment.next_part_index > 0 {
-                events.push(SegmenterEvent::SegmentEnd { msn: segment.msn, duration_secs: (end - segment.start) as f64 / timescale as f64 });
+                events.push(SegmenterEvent::SegmentEnd {
+                    msn: segment.msn,
+                    duration_secs: (end - segment.start) as f64 / timescale as f64,
+                });
             }
         }
     }
@@ -174,9 +198,18 @@ impl Segmenter {
     /// Ends the open part and segment with estimated final durations.
     pub(super) fn flush(&mut self, events: &mut Vec<SegmenterEvent>) {
         let (end, timescale) = match self.driver {
-            Some(Driver::Video) => (self.video.last_dts.unwrap_or(0) + self.video.nominal_frame_ticks(), i64::from(VIDEO_TIMESCALE)),
+            Some(Driver::Video) => {
+                (self.video.last_dts.unwrap_or(0) + self.video.nominal_frame_ticks(), i64::from(VIDEO_TIMESCALE))
+            }
             Some(Driver::Audio) => (self.audio.next_dts.unwrap_or(0), self.audio.sample_rate()),
             None => return,
+        };
+        // The final sample's duration is an estimate; keep the part within
+        // the advertised target.
+        let part_target_ms = i64::from(self.advertised_part_target_ms.unwrap_or(self.config.part_target_ms));
+        let end = match &self.part {
+            Some(part) => end.min(part.start + part_target_ms * timescale / 1000),
+            None => end,
         };
         self.close_part(end, timescale, events);
         self.audio.pending.clear();

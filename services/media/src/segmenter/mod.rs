@@ -17,6 +17,9 @@ use crate::fmp4::{self, TrackMedia, TrackSpec};
 use crate::{MediaError, MediaFrame};
 use tracks::{AudioTrack, VideoTrack};
 
+#[cfg(test)]
+mod tests;
+
 pub const VIDEO_TIMESCALE: u32 = 90_000;
 const VIDEO_TRACK_ID: u32 = 1;
 const AUDIO_TRACK_ID: u32 = 2;
@@ -38,12 +41,7 @@ pub struct SegmenterConfig {
 
 impl Default for SegmenterConfig {
     fn default() -> Self {
-        Self {
-            segment_target_ms: 2000,
-            part_target_ms: 200,
-            max_forward_jump_ms: 3000,
-            max_backward_jump_ms: 500,
-        }
+        Self { segment_target_ms: 2000, part_target_ms: 200, max_forward_jump_ms: 3000, max_backward_jump_ms: 500 }
     }
 }
 
@@ -134,6 +132,8 @@ pub struct Segmenter {
     output_end_ms: i64,
     /// (output ms, wall ms) that PROGRAM-DATE-TIME counts from.
     anchor: Option<(i64, i64)>,
+    /// End of the newest closed segment in wall time; PDT never goes below it.
+    pdt_floor_ms: i64,
     advertised_part_target_ms: Option<u32>,
     segment: Option<OpenSegment>,
     part: Option<OpenPart>,
@@ -154,6 +154,7 @@ impl Segmenter {
             offset_ms: 0,
             output_end_ms: 0,
             anchor: None,
+            pdt_floor_ms: i64::MIN,
             advertised_part_target_ms: start.advertised_part_target_ms,
             segment: None,
             part: None,
@@ -232,14 +233,25 @@ impl Segmenter {
         };
         let mut specs = Vec::new();
         if let Some(video) = &self.video.config {
-            specs.push(TrackSpec { track_id: VIDEO_TRACK_ID, timescale: VIDEO_TIMESCALE, media: TrackMedia::Video(video.clone()) });
+            specs.push(TrackSpec {
+                track_id: VIDEO_TRACK_ID,
+                timescale: VIDEO_TIMESCALE,
+                media: TrackMedia::Video(video.clone()),
+            });
         }
         if let Some(audio) = &self.audio.config {
-            specs.push(TrackSpec { track_id: AUDIO_TRACK_ID, timescale: audio.sample_rate(), media: TrackMedia::Audio(audio.clone()) });
+            specs.push(TrackSpec {
+                track_id: AUDIO_TRACK_ID,
+                timescale: audio.sample_rate(),
+                media: TrackMedia::Audio(audio.clone()),
+            });
         }
-        let part_target_ms = *self
-            .advertised_part_target_ms
-            .get_or_insert_with(|| cutting::advertised_part_target_ms(self.config.part_target_ms, driver_frame_ms(driver, &self.video, &self.audio)));
+        let part_target_ms = *self.advertised_part_target_ms.get_or_insert_with(|| {
+            cutting::advertised_part_target_ms(
+                self.config.part_target_ms,
+                driver_frame_ms(driver, &self.video, &self.audio),
+            )
+        });
         self.current_init_version = self.next_init_version;
         self.next_init_version += 1;
         self.video.waiting_for_keyframe = true;
@@ -256,7 +268,15 @@ impl Segmenter {
 /// Nominal frame duration of the driver track in milliseconds, if known.
 fn driver_frame_ms(driver: Driver, video: &VideoTrack, audio: &AudioTrack) -> Option<f64> {
     match driver {
-        Driver::Video => video.config.as_ref().and_then(VideoConfig::frame_rate).filter(|rate| (1.0..=240.0).contains(rate)).map(|rate| 1000.0 / rate),
-        Driver::Audio => audio.config.as_ref().map(|config| 1000.0 * f64::from(config.samples_per_frame()) / f64::from(config.sample_rate())),
+        Driver::Video => video
+            .config
+            .as_ref()
+            .and_then(VideoConfig::frame_rate)
+            .filter(|rate| (1.0..=240.0).contains(rate))
+            .map(|rate| 1000.0 / rate),
+        Driver::Audio => audio
+            .config
+            .as_ref()
+            .map(|config| 1000.0 * f64::from(config.samples_per_frame()) / f64::from(config.sample_rate())),
     }
 }

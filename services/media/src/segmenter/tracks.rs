@@ -28,7 +28,8 @@ pub(super) struct VideoTrack {
 
 impl VideoTrack {
     pub fn nominal_frame_ticks(&self) -> i64 {
-        let from_config = self.config.as_ref().and_then(VideoConfig::frame_rate).filter(|rate| (1.0..=240.0).contains(rate));
+        let from_config =
+            self.config.as_ref().and_then(VideoConfig::frame_rate).filter(|rate| (1.0..=240.0).contains(rate));
         match (from_config, self.frame_ticks) {
             (Some(rate), _) => (f64::from(super::VIDEO_TIMESCALE) / rate).round() as i64,
             (None, Some(ticks)) => ticks,
@@ -98,7 +99,12 @@ impl AudioTrack {
         let base = taken[0].dts;
         let samples = taken
             .iter()
-            .map(|sample| Sample { duration: clamp_duration(frame), size: sample.data.len() as u32, keyframe: true, composition_offset: 0 })
+            .map(|sample| Sample {
+                duration: clamp_duration(frame),
+                size: sample.data.len() as u32,
+                keyframe: true,
+                composition_offset: 0,
+            })
             .collect();
         let data = taken.into_iter().map(|sample| sample.data).collect();
         Some(TrackRun { track_id, base_decode_time: base.max(0) as u64, samples, data })

@@ -14,25 +14,17 @@ pub fn resolve(base: &str, reference: &str) -> String {
     }
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     if reference.starts_with('/') {
-        let authority_end = base[scheme_end..]
-            .find('/')
-            .map_or(base.len(), |i| scheme_end + i);
+        let authority_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
         return format!("{}{reference}", &base[..authority_end]);
     }
     let without_query = base.split('?').next().unwrap_or(base);
-    let dir_end = without_query
-        .rfind('/')
-        .map_or(without_query.len(), |i| i + 1);
+    let dir_end = without_query.rfind('/').map_or(without_query.len(), |i| i + 1);
     format!("{}{reference}", &without_query[..dir_end])
 }
 
 /// URI lines (not tags, not blank) in playlist order.
 pub fn uri_lines(playlist: &str) -> Vec<&str> {
-    playlist
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .collect()
+    playlist.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#')).collect()
 }
 
 /// The URI attribute of the last EXT-X-MAP tag, if any.
@@ -47,10 +39,7 @@ pub fn map_uri(playlist: &str) -> Option<&str> {
 
 /// Number of complete segments (EXTINF entries) in a media playlist.
 pub fn segment_count(playlist: &str) -> usize {
-    playlist
-        .lines()
-        .filter(|line| line.starts_with("#EXTINF:"))
-        .count()
+    playlist.lines().filter(|line| line.starts_with("#EXTINF:")).count()
 }
 
 /// Value of `#EXT-X-MEDIA-SEQUENCE`, 0 when absent.
@@ -71,9 +60,7 @@ pub fn media_playlist_url(playlist_url: &str, body: &str) -> Option<String> {
     let mut lines = body.lines().map(str::trim);
     while let Some(line) = lines.next() {
         if line.starts_with("#EXT-X-STREAM-INF") {
-            return lines
-                .find(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(|uri| resolve(playlist_url, uri));
+            return lines.find(|l| !l.is_empty() && !l.starts_with('#')).map(|uri| resolve(playlist_url, uri));
         }
     }
     None
@@ -87,10 +74,7 @@ pub struct MediaPlaylist {
 
 impl MediaPlaylist {
     pub fn segment_urls(&self) -> Vec<String> {
-        uri_lines(&self.body)
-            .into_iter()
-            .map(|uri| resolve(&self.url, uri))
-            .collect()
+        uri_lines(&self.body).into_iter().map(|uri| resolve(&self.url, uri)).collect()
     }
 
     pub fn init_url(&self) -> Option<String> {
@@ -110,19 +94,13 @@ pub fn fetch_media_playlist(playlist_url: &str) -> Result<MediaPlaylist, String>
     let url = media_playlist_url(playlist_url, &top_body)
         .ok_or_else(|| format!("no variant in {playlist_url}:\n{top_body}"))?;
     if url == playlist_url {
-        return Ok(MediaPlaylist {
-            url,
-            body: top_body,
-        });
+        return Ok(MediaPlaylist { url, body: top_body });
     }
     let media = http::get(&url, timeout)?;
     if media.status != 200 {
         return Err(format!("{url}: HTTP {}", media.status));
     }
-    Ok(MediaPlaylist {
-        url,
-        body: media.text(),
-    })
+    Ok(MediaPlaylist { url, body: media.text() })
 }
 
 /// Polls until the stream's media playlist lists at least `segments`
@@ -132,11 +110,7 @@ pub fn wait_for_segments(playlist_url: &str, segments: usize, timeout: Duration)
     loop {
         let last = match fetch_media_playlist(playlist_url) {
             Ok(playlist) if segment_count(&playlist.body) >= segments => return playlist,
-            Ok(playlist) => format!(
-                "only {} segments:\n{}",
-                segment_count(&playlist.body),
-                playlist.body
-            ),
+            Ok(playlist) => format!("only {} segments:\n{}", segment_count(&playlist.body), playlist.body),
             Err(err) => err,
         };
         if Instant::now() >= deadline {
@@ -153,10 +127,7 @@ mod tests {
     #[test]
     fn resolves_relative_and_absolute_references() {
         let base = "http://127.0.0.1:8080/live/main/index.m3u8?token=x";
-        assert_eq!(
-            resolve(base, "media.m3u8"),
-            "http://127.0.0.1:8080/live/main/media.m3u8"
-        );
+        assert_eq!(resolve(base, "media.m3u8"), "http://127.0.0.1:8080/live/main/media.m3u8");
         assert_eq!(resolve(base, "/healthz"), "http://127.0.0.1:8080/healthz");
         assert_eq!(resolve(base, "http://h/x"), "http://h/x");
     }

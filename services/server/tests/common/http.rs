@@ -14,10 +14,7 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
     }
 
     pub fn text(&self) -> String {
@@ -27,18 +24,12 @@ impl Response {
 
 /// Splits `http://host:port/path?query` into ("host:port", "/path?query").
 pub fn split_url(url: &str) -> Result<(String, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("not an http:// URL: {url}"))?;
+    let rest = url.strip_prefix("http://").ok_or_else(|| format!("not an http:// URL: {url}"))?;
     let (authority, path) = match rest.find('/') {
         Some(slash) => (&rest[..slash], &rest[slash..]),
         None => (rest, "/"),
     };
-    let authority = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
+    let authority = if authority.contains(':') { authority.to_string() } else { format!("{authority}:80") };
     Ok((authority, path.to_string()))
 }
 
@@ -49,29 +40,21 @@ pub fn get(url: &str, timeout: Duration) -> Result<Response, String> {
         .map_err(|e| format!("{authority}: {e}"))?
         .next()
         .ok_or_else(|| format!("{authority}: no address"))?;
-    let mut stream =
-        TcpStream::connect_timeout(&address, timeout).map_err(|e| format!("connect {url}: {e}"))?;
+    let mut stream = TcpStream::connect_timeout(&address, timeout).map_err(|e| format!("connect {url}: {e}"))?;
     stream
         .set_read_timeout(Some(timeout))
         .and_then(|()| stream.set_write_timeout(Some(timeout)))
         .map_err(|e| e.to_string())?;
     let request =
         format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: relay-e2e\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| format!("send {url}: {e}"))?;
+    stream.write_all(request.as_bytes()).map_err(|e| format!("send {url}: {e}"))?;
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("read {url}: {e}"))?;
+    stream.read_to_end(&mut raw).map_err(|e| format!("read {url}: {e}"))?;
     parse_response(&raw).map_err(|e| format!("{url}: {e}"))
 }
 
 fn parse_response(raw: &[u8]) -> Result<Response, String> {
-    let head_end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("response without header end")?;
+    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("response without header end")?;
     let head = String::from_utf8_lossy(&raw[..head_end]);
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
@@ -85,23 +68,14 @@ fn parse_response(raw: &[u8]) -> Result<Response, String> {
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
     let payload = &raw[head_end + 4..];
-    let response = Response {
-        status,
-        headers,
-        body: Vec::new(),
-    };
-    let chunked = response
-        .header("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let response = Response { status, headers, body: Vec::new() };
+    let chunked = response.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     let body = if chunked {
         decode_chunked(payload)?
     } else if let Some(length) = response.header("content-length") {
         let length: usize = length.parse().map_err(|_| "bad content-length")?;
         if payload.len() < length {
-            return Err(format!(
-                "body truncated: {} of {length} bytes",
-                payload.len()
-            ));
+            return Err(format!("body truncated: {} of {length} bytes", payload.len()));
         }
         payload[..length].to_vec()
     } else {
@@ -113,14 +87,10 @@ fn parse_response(raw: &[u8]) -> Result<Response, String> {
 fn decode_chunked(mut data: &[u8]) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("chunk size line truncated")?;
+        let line_end = data.windows(2).position(|w| w == b"\r\n").ok_or("chunk size line truncated")?;
         let size_text = String::from_utf8_lossy(&data[..line_end]);
         let size_hex = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_hex, 16)
-            .map_err(|_| format!("bad chunk size {size_hex:?}"))?;
+        let size = usize::from_str_radix(size_hex, 16).map_err(|_| format!("bad chunk size {size_hex:?}"))?;
         data = &data[line_end + 2..];
         if size == 0 {
             return Ok(body);
@@ -141,12 +111,10 @@ mod tests {
     fn parses_chunked_and_sized_bodies() {
         let sized = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef").unwrap();
         assert_eq!((sized.status, sized.body.as_slice()), (200, &b"abc"[..]));
-        let chunked =
-            parse_response(b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n")
-                .unwrap();
-        assert_eq!(
-            (chunked.status, chunked.body.as_slice()),
-            (404, &b"abc"[..])
-        );
+        let chunked = parse_response(
+            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!((chunked.status, chunked.body.as_slice()), (404, &b"abc"[..]));
     }
 }

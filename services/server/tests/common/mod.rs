@@ -21,11 +21,7 @@ pub use server::Server;
 /// Repository root (the workspace), derived from this crate's manifest dir.
 pub fn repo_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .nth(2)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| manifest.to_path_buf())
+    manifest.ancestors().nth(2).map(Path::to_path_buf).unwrap_or_else(|| manifest.to_path_buf())
 }
 
 /// `cargo test` runs the tests of one binary on parallel threads; the e2e tests
@@ -39,15 +35,11 @@ pub fn exclusive() -> MutexGuard<'static, ()> {
 /// machine (`make deps` installs them), not a reason to skip.
 pub fn require_tool(name: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
+        std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|candidate| candidate.is_file())
     });
     match found {
         Some(path) => path,
-        None => panic!(
-            "required program `{name}` is not on PATH; run `make deps` (scripts/ensure-deps.sh)"
-        ),
+        None => panic!("required program `{name}` is not on PATH; run `make deps` (scripts/ensure-deps.sh)"),
     }
 }
 

@@ -65,11 +65,7 @@ impl ChildGuard {
             Err(err) => panic!("cannot start {name} ({command:?}): {err}"),
         };
         let stderr = child.stderr.take().map(LogTail::follow).unwrap_or_default();
-        ChildGuard {
-            name: name.to_string(),
-            child,
-            stderr,
-        }
+        ChildGuard { name: name.to_string(), child, stderr }
     }
 
     pub fn id(&self) -> u32 {
@@ -118,11 +114,7 @@ impl Drop for ChildGuard {
                 "---- {} (pid {}, {}) stderr tail ----\n{}\n---- end of {} ----",
                 self.name,
                 self.child.id(),
-                if still_running {
-                    "killed"
-                } else {
-                    "had exited"
-                },
+                if still_running { "killed" } else { "had exited" },
                 self.stderr.text(),
                 self.name
             );
@@ -168,10 +160,7 @@ impl std::fmt::Display for Finished {
 /// threads so a chatty child cannot block on a full pipe.
 pub fn run_with_timeout(command: &mut Command, timeout: Duration) -> Finished {
     let started = Instant::now();
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(err) => panic!("cannot start {command:?}: {err}"),

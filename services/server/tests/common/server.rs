@@ -40,6 +40,14 @@ impl Server {
             .arg(data_dir.path())
             .args(["--public-host", "127.0.0.1"])
             .stdout(Stdio::piped());
+        // The server reads RELAY_* variables as configuration; the test's own
+        // arguments must be the whole configuration.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("RELAY_") {
+                command.env_remove(name);
+            }
+        }
+        command.env("NO_COLOR", "1");
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "info");
         }
@@ -50,10 +58,7 @@ impl Server {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         while !banner.complete() {
             if let Some(status) = process.try_wait() {
-                panic!(
-                    "relay exited during startup ({status}); stderr:\n{}",
-                    process.stderr_tail()
-                );
+                panic!("relay exited during startup ({status}); stderr:\n{}", process.stderr_tail());
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -107,10 +112,7 @@ impl Server {
     /// Panics if the server process has died.
     pub fn assert_running(&mut self) {
         if let Some(status) = self.process.try_wait() {
-            panic!(
-                "relay exited unexpectedly ({status}); stderr:\n{}",
-                self.process.stderr_tail()
-            );
+            panic!("relay exited unexpectedly ({status}); stderr:\n{}", self.process.stderr_tail());
         }
     }
 }
@@ -153,9 +155,6 @@ impl Banner {
     }
 
     fn complete(&self) -> bool {
-        self.rtmp_url.is_some()
-            && self.stream_key.is_some()
-            && self.player_url.is_some()
-            && self.playlist_url.is_some()
+        self.rtmp_url.is_some() && self.stream_key.is_some() && self.player_url.is_some() && self.playlist_url.is_some()
     }
 }

@@ -30,9 +30,7 @@ pub fn test_source_args(seconds: u32, output_url: &str) -> Vec<String> {
 pub fn spawn_publisher(rtmp_url: &str, seconds: u32) -> ChildGuard {
     let ffmpeg = require_tool("ffmpeg");
     let mut command = Command::new(ffmpeg);
-    command
-        .args(test_source_args(seconds, rtmp_url))
-        .stdout(Stdio::null());
+    command.args(test_source_args(seconds, rtmp_url)).stdout(Stdio::null());
     ChildGuard::spawn("ffmpeg publisher", &mut command)
 }
 
@@ -51,21 +49,12 @@ pub fn probe(file: &Path) -> Probe {
     let timeout = Duration::from_secs(30);
     let streams = run_with_timeout(
         Command::new(&ffprobe)
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_type,codec_name",
-            ])
+            .args(["-v", "error", "-show_entries", "stream=codec_type,codec_name"])
             .args(["-of", "compact=p=0:nk=1"])
             .arg(file),
         timeout,
     );
-    assert!(
-        streams.success(),
-        "ffprobe streams of {}: {streams}",
-        file.display()
-    );
+    assert!(streams.success(), "ffprobe streams of {}: {streams}", file.display());
     let packets = run_with_timeout(
         Command::new(&ffprobe)
             .args(["-v", "error", "-select_streams", "v:0"])
@@ -73,11 +62,7 @@ pub fn probe(file: &Path) -> Probe {
             .arg(file),
         timeout,
     );
-    assert!(
-        packets.success(),
-        "ffprobe packets of {}: {packets}",
-        file.display()
-    );
+    assert!(packets.success(), "ffprobe packets of {}: {packets}", file.display());
 
     let mut result = Probe {
         streams: streams
@@ -93,11 +78,7 @@ pub fn probe(file: &Path) -> Probe {
     result.streams.dedup();
     let mut latest_pts: Option<i64> = None;
     for line in packets.stdout.lines() {
-        let Some(pts) = line
-            .split(',')
-            .next()
-            .and_then(|v| v.trim().parse::<i64>().ok())
-        else {
+        let Some(pts) = line.split(',').next().and_then(|v| v.trim().parse::<i64>().ok()) else {
             continue;
         };
         result.video_packets += 1;

@@ -105,7 +105,16 @@ fn multi_chunk_message_reassembles_and_single_chunk_is_zero_copy() {
 #[test]
 fn byte_at_a_time_gives_the_same_messages() {
     let a = pattern(300, 2);
-    let input = concat(&[&type0(4, 5, 300, 9, 1), &a[..128], &type3(4), &a[128..256], &type3(4), &a[256..], &type0(70, 6, 3, 8, 1), b"xyz"]);
+    let input = concat(&[
+        &type0(4, 5, 300, 9, 1),
+        &a[..128],
+        &type3(4),
+        &a[128..256],
+        &type3(4),
+        &a[256..],
+        &type0(70, 6, 3, 8, 1),
+        b"xyz",
+    ]);
     let mut reader = new_reader();
     let mut messages = Vec::new();
     for byte in &input {
@@ -226,15 +235,8 @@ fn extended_timestamp_not_repeated_on_continuation_chunks() {
 #[test]
 fn extended_delta_on_type1_and_type3_new_message() {
     let delta = 0x0200_0000;
-    let input = concat(&[
-        &type0(4, 5, 1, 9, 1),
-        b"a",
-        &type1(4, delta, 1, 9),
-        b"b",
-        &type3(4),
-        &delta.to_be_bytes(),
-        b"c",
-    ]);
+    let input =
+        concat(&[&type0(4, 5, 1, 9, 1), b"a", &type1(4, delta, 1, 9), b"b", &type3(4), &delta.to_be_bytes(), b"c"]);
     let messages = read_all(&mut new_reader(), &input).unwrap();
     let stamps: Vec<u32> = messages.iter().map(|message| message.timestamp).collect();
     assert_eq!(stamps, vec![5, 5 + delta, 5 + 2 * delta]);
@@ -317,7 +319,8 @@ fn declared_lengths_do_not_reserve_memory_up_front() {
         input.extend(pattern(128, 0));
     }
     assert!(read_all(&mut reader, &input).unwrap().is_empty());
-    let reserved: usize = reader.streams.values().filter_map(|stream| stream.partial.as_ref()).map(BytesMut::capacity).sum();
+    let reserved: usize =
+        reader.streams.values().filter_map(|stream| stream.partial.as_ref()).map(BytesMut::capacity).sum();
     assert!(reserved <= 16 * INITIAL_PARTIAL_CAPACITY, "{reserved}");
 }
 

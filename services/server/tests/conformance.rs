@@ -1,0 +1,128 @@
+//! LL-HLS conformance of `relay all` with a live ffmpeg publisher: every origin
+//! rule the `loadtest` checker can observe from outside must pass.
+//!
+//! Needs ffmpeg with libx264 on PATH.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use loadtest::check_stream;
+
+/// How long the checker watches the stream.
+const CHECK_SECONDS: u64 = 18;
+/// Publisher runs past the check so the stream is live throughout.
+const PUBLISH_SECONDS: u64 = 28;
+
+/// Kills and reaps the child when dropped, so a failing test leaves nothing behind.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A scratch directory removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new(label: &str) -> ScratchDir {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let path = std::env::temp_dir().join(format!("{label}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("create scratch dir");
+        ScratchDir(path)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What `relay all` announces on stdout once it is ready.
+struct Announced {
+    rtmp_base: String,
+    key: String,
+    playlist_url: String,
+}
+
+fn start_relay(data_dir: &ScratchDir) -> (ChildGuard, Announced) {
+    let log = std::fs::File::create(data_dir.0.join("relay.log")).expect("create relay log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_relay"))
+        .args(["all", "--rtmp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .args(["--public-host", "127.0.0.1", "--data-dir"])
+        .arg(&data_dir.0)
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("start relay");
+    let stdout = child.stdout.take().expect("relay stdout");
+    let guard = ChildGuard(child);
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    while lines.len() < 4 {
+        match receiver.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => lines.push(line),
+            Err(_) => panic!("relay did not announce its URLs; got {lines:?}"),
+        }
+    }
+    let field = |prefix: &str| {
+        lines
+            .iter()
+            .find_map(|line| line.strip_prefix(prefix))
+            .map(|value| value.trim().to_string())
+            .unwrap_or_else(|| panic!("no {prefix:?} line in {lines:?}"))
+    };
+    let announced = Announced {
+        rtmp_base: field("OBS server URL:"),
+        key: field("Stream key:"),
+        playlist_url: field("Playlist URL:"),
+    };
+    (guard, announced)
+}
+
+fn start_publisher(url: &str) -> ChildGuard {
+    let child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-t", &PUBLISH_SECONDS.to_string()])
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p"])
+        .args(["-b:v", "800k", "-g", "60", "-keyint_min", "60", "-sc_threshold", "0"])
+        .args(["-c:a", "aac", "-b:a", "96k", "-f", "flv", url])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg (is it installed?)");
+    ChildGuard(child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_stream_follows_ll_hls_origin_rules() {
+    let data_dir = ScratchDir::new("relay-conformance");
+    let (_relay, announced) = start_relay(&data_dir);
+    let publish_url = format!("{}/{}", announced.rtmp_base.trim_end_matches('/'), announced.key);
+    let _publisher = start_publisher(&publish_url);
+
+    let report = check_stream(&announced.playlist_url, Duration::from_secs(CHECK_SECONDS)).await;
+    println!("{report}");
+    let failed: Vec<String> =
+        report.failed().iter().map(|rule| format!("{}: {}", rule.id, rule.details.join(" | "))).collect();
+    if !failed.is_empty() {
+        let log = std::fs::read_to_string(data_dir.0.join("relay.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        eprintln!("relay log (last lines, newest first):\n{}", tail.join("\n"));
+    }
+    assert!(failed.is_empty(), "LL-HLS rules failed:\n{}", failed.join("\n"));
+}
