@@ -28,6 +28,18 @@ pub struct Origin {
     pub default_hold: Duration,
 }
 
+/// Serves the origin on `listener` until `shutdown` resolves, then drains.
+/// Nagle is off: a part's headers and body must not wait for an ACK.
+pub async fn serve(listener: tokio::net::TcpListener, origin: Arc<Origin>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|socket| {
+        if let Err(error) = socket.set_nodelay(true) {
+            tracing::debug!(%error, "cannot disable Nagle on a viewer connection");
+        }
+    });
+    axum::serve(listener, router(origin)).with_graceful_shutdown(shutdown).await
+}
+
 pub fn router(origin: Arc<Origin>) -> Router {
     Router::new()
         .route("/live/{stream}/{file}", get(handlers::live_file))

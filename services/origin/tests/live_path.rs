@@ -56,7 +56,7 @@ async fn start_servers() -> Servers {
     };
     tokio::spawn(ingest::run(rtmp_listener, registry.clone(), Arc::new(OneKey), IngestConfig::default(), shutdown));
     let origin = Arc::new(Origin { registry, storage: store, default_hold: Duration::from_secs(6) });
-    tokio::spawn(async move { axum::serve(http_listener, origin::router(origin)).await });
+    tokio::spawn(origin::serve(http_listener, origin, std::future::pending()));
     servers
 }
 

@@ -77,13 +77,9 @@ pub async fn run(config: Config) -> Result<(), String> {
 
     let origin = Arc::new(Origin { registry: registry.clone(), storage: store, default_hold: Duration::from_millis(3 * u64::from(config.segment_target_ms)) });
     let mut http_shutdown = shutdown.clone();
-    let http_task = tokio::spawn(async move {
-        axum::serve(http_listener, origin::router(origin))
-            .with_graceful_shutdown(async move {
-                let _ = http_shutdown.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
+    let http_task = tokio::spawn(origin::serve(http_listener, origin, async move {
+        let _ = http_shutdown.wait_for(|stop| *stop).await;
+    }));
 
     print_banner(&config, rtmp_address, http_address, &first_stream);
     tracing::info!(%rtmp_address, %http_address, "relay is running");
