@@ -30,7 +30,11 @@ pub struct Origin {
 
 /// Serves the origin on `listener` until `shutdown` resolves, then drains.
 /// Nagle is off: a part's headers and body must not wait for an ACK.
-pub async fn serve(listener: tokio::net::TcpListener, origin: Arc<Origin>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    origin: Arc<Origin>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|socket| {
         if let Err(error) = socket.set_nodelay(true) {
