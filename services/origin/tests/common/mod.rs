@@ -38,6 +38,10 @@ pub struct Servers {
 }
 
 pub async fn start_servers() -> Servers {
+    start_servers_with(IngestConfig::default()).await
+}
+
+pub async fn start_servers_with(ingest_config: IngestConfig) -> Servers {
     let root = std::env::temp_dir().join(format!("live-path-{}", std::process::id()));
     let store: Arc<dyn storage::ObjectStore> = Arc::new(storage::LocalDirStore::new(root));
     let writer = live::spawn_storage_writer(store.clone(), 64);
@@ -52,7 +56,7 @@ pub async fn start_servers() -> Servers {
         http: http_listener.local_addr().unwrap(),
         _shutdown: shutdown_sender,
     };
-    tokio::spawn(ingest::run(rtmp_listener, registry.clone(), Arc::new(OneKey), IngestConfig::default(), shutdown));
+    tokio::spawn(ingest::run(rtmp_listener, registry.clone(), Arc::new(OneKey), ingest_config, shutdown));
     let origin = Arc::new(Origin { registry, storage: store, default_hold: Duration::from_secs(6) });
     tokio::spawn(origin::serve(http_listener, origin, std::future::pending()));
     servers
