@@ -101,3 +101,26 @@ ensure_npm_dir "$repo_root/web"
 if [ "$runtime_only" -eq 0 ]; then
   ensure_npm_dir "$repo_root/tests/browser"
 fi
+
+# --- s3s-fs: the S3-protocol server the storage tests run (checks request signatures) ---
+# Installed with cargo into cargo's bin directory, outside the repository; only when missing or
+# another version. The tests look for it on PATH, in $CARGO_HOME/bin and in $S3S_FS_BIN.
+s3s_fs_version=0.14.1
+
+ensure_s3s_fs() {
+  local bin_dir="${CARGO_HOME:-$HOME/.cargo}/bin"
+  if [ -x "$bin_dir/s3s-fs" ] && "$bin_dir/s3s-fs" --version 2>/dev/null | grep -qF "$s3s_fs_version"; then
+    return 0
+  fi
+  if ! command -v cargo >/dev/null 2>&1; then
+    log "cargo not found: cannot install s3s-fs (needed by the storage tests)"
+    return 1
+  fi
+  log "installing s3s-fs $s3s_fs_version with cargo (a few minutes, once)"
+  # Its own temporary target dir, so a CARGO_TARGET_DIR of the caller is not filled.
+  env -u CARGO_TARGET_DIR cargo install s3s-fs --version "$s3s_fs_version" --features binary --locked --quiet
+}
+
+if [ "$runtime_only" -eq 0 ]; then
+  ensure_s3s_fs
+fi

@@ -9,4 +9,4 @@ pub mod playlist;
 pub mod probe;
 pub mod stats;
 
-pub use conformance::{check_stream, Outcome, Report, RuleResult};
+pub use conformance::{check_hold_timeout, check_stream, Outcome, Report, RuleResult};

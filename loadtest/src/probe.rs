@@ -189,6 +189,9 @@ pub async fn run_probe(config: &ProbeConfig) -> Result<ProbeResult, String> {
         let response = match http::get(&url, &[], Duration::from_secs(10)).await {
             Ok(response) if response.status == 200 => response,
             _ => {
+                if publisher_done_at.is_none() && publisher.try_wait().ok().flatten().is_some() {
+                    publisher_done_at = Some(Instant::now());
+                }
                 // Before the stream starts and after it ends, failures are expected.
                 errors += usize::from(first_msn.is_some() && publisher_done_at.is_none());
                 next_request = None;

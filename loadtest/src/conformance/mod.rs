@@ -7,6 +7,7 @@ mod media;
 pub mod report;
 mod requests;
 mod snapshot;
+mod stalled;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use report::Recorder;
 pub use report::{Outcome, Report, RuleResult, RULES};
 use snapshot::State;
+pub use stalled::check_hold_timeout;
 
 use crate::http::{self, Url};
 use crate::playlist;

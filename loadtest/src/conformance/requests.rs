@@ -25,7 +25,7 @@ pub async fn run(ctx: Arc<Ctx>, deadline: Instant) {
     tokio::time::sleep_until(skip_at.into()).await;
     delta_skip(&ctx).await;
     bandwidth_later(&ctx).await;
-    ctx.rec().skip("blocking.timeout-503", "needs a stream that stops producing parts while a request is held");
+    ctx.rec().skip("blocking.timeout-503", "needs a stalled stream: checked by check_hold_timeout");
 }
 
 async fn get(ctx: &Ctx, url: &Url, extra: &[(&str, &str)], timeout: Duration) -> Result<Response, http::HttpError> {

@@ -261,3 +261,51 @@ fn check_retention(rec: &mut Recorder, playlist: &MediaPlaylist, part_target: f6
         after_end += segment.duration;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::Outcome;
+    use crate::playlist::parse_media;
+
+    const HEAD: &str = "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:2\n#EXT-X-PART-INF:PART-TARGET=0.2\n\
+        #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.6,HOLD-BACK=6,CAN-SKIP-UNTIL=12\n\
+        #EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-MAP:URI=\"init0.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:2024-01-01T00:00:00.000Z\n";
+
+    fn outcome(report: &crate::Report, id: &str) -> Outcome {
+        report.rule(id).map(|rule| rule.outcome).unwrap_or(Outcome::Skip)
+    }
+
+    #[test]
+    fn flags_long_and_short_parts_but_not_exempt_ones() {
+        let text = format!(
+            "{HEAD}#EXT-X-PART:DURATION=0.2,URI=\"s0.0\",INDEPENDENT=YES\n#EXT-X-PART:DURATION=0.1,URI=\"s0.1\"\n\
+             #EXT-X-PART:DURATION=0.05,URI=\"s0.2\"\n#EXTINF:0.35,\ns0\n\
+             #EXT-X-PART:DURATION=0.25,URI=\"s1.0\",INDEPENDENT=YES\n#EXT-X-PART:DURATION=0.2,URI=\"s1.1\"\n"
+        );
+        let mut rec = Recorder::default();
+        let mut state = State::default();
+        let actions = check_snapshot(&mut rec, &mut state, &parse_media(&text), Instant::now());
+        assert_eq!(actions.new_parts.len(), 5);
+        let report = rec.finish("test".into());
+        let durations = report.rule("part.duration").unwrap();
+        // s0.1 is too short (not last, not independent); s1.0 is too long. s0.2 is last: exempt.
+        assert_eq!((durations.outcome, durations.failures), (Outcome::Fail, 2));
+        assert_eq!(outcome(&report, "part.first-independent"), Outcome::Pass);
+        assert_eq!(outcome(&report, "server-control.part-hold-back"), Outcome::Pass);
+        assert_eq!(outcome(&report, "pdt.present"), Outcome::Pass);
+    }
+
+    #[test]
+    fn flags_sequence_going_back_and_tag_order() {
+        let mut rec = Recorder::default();
+        let mut state = State::default();
+        let later = HEAD.replace("MEDIA-SEQUENCE:0", "MEDIA-SEQUENCE:5");
+        check_snapshot(&mut rec, &mut state, &parse_media(&later), Instant::now());
+        let misplaced = format!("{HEAD}#EXT-X-PART:DURATION=0.2,URI=\"a\",INDEPENDENT=YES\n#EXT-X-DISCONTINUITY\n");
+        check_snapshot(&mut rec, &mut state, &parse_media(&misplaced), Instant::now());
+        let report = rec.finish("test".into());
+        assert_eq!(outcome(&report, "media-sequence.monotonic"), Outcome::Fail);
+        assert_eq!(outcome(&report, "tags.order"), Outcome::Fail);
+    }
+}

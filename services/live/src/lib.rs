@@ -12,7 +12,7 @@ mod writer;
 pub use edge::{BlockState, LiveStream, PartState, StreamStatus};
 pub use publish::PublishSession;
 pub use registry::{LiveConfig, PublishError, Registry};
-pub use writer::{spawn_storage_writer, StorageWriter};
+pub use writer::{spawn_storage_writer, StorageWriter, StorageWriterStats, WriterConfig};
 
 /// Object keys in storage; names derive from sequence numbers only, so every
 /// pod computes the same ones.

@@ -23,6 +23,8 @@ impl LiveStream {
 
     pub fn multivariant_playlist(&self) -> Option<String> {
         let state = self.lock();
+        // BANDWIDTH is measured; before the first part there is nothing to measure.
+        state.newest_part()?;
         let info = state.info.as_ref()?;
         let (peak, average) = measured_bandwidth(&state).unwrap_or((0, 0));
         let variant = Variant {

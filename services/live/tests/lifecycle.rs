@@ -33,7 +33,11 @@ fn playlist(registry: &Registry) -> String {
 }
 
 fn config() -> LiveConfig {
-    LiveConfig { reconnect_grace: Duration::from_secs(10), takeover_after: Duration::from_secs(5), ..LiveConfig::default() }
+    LiveConfig {
+        reconnect_grace: Duration::from_secs(10),
+        takeover_after: Duration::from_secs(5),
+        ..LiveConfig::default()
+    }
 }
 
 #[test]

@@ -10,6 +10,10 @@ pub enum OriginError {
     /// A blocking request outlived its hold time.
     HoldExpired,
     Storage(String),
+    /// No token, or an expired one: a new token would help.
+    Unauthorized(&'static str),
+    /// Refused by the stream's access policy.
+    Forbidden(&'static str),
 }
 
 impl IntoResponse for OriginError {
@@ -22,6 +26,8 @@ impl IntoResponse for OriginError {
                 tracing::error!(%detail, "storage read failed");
                 (StatusCode::BAD_GATEWAY, "storage unavailable")
             }
+            OriginError::Unauthorized(reason) => (StatusCode::UNAUTHORIZED, reason),
+            OriginError::Forbidden(reason) => (StatusCode::FORBIDDEN, reason),
         };
         (status, [(header::CACHE_CONTROL, "no-store")], message).into_response()
     }

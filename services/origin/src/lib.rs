@@ -2,11 +2,13 @@
 //! Every URI is derived from sequence numbers, so any origin answers any
 //! request the same way and a CDN can cache what it gets.
 
+mod access_gate;
 mod error;
 mod handlers;
 mod player;
 mod request;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +19,8 @@ use storage::ObjectStore;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::CorsLayer;
 
+pub use access::AccessControl;
+pub use access_gate::TOKEN_HEADER;
 pub use error::OriginError;
 
 /// Shared by every request.
@@ -26,6 +30,8 @@ pub struct Origin {
     /// Longest a blocking request is held when the target duration is not
     /// known yet (6 s, i.e. 3 x the default target).
     pub default_hold: Duration,
+    /// Keys and per-stream policies; `AccessControl::public()` keeps every stream open.
+    pub access: Arc<AccessControl>,
 }
 
 /// Serves the origin on `listener` until `shutdown` resolves, then drains.
@@ -41,19 +47,25 @@ pub async fn serve(
             tracing::debug!(%error, "cannot disable Nagle on a viewer connection");
         }
     });
-    axum::serve(listener, router(origin)).with_graceful_shutdown(shutdown).await
+    // The peer address feeds access policies (allow-lists, IP-bound tokens).
+    let service = router(origin).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
 }
 
 pub fn router(origin: Arc<Origin>) -> Router {
-    Router::new()
+    let media = Router::new()
         .route("/live/{stream}/{file}", get(handlers::live_file))
+        .route("/t/{token}/live/{stream}/{file}", get(access_gate::tokened_live_file))
+        .route_layer(axum::middleware::from_fn_with_state(origin.clone(), access_gate::enforce));
+    Router::new()
+        .merge(media)
         .route("/player.html", get(player::page))
         .route("/hls.min.js", get(player::hls_script))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(origin)
         .layer(CompressionLayer::new().gzip(true).compress_when(is_playlist))
         .layer(CorsLayer::permissive())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(access_gate::request_span))
 }
 
 /// Only playlists are compressed; media is already compressed.

@@ -1,6 +1,7 @@
 //! A small page that plays a stream with hls.js in low-latency mode. The
-//! stream name comes from the query string and is read by the page's own
-//! script, so nothing from the request is echoed into HTML.
+//! stream name and an optional playback token come from the query string
+//! and are read by the page's own script, so nothing from the request is
+//! echoed into HTML.
 
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -26,7 +27,9 @@ const PAGE: &str = r#"<!doctype html>
 <script>
   const params = new URLSearchParams(location.search);
   const stream = params.get('stream') || 'main';
-  const source = '/live/' + encodeURIComponent(stream) + '/index.m3u8';
+  const token = params.get('token');
+  const prefix = token ? '/t/' + encodeURIComponent(token) : '';
+  const source = prefix + '/live/' + encodeURIComponent(stream) + '/index.m3u8';
   const video = document.getElementById('video');
   const status = document.getElementById('status');
   function show(text) { status.textContent = text; }

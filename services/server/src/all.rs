@@ -18,7 +18,8 @@ use tokio::sync::watch;
 use crate::config::Config;
 
 pub fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
@@ -28,7 +29,8 @@ pub fn init_logging(format: &str) {
 }
 
 pub async fn open_database(config: &Config) -> Result<Database, String> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|error| format!("cannot create {}: {error}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|error| format!("cannot create {}: {error}", config.data_dir.display()))?;
     Database::open_sqlite(&config.data_dir.join("relay.db")).await.map_err(|error| error.to_string())
 }
 
@@ -52,7 +54,11 @@ pub async fn run(config: Config) -> Result<(), String> {
     let store: Arc<dyn ObjectStore> = Arc::new(LocalDirStore::new(config.data_dir.join("objects")));
     let writer = live::spawn_storage_writer(store.clone(), config.storage_queue);
     let live_config = LiveConfig {
-        segmenter: SegmenterConfig { segment_target_ms: config.segment_target_ms, part_target_ms: config.part_target_ms, ..SegmenterConfig::default() },
+        segmenter: SegmenterConfig {
+            segment_target_ms: config.segment_target_ms,
+            part_target_ms: config.part_target_ms,
+            ..SegmenterConfig::default()
+        },
         playlist_window_segments: config.playlist_window_segments,
         reconnect_grace: Duration::from_millis(config.reconnect_grace_ms),
         takeover_after: Duration::from_millis(config.takeover_after_ms),
@@ -61,8 +67,12 @@ pub async fn run(config: Config) -> Result<(), String> {
     let registry = Registry::new(live_config, Some(writer));
     registry.spawn_housekeeping();
 
-    let rtmp_listener = TcpListener::bind(config.rtmp_listen).await.map_err(|error| format!("cannot listen on {} for RTMP: {error}", config.rtmp_listen))?;
-    let http_listener = TcpListener::bind(config.http_listen).await.map_err(|error| format!("cannot listen on {} for HTTP: {error}", config.http_listen))?;
+    let rtmp_listener = TcpListener::bind(config.rtmp_listen)
+        .await
+        .map_err(|error| format!("cannot listen on {} for RTMP: {error}", config.rtmp_listen))?;
+    let http_listener = TcpListener::bind(config.http_listen)
+        .await
+        .map_err(|error| format!("cannot listen on {} for HTTP: {error}", config.http_listen))?;
     let rtmp_address = rtmp_listener.local_addr().map_err(|error| error.to_string())?;
     let http_address = http_listener.local_addr().map_err(|error| error.to_string())?;
 
@@ -73,9 +83,20 @@ pub async fn run(config: Config) -> Result<(), String> {
         max_connections: config.max_rtmp_connections,
         ..IngestConfig::default()
     };
-    let ingest_task = tokio::spawn(ingest::run(rtmp_listener, registry.clone(), Arc::new(DatabaseAuthorizer(database)), ingest_config, shutdown.clone()));
+    let ingest_task = tokio::spawn(ingest::run(
+        rtmp_listener,
+        registry.clone(),
+        Arc::new(DatabaseAuthorizer(database)),
+        ingest_config,
+        shutdown.clone(),
+    ));
 
-    let origin = Arc::new(Origin { registry: registry.clone(), storage: store, default_hold: Duration::from_millis(3 * u64::from(config.segment_target_ms)) });
+    let origin = Arc::new(Origin {
+        registry: registry.clone(),
+        storage: store,
+        default_hold: Duration::from_millis(3 * u64::from(config.segment_target_ms)),
+        access: Arc::new(origin::AccessControl::public()),
+    });
     let mut http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(origin::serve(http_listener, origin, async move {
         let _ = http_shutdown.wait_for(|stop| *stop).await;
@@ -116,7 +137,9 @@ fn display_host(ip: IpAddr) -> String {
     }
     if_addrs::get_if_addrs()
         .ok()
-        .and_then(|interfaces| interfaces.into_iter().find(|interface| !interface.is_loopback() && interface.ip().is_ipv4()))
+        .and_then(|interfaces| {
+            interfaces.into_iter().find(|interface| !interface.is_loopback() && interface.ip().is_ipv4())
+        })
         .map_or_else(|| "localhost".to_string(), |interface| interface.ip().to_string())
 }
 

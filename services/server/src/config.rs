@@ -66,7 +66,8 @@ impl Config {
     pub fn load(file: Option<&Path>, environment: impl Iterator<Item = (String, String)>) -> Result<Self, String> {
         let mut table = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
                 text.parse::<toml::Table>().map_err(|error| format!("{}: {error}", path.display()))?
             }
             None => toml::Table::new(),
@@ -111,7 +112,11 @@ mod tests {
 
     #[test]
     fn environment_overrides_and_unknown_keys_fail() {
-        let env = vec![("RELAY_PART_TARGET_MS".to_string(), "300".to_string()), ("RELAY_HTTP_LISTEN".to_string(), "127.0.0.1:9000".to_string()), ("HOME".to_string(), "/".to_string())];
+        let env = vec![
+            ("RELAY_PART_TARGET_MS".to_string(), "300".to_string()),
+            ("RELAY_HTTP_LISTEN".to_string(), "127.0.0.1:9000".to_string()),
+            ("HOME".to_string(), "/".to_string()),
+        ];
         let config = Config::load(None, env.into_iter()).unwrap();
         assert_eq!(config.part_target_ms, 300);
         assert_eq!(config.http_listen, SocketAddr::from(([127, 0, 0, 1], 9000)));

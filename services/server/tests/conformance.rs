@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use loadtest::check_stream;
+use loadtest::{check_hold_timeout, check_stream, Outcome};
 
 /// How long the checker watches the stream.
 const CHECK_SECONDS: u64 = 18;
@@ -113,12 +113,21 @@ async fn live_stream_follows_ll_hls_origin_rules() {
     let data_dir = ScratchDir::new("relay-conformance");
     let (_relay, announced) = start_relay(&data_dir);
     let publish_url = format!("{}/{}", announced.rtmp_base.trim_end_matches('/'), announced.key);
-    let _publisher = start_publisher(&publish_url);
+    let publisher = start_publisher(&publish_url);
 
     let report = check_stream(&announced.playlist_url, Duration::from_secs(CHECK_SECONDS)).await;
     println!("{report}");
-    let failed: Vec<String> =
+    let mut failed: Vec<String> =
         report.failed().iter().map(|rule| format!("{}: {}", rule.id, rule.details.join(" | "))).collect();
+
+    // With the publisher gone (and within the reconnect grace period) nothing new
+    // appears, so a blocking request must time out with 503.
+    drop(publisher);
+    let timeout_rule = check_hold_timeout(&announced.playlist_url).await;
+    println!("{:?} {}: {}", timeout_rule.outcome, timeout_rule.id, timeout_rule.details.join(" | "));
+    if timeout_rule.outcome != Outcome::Pass {
+        failed.push(format!("{}: {}", timeout_rule.id, timeout_rule.details.join(" | ")));
+    }
     if !failed.is_empty() {
         let log = std::fs::read_to_string(data_dir.0.join("relay.log")).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(30).collect();

@@ -4,6 +4,9 @@
 
 mod local;
 mod memory;
+mod s3;
+#[cfg(feature = "test-server")]
+pub mod test_server;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,6 +15,7 @@ use bytes::Bytes;
 
 pub use local::LocalDirStore;
 pub use memory::{MemoryStore, StoreOp};
+pub use s3::{S3Config, S3Store, MIN_PART_SIZE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -19,6 +23,19 @@ pub enum StorageError {
     InvalidKey(String),
     #[error("storage I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("invalid storage configuration: {0}")]
+    Config(String),
+    /// A remote store refused or failed a request (message includes the
+    /// operation, the key and the server's error code where known).
+    #[error("storage request failed: {0}")]
+    Backend(String),
+}
+
+impl StorageError {
+    /// True when retrying the same request cannot succeed.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::InvalidKey(_) | Self::Config(_))
+    }
 }
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StorageError>> + Send + 'a>>;

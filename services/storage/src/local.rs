@@ -4,6 +4,8 @@ use bytes::Bytes;
 
 use crate::{validate_key, ObjectStore, StorageError, StoreFuture};
 
+static NEXT_TEMPORARY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Objects as files under one directory. Writes go to a temporary name and
 /// are renamed into place, so a reader never sees half an object.
 #[derive(Debug, Clone)]
@@ -29,7 +31,9 @@ impl ObjectStore for LocalDirStore {
             if let Some(parent) = path.parent() {
                 tokio::fs::create_dir_all(parent).await?;
             }
-            let temporary = path.with_extension("partial");
+            // A name per write, so two writers of one key never share a temporary file.
+            let unique = NEXT_TEMPORARY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let temporary = path.with_extension(format!("{}-{unique}.partial", std::process::id()));
             tokio::fs::write(&temporary, &data).await?;
             tokio::fs::rename(&temporary, &path).await?;
             Ok(())
@@ -70,6 +74,24 @@ mod tests {
         assert_eq!(store.get("live/a/seg1.m4s").await.unwrap(), None);
         store.delete("live/a/seg1.m4s").await.unwrap();
         assert!(store.put("../escape", Bytes::new()).await.is_err());
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_of_one_key_both_succeed() {
+        let root = std::env::temp_dir().join(format!("storage-race-{}", std::process::id()));
+        let store = std::sync::Arc::new(LocalDirStore::new(&root));
+        let writes: Vec<_> = (0..8u8)
+            .map(|byte| {
+                let store = store.clone();
+                tokio::spawn(async move { store.put("live/a/init0.mp4", Bytes::from(vec![byte; 4096])).await })
+            })
+            .collect();
+        for write in writes {
+            write.await.unwrap().unwrap();
+        }
+        let stored = store.get("live/a/init0.mp4").await.unwrap().unwrap();
+        assert!(stored.iter().all(|byte| *byte == stored[0]), "one whole write wins");
         let _ = std::fs::remove_dir_all(root);
     }
 }

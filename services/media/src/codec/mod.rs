@@ -2,14 +2,21 @@
 //! packager and playlists need, and kept verbatim for the init segment.
 
 mod aac;
+mod av1;
+pub mod av1_obu;
 pub mod bitreader;
 mod h264;
+mod hevc;
+mod hevc_sps;
 mod sps;
 
 use bytes::Bytes;
 
 pub use aac::{AacConfig, MAX_ASC};
+pub use av1::{Av1Config, MAX_AV1_RECORD};
 pub use h264::{AvcConfig, MAX_AVC_RECORD};
+pub use hevc::{HevcConfig, MAX_HEVC_RECORD};
+pub use hevc_sps::{parse_hevc_sps, HevcSpsInfo};
 pub use sps::{parse_sps, SpsInfo};
 
 use crate::{AudioCodec, MediaError, VideoCodec};
@@ -18,32 +25,50 @@ use crate::{AudioCodec, MediaError, VideoCodec};
 #[derive(Debug, Clone, PartialEq)]
 pub enum VideoConfig {
     Avc(AvcConfig),
+    Hevc(HevcConfig),
+    Av1(Av1Config),
 }
 
 impl VideoConfig {
-    /// HEVC and AV1 are recognised but not packaged yet.
     pub fn parse(codec: VideoCodec, record: Bytes) -> Result<Self, MediaError> {
         match codec {
             VideoCodec::H264 => AvcConfig::parse(record).map(VideoConfig::Avc),
-            VideoCodec::H265 | VideoCodec::Av1 => Err(MediaError::unsupported("video codec", format!("{codec:?}"))),
+            VideoCodec::H265 => HevcConfig::parse(record).map(VideoConfig::Hevc),
+            VideoCodec::Av1 => Av1Config::parse(record).map(VideoConfig::Av1),
         }
     }
 
+    pub fn codec(&self) -> VideoCodec {
+        match self {
+            VideoConfig::Avc(_) => VideoCodec::H264,
+            VideoConfig::Hevc(_) => VideoCodec::H265,
+            VideoConfig::Av1(_) => VideoCodec::Av1,
+        }
+    }
+
+    /// Display size: after cropping for H.264/H.265, the maximum frame size
+    /// of the sequence header for AV1.
     pub fn width(&self) -> u32 {
         match self {
             VideoConfig::Avc(avc) => avc.width,
+            VideoConfig::Hevc(hevc) => hevc.width,
+            VideoConfig::Av1(av1) => av1.width,
         }
     }
 
     pub fn height(&self) -> u32 {
         match self {
             VideoConfig::Avc(avc) => avc.height,
+            VideoConfig::Hevc(hevc) => hevc.height,
+            VideoConfig::Av1(av1) => av1.height,
         }
     }
 
     pub fn frame_rate(&self) -> Option<f64> {
         match self {
             VideoConfig::Avc(avc) => avc.frame_rate,
+            VideoConfig::Hevc(hevc) => hevc.frame_rate,
+            VideoConfig::Av1(av1) => av1.frame_rate,
         }
     }
 
@@ -51,6 +76,8 @@ impl VideoConfig {
     pub fn codec_string(&self) -> String {
         match self {
             VideoConfig::Avc(avc) => avc.codec_string(),
+            VideoConfig::Hevc(hevc) => hevc.codec_string(),
+            VideoConfig::Av1(av1) => av1.codec_string(),
         }
     }
 
@@ -58,6 +85,19 @@ impl VideoConfig {
     pub fn record(&self) -> &Bytes {
         match self {
             VideoConfig::Avc(avc) => &avc.record,
+            VideoConfig::Hevc(hevc) => &hevc.record,
+            VideoConfig::Av1(av1) => &av1.record,
+        }
+    }
+
+    /// A coded picture as it goes into an MP4 sample, with its composition
+    /// offset. H.264/H.265 pass through untouched; AV1 temporal units lose
+    /// their temporal delimiters and never carry composition offsets
+    /// (AV1-ISOBMFF forbids them).
+    pub fn sample(&self, data: Bytes, keyframe: bool, cts_ms: i32) -> (Bytes, i32) {
+        match self {
+            VideoConfig::Avc(_) | VideoConfig::Hevc(_) => (data, cts_ms),
+            VideoConfig::Av1(av1) => (av1.sample(data, keyframe), 0),
         }
     }
 }
@@ -127,11 +167,8 @@ mod tests {
 
         let opus = AudioConfig::parse(AudioCodec::Opus, Bytes::from_static(b"OpusHead"));
         assert!(matches!(opus, Err(MediaError::Unsupported { .. })));
-        for codec in [VideoCodec::H265, VideoCodec::Av1] {
-            let result = VideoConfig::parse(codec, Bytes::from_static(&[1, 2, 3]));
-            assert!(matches!(result, Err(MediaError::Unsupported { .. })));
+        for codec in [VideoCodec::H264, VideoCodec::H265, VideoCodec::Av1] {
+            assert!(VideoConfig::parse(codec, Bytes::from_static(&[1, 2, 3])).is_err(), "{codec:?}");
         }
-        let garbage = VideoConfig::parse(VideoCodec::H264, Bytes::from_static(&[1, 2, 3]));
-        assert!(garbage.is_err());
     }
 }

@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::boxes::{packed_language, put_matrix, put_zeros, write_box, write_full_box};
 use super::{TrackMedia, TrackSpec};
-use crate::codec::{AacConfig, AudioConfig, AvcConfig, VideoConfig};
+use crate::codec::{AacConfig, AudioConfig, VideoConfig};
 
 /// Movie-level clock; nothing is timed at this level, so any value works.
 const MOVIE_TIMESCALE: u32 = 1000;
@@ -14,7 +14,7 @@ const TKHD_ENABLED_IN_MOVIE: u32 = 0x000003;
 pub fn init_segment(tracks: &[TrackSpec]) -> Bytes {
     let record_bytes: usize = tracks.iter().map(|track| track_record(track).len()).sum();
     let mut out = BytesMut::with_capacity(512 + tracks.len() * 600 + record_bytes);
-    write_ftyp(&mut out, tracks.len());
+    write_ftyp(&mut out, tracks);
     write_box(&mut out, b"moov", |out| {
         write_mvhd(out, tracks);
         for track in tracks {
@@ -38,13 +38,18 @@ fn track_record(track: &TrackSpec) -> &Bytes {
 
 /// `iso6` covers `tfdt` v1 and signed `trun` offsets. `cmfc` is only
 /// claimed for single-track files, as CMAF tracks cannot be multiplexed.
-fn write_ftyp(out: &mut BytesMut, track_count: usize) {
+/// The AV1 binding requires `av01` among the brands of a file with AV1.
+fn write_ftyp(out: &mut BytesMut, tracks: &[TrackSpec]) {
+    let has_av1 = tracks.iter().any(|track| matches!(track.media, TrackMedia::Video(VideoConfig::Av1(_))));
     write_box(out, b"ftyp", |out| {
         out.put_slice(b"iso6");
         out.put_u32(0);
         out.put_slice(b"iso6");
-        if track_count == 1 {
+        if tracks.len() == 1 {
             out.put_slice(b"cmfc");
+        }
+        if has_av1 {
+            out.put_slice(b"av01");
         }
         out.put_slice(b"mp41");
     });
@@ -139,7 +144,7 @@ fn write_minf(out: &mut BytesMut, media: &TrackMedia) {
         write_full_box(out, b"stsd", 0, 0, |out| {
             out.put_u32(1);
             match media {
-                TrackMedia::Video(VideoConfig::Avc(avc)) => write_avc1(out, avc),
+                TrackMedia::Video(video) => write_visual_sample_entry(out, video),
                 TrackMedia::Audio(AudioConfig::Aac(aac)) => write_mp4a(out, aac),
             }
         });
@@ -159,12 +164,21 @@ fn put_sample_entry_header(out: &mut BytesMut) {
     out.put_u16(1);
 }
 
-fn write_avc1(out: &mut BytesMut, avc: &AvcConfig) {
-    write_box(out, b"avc1", |out| {
+/// `avc1`/`avcC`, `hvc1`/`hvcC` or `av01`/`av1C`, the configuration box
+/// holding the record exactly as the publisher sent it. `hvc1` (rather than
+/// `hev1`) is what Apple players require; it promises parameter sets in the
+/// record, which Enhanced RTMP always sends.
+fn write_visual_sample_entry(out: &mut BytesMut, video: &VideoConfig) {
+    let (entry, config): (&[u8; 4], &[u8; 4]) = match video {
+        VideoConfig::Avc(_) => (b"avc1", b"avcC"),
+        VideoConfig::Hevc(_) => (b"hvc1", b"hvcC"),
+        VideoConfig::Av1(_) => (b"av01", b"av1C"),
+    };
+    write_box(out, entry, |out| {
         put_sample_entry_header(out);
         put_zeros(out, 16); // pre_defined, reserved, pre_defined[3]
-        out.put_u16(avc.width.min(0xffff) as u16);
-        out.put_u16(avc.height.min(0xffff) as u16);
+        out.put_u16(video.width().min(0xffff) as u16);
+        out.put_u16(video.height().min(0xffff) as u16);
         out.put_u32(0x0048_0000); // 72 dpi horizontal
         out.put_u32(0x0048_0000); // 72 dpi vertical
         out.put_u32(0);
@@ -172,7 +186,7 @@ fn write_avc1(out: &mut BytesMut, avc: &AvcConfig) {
         put_zeros(out, 32); // compressorname
         out.put_u16(0x0018); // depth
         out.put_i16(-1);
-        write_box(out, b"avcC", |out| out.put_slice(&avc.record));
+        write_box(out, config, |out| out.put_slice(video.record()));
     });
 }
 

@@ -159,3 +159,43 @@ fn empty_fragment_is_well_formed() {
     let names: Vec<[u8; 4]> = children(&fragment).iter().map(|(name, _)| *name).collect();
     assert_eq!(names, [*b"moof", *b"mdat"]);
 }
+
+/// The video record of an Enhanced RTMP fixture.
+fn fixture_video_config(fixture: &'static [u8]) -> VideoConfig {
+    let mut reader = crate::flv::FlvFileReader::new(Bytes::from_static(fixture)).unwrap();
+    while let Some(tag) = reader.next_tag().unwrap() {
+        if let Ok(crate::flv::FlvVideo::Config { codec, record }) = crate::flv::parse_video_tag(tag.body) {
+            return VideoConfig::parse(codec, record).unwrap();
+        }
+    }
+    panic!("no video sequence start");
+}
+
+#[test]
+fn hevc_and_av1_sample_entries_carry_the_records() {
+    let cases: [(&'static [u8], &[u8; 4], &[u8; 4]); 2] = [
+        (include_bytes!("../../testdata/hevc_aac.flv"), b"hvc1", b"hvcC"),
+        (include_bytes!("../../testdata/av1_aac.flv"), b"av01", b"av1C"),
+    ];
+    for (fixture, entry, config_box) in cases {
+        let video = fixture_video_config(fixture);
+        let record = video.record().clone();
+        let audio = AudioConfig::parse(AudioCodec::Aac, Bytes::from_static(ASC)).unwrap();
+        let init = init_segment(&[
+            TrackSpec { track_id: 1, timescale: 90_000, media: TrackMedia::Video(video) },
+            TrackSpec { track_id: 2, timescale: 44_100, media: TrackMedia::Audio(audio) },
+        ]);
+        let brands = child(&init, &[b"ftyp"]);
+        let expected_brands: &[u8] =
+            if entry == b"av01" { b"iso6\0\0\0\0iso6av01mp41" } else { b"iso6\0\0\0\0iso6mp41" };
+        assert_eq!(brands, expected_brands);
+        let moov = child(&init, &[b"moov"]);
+        let trak = children(moov).into_iter().find(|(name, _)| name == b"trak").unwrap().1;
+        let tkhd = child(trak, &[b"tkhd"]);
+        assert_eq!((be32(tkhd, 76), be32(tkhd, 80)), (320 << 16, 240 << 16));
+        let stsd = child(trak, &[b"mdia", b"minf", b"stbl", b"stsd"]);
+        let sample_entry = child(&stsd[8..], &[entry]);
+        assert_eq!(&sample_entry[24..28], &[0x01, 0x40, 0x00, 0xf0], "width/height");
+        assert_eq!(child(&sample_entry[78..], &[config_box]), &record[..]);
+    }
+}

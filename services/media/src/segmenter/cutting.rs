@@ -79,6 +79,9 @@ impl Segmenter {
             return;
         }
         self.video.pending.push(PendingVideo { dts, composition_offset: cts_ms.saturating_mul(90), keyframe, data });
+        if driver == Driver::Video {
+            self.close_part_early(dts + frame_ticks, i64::from(VIDEO_TIMESCALE), frame_ticks, events);
+        }
     }
 
     pub(super) fn push_audio(&mut self, dts_ms: i64, data: Bytes, wall_ms: i64, events: &mut Vec<SegmenterEvent>) {
@@ -107,6 +110,29 @@ impl Segmenter {
             return;
         }
         self.audio.pending.push(PendingAudio { dts, data });
+        if driver == Driver::Audio {
+            self.close_part_early(dts + frame, rate, frame, events);
+        }
+    }
+
+    /// Publishes the open part as soon as the frame just added fills it,
+    /// instead of waiting for the next frame: the final sample's duration is
+    /// the nominal frame duration, capped so the part stays within the
+    /// advertised target. The next part keeps its own exact `tfdt`.
+    fn close_part_early(
+        &mut self,
+        estimated_end: i64,
+        timescale: i64,
+        frame_ticks: i64,
+        events: &mut Vec<SegmenterEvent>,
+    ) {
+        let part_target =
+            i64::from(self.advertised_part_target_ms.unwrap_or(self.config.part_target_ms)) * timescale / 1000;
+        let Some(part) = &self.part else { return };
+        if estimated_end - part.start >= part_target - frame_ticks / 2 {
+            let end = estimated_end.min(part.start + part_target);
+            self.close_part(end, timescale, events);
+        }
     }
 
     /// Closes the open part (and segment) if the driver frame at `dts` falls
@@ -130,7 +156,7 @@ impl Segmenter {
             .is_some_and(|part| dts - part.start >= i64::from(part_target_ms) * timescale / 1000 - half_frame);
         if segment_due {
             self.close_part(dts, timescale, events);
-            self.close_segment(dts, timescale, events);
+            self.close_segment(timescale, events);
         } else if part_due {
             self.close_part(dts, timescale, events);
         }
@@ -145,7 +171,8 @@ impl Segmenter {
                 init_version: self.current_init_version,
                 program_date_time_ms: anchor_wall + (out_ms - anchor_out),
             };
-            self.segment = Some(OpenSegment { msn: self.next_msn, start: dts, next_part_index: 0, start_info });
+            self.segment =
+                Some(OpenSegment { msn: self.next_msn, start: dts, parts_ticks: 0, next_part_index: 0, start_info });
             self.next_msn += 1;
         }
         if self.part.is_none() {
@@ -172,6 +199,7 @@ impl Segmenter {
         self.fragment_sequence = self.fragment_sequence.wrapping_add(1);
         let index = segment.next_part_index;
         segment.next_part_index += 1;
+        segment.parts_ticks += end - part.start;
         events.push(SegmenterEvent::Part(Part {
             msn: segment.msn,
             index,
@@ -182,14 +210,15 @@ impl Segmenter {
         }));
     }
 
-    fn close_segment(&mut self, end: i64, timescale: i64, events: &mut Vec<SegmenterEvent>) {
+    /// Closes the open segment; it lasts exactly as long as its parts.
+    fn close_segment(&mut self, timescale: i64, events: &mut Vec<SegmenterEvent>) {
         if let Some(segment) = self.segment.take() {
-            let duration_ms = (end - segment.start) * 1000 / timescale;
+            let duration_ms = segment.parts_ticks * 1000 / timescale;
             self.pdt_floor_ms = self.pdt_floor_ms.max(segment.start_info.program_date_time_ms + duration_ms);
             if segment.next_part_index > 0 {
                 events.push(SegmenterEvent::SegmentEnd {
                     msn: segment.msn,
-                    duration_secs: (end - segment.start) as f64 / timescale as f64,
+                    duration_secs: segment.parts_ticks as f64 / timescale as f64,
                 });
             }
         }
@@ -213,7 +242,7 @@ impl Segmenter {
         };
         self.close_part(end, timescale, events);
         self.audio.pending.clear();
-        self.close_segment(end, timescale, events);
+        self.close_segment(timescale, events);
         self.video.pending.clear();
     }
 }

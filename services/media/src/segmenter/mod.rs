@@ -107,6 +107,8 @@ enum Driver {
 struct OpenSegment {
     msn: u64,
     start: i64,
+    /// Sum of the emitted parts' durations.
+    parts_ticks: i64,
     next_part_index: u32,
     start_info: SegmentStart,
 }
@@ -194,6 +196,11 @@ impl Segmenter {
                 }
             }
             MediaFrame::Video { dts_ms, cts_ms, keyframe, data } => {
+                // Codec-specific sample rules (AV1: no temporal delimiters).
+                let (data, cts_ms) = match &self.video.config {
+                    Some(config) => config.sample(data, keyframe, cts_ms),
+                    None => (data, cts_ms),
+                };
                 self.push_video(dts_ms, cts_ms, keyframe, data, wall_ms, &mut events)
             }
             MediaFrame::Audio { dts_ms, data } => self.push_audio(dts_ms, data, wall_ms, &mut events),

@@ -164,6 +164,41 @@ fn baseline_fixture_matches_golden_digest() {
     check_golden("segmenter_baseline", &digest(&events));
 }
 
+/// Enhanced RTMP captures (HEVC with B-frames, AV1) package like H.264: same
+/// cuts, and each init segment names its codec.
+#[test]
+fn enhanced_rtmp_fixtures_match_golden_digests() {
+    let cases: [(&[u8], &str, &str); 2] = [
+        (include_bytes!("../../testdata/hevc_aac.flv"), "hvc1.1.6.L60.90", "segmenter_hevc"),
+        (include_bytes!("../../testdata/av1_aac.flv"), "av01.0.00M.08", "segmenter_av1"),
+    ];
+    for (fixture, codec, golden) in cases {
+        let events = run(frames(fixture), SegmenterStart::default());
+        check_invariants(&events);
+        match &events[0] {
+            SegmenterEvent::Init { info, .. } => {
+                assert_eq!(info.codecs(), [codec, "mp4a.40.2"]);
+                assert_eq!(info.part_target_ms, 200, "six 30 fps frames, or the configured target");
+            }
+            other => panic!("expected an init segment first, got {other:?}"),
+        }
+        let ends = segment_ends(&events);
+        assert_eq!(ends.len(), 2, "{golden}: 3 s at a 1 s GOP: one 2 s segment and the rest");
+        assert!((ends[0].1 - 2.0).abs() < 0.001, "{golden}: first segment {}", ends[0].1);
+        for part in parts(&events) {
+            // moof is followed by mdat, whose payload opens with the video run.
+            let moof_size = u32::from_be_bytes(part.data[..4].try_into().unwrap()) as usize;
+            let first_sample_byte = part.data[moof_size + 8];
+            assert_ne!(
+                first_sample_byte, 0x12,
+                "{golden}: temporal delimiter left in part {}.{}",
+                part.msn, part.index
+            );
+        }
+        check_golden(golden, &digest(&events));
+    }
+}
+
 #[test]
 fn continuation_starts_at_the_given_sequence_with_a_discontinuity() {
     let start = SegmenterStart {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use ingest::{AuthFuture, IngestConfig, StreamAuthorizer};
 use live::{LiveConfig, Registry};
 use media::flv::{FlvFileReader, TAG_AUDIO, TAG_VIDEO};
-use origin::Origin;
+use origin::{AccessControl, Origin};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
     ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType,
@@ -34,6 +34,7 @@ impl StreamAuthorizer for OneKey {
 pub struct Servers {
     pub rtmp: SocketAddr,
     pub http: SocketAddr,
+    pub store: Arc<dyn storage::ObjectStore>,
     _shutdown: watch::Sender<bool>,
 }
 
@@ -42,6 +43,10 @@ pub async fn start_servers() -> Servers {
 }
 
 pub async fn start_servers_with(ingest_config: IngestConfig) -> Servers {
+    start_servers_with_access(ingest_config, Arc::new(AccessControl::public())).await
+}
+
+pub async fn start_servers_with_access(ingest_config: IngestConfig, access: Arc<AccessControl>) -> Servers {
     let root = std::env::temp_dir().join(format!("live-path-{}", std::process::id()));
     let store: Arc<dyn storage::ObjectStore> = Arc::new(storage::LocalDirStore::new(root));
     let writer = live::spawn_storage_writer(store.clone(), 64);
@@ -54,10 +59,11 @@ pub async fn start_servers_with(ingest_config: IngestConfig) -> Servers {
     let servers = Servers {
         rtmp: rtmp_listener.local_addr().unwrap(),
         http: http_listener.local_addr().unwrap(),
+        store: store.clone(),
         _shutdown: shutdown_sender,
     };
     tokio::spawn(ingest::run(rtmp_listener, registry.clone(), Arc::new(OneKey), ingest_config, shutdown));
-    let origin = Arc::new(Origin { registry, storage: store, default_hold: Duration::from_secs(6) });
+    let origin = Arc::new(Origin { registry, storage: store, default_hold: Duration::from_secs(6), access });
     tokio::spawn(origin::serve(http_listener, origin, std::future::pending()));
     servers
 }

@@ -1,0 +1,23 @@
+//! Playback access: tokens a CDN edge can verify, and per-stream policies
+//! the origin enforces.
+//!
+//! A playback token is an HS256 JWT (`kid` header; `sub` = path scope such
+//! as `live/main/`, `exp`, `iat`, optional `ip`). It rides in the URL path
+//! (`/t/<token>/live/main/index.m3u8`), so the relative URIs inside
+//! playlists carry it to every part and segment while playlist bodies stay
+//! the same for every viewer. See docs/design/playback-tokens.md.
+
+mod client_ip;
+mod control;
+mod key;
+mod policy;
+mod token;
+
+pub use client_ip::ClientIpSource;
+pub use control::{AccessConfig, AccessControl, AccessRequest};
+pub use ipnet::IpNet;
+pub use key::{KeyError, SigningKey, MIN_SECRET_LEN};
+pub use policy::{decide, AccessPolicy, Allowed, Denied};
+pub use token::{
+    scope_covers, IssueError, PlaybackClaims, TokenError, TokenSigner, TokenVerifier, ALGORITHM, DEFAULT_LEEWAY,
+};

@@ -1,0 +1,160 @@
+//! The disk spool: objects that object storage cannot take right now, one
+//! file each, named by an increasing sequence number so the upload order
+//! survives a restart of the process.
+//!
+//! File layout: `MAGIC`, the object key, `\n`, the object bytes. Files are
+//! written under a temporary name and renamed, so a crash leaves either a
+//! whole spool file or a `.tmp` that recovery deletes.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use tokio::io::AsyncReadExt;
+
+const MAGIC: &[u8] = b"relay-spool-1\n";
+const EXTENSION: &str = "spool";
+const TEMPORARY_EXTENSION: &str = "tmp";
+/// Keys are at most 512 bytes (`storage::validate_key`).
+const MAX_KEY_LEN: usize = 512;
+
+/// A spooled object: where it is and how much disk it takes.
+#[derive(Debug, Clone)]
+pub(super) struct SpoolFile {
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+#[derive(Debug)]
+pub(super) struct Spool {
+    dir: PathBuf,
+    next_sequence: u64,
+}
+
+impl Spool {
+    /// Creates the directory now, so a bad path fails at startup.
+    pub fn create(dir: PathBuf) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self { dir, next_sequence: 0 })
+    }
+
+    /// Objects a previous run left behind, oldest first. Unreadable files
+    /// and half-written temporaries are deleted.
+    pub async fn recover(&mut self) -> std::io::Result<Vec<(String, SpoolFile)>> {
+        let mut found = Vec::new();
+        let mut entries = tokio::fs::read_dir(&self.dir).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let path = entry.path();
+            let extension = path.extension().and_then(|extension| extension.to_str());
+            if extension == Some(TEMPORARY_EXTENSION) {
+                let _ = tokio::fs::remove_file(&path).await;
+                continue;
+            }
+            let sequence = path.file_stem().and_then(|stem| stem.to_str()).and_then(|stem| stem.parse::<u64>().ok());
+            if let (Some(EXTENSION), Some(sequence)) = (extension, sequence) {
+                found.push((sequence, path));
+            }
+        }
+        found.sort_unstable();
+        self.next_sequence = found.last().map_or(0, |(sequence, _)| sequence + 1);
+        let mut recovered = Vec::with_capacity(found.len());
+        for (_, path) in found {
+            match read_key(&path).await {
+                Ok((key, size)) => recovered.push((key, SpoolFile { path, size })),
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "discarding unreadable spool file");
+                    let _ = tokio::fs::remove_file(&path).await;
+                }
+            }
+        }
+        Ok(recovered)
+    }
+
+    pub async fn write(&mut self, key: &str, data: &Bytes) -> std::io::Result<SpoolFile> {
+        if key.len() > MAX_KEY_LEN || key.contains('\n') {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "key cannot be spooled"));
+        }
+        let name = format!("{:020}", self.next_sequence);
+        self.next_sequence += 1;
+        let path = self.dir.join(&name).with_extension(EXTENSION);
+        let temporary = path.with_extension(TEMPORARY_EXTENSION);
+        let mut contents = Vec::with_capacity(MAGIC.len() + key.len() + 1 + data.len());
+        contents.extend_from_slice(MAGIC);
+        contents.extend_from_slice(key.as_bytes());
+        contents.push(b'\n');
+        contents.extend_from_slice(data);
+        let size = contents.len() as u64;
+        let written = async {
+            tokio::fs::write(&temporary, contents).await?;
+            tokio::fs::rename(&temporary, &path).await
+        }
+        .await;
+        if let Err(error) = written {
+            let _ = tokio::fs::remove_file(&temporary).await;
+            return Err(error);
+        }
+        Ok(SpoolFile { path, size })
+    }
+}
+
+/// The object's bytes, without the header.
+pub(super) async fn read(path: &Path) -> std::io::Result<Bytes> {
+    let contents = Bytes::from(tokio::fs::read(path).await?);
+    let header = header_len(&contents)?;
+    Ok(contents.slice(header..))
+}
+
+pub(super) async fn remove(path: &Path) {
+    if let Err(error) = tokio::fs::remove_file(path).await {
+        tracing::warn!(path = %path.display(), %error, "cannot remove uploaded spool file");
+    }
+}
+
+async fn read_key(path: &Path) -> std::io::Result<(String, u64)> {
+    let file = tokio::fs::File::open(path).await?;
+    let size = file.metadata().await?.len();
+    let mut head = Vec::new();
+    file.take((MAGIC.len() + MAX_KEY_LEN + 1) as u64).read_to_end(&mut head).await?;
+    let header = header_len(&head)?;
+    let key = std::str::from_utf8(&head[MAGIC.len()..header - 1]).map_err(|_| corrupt("key is not UTF-8"))?;
+    Ok((key.to_owned(), size))
+}
+
+/// Length of magic + key + newline.
+fn header_len(contents: &[u8]) -> std::io::Result<usize> {
+    let rest = contents.strip_prefix(MAGIC).ok_or_else(|| corrupt("bad magic"))?;
+    let key_len = rest.iter().take(MAX_KEY_LEN + 1).position(|&byte| byte == b'\n').ok_or_else(|| corrupt("no key"))?;
+    if key_len == 0 {
+        return Err(corrupt("empty key"));
+    }
+    Ok(MAGIC.len() + key_len + 1)
+}
+
+fn corrupt(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, format!("corrupt spool file: {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn spooled_objects_survive_a_restart_in_order() {
+        let dir = std::env::temp_dir().join(format!("relay-spool-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut spool = Spool::create(dir.clone()).unwrap();
+        let first = spool.write("live/a/seg1.m4s", &Bytes::from_static(b"one")).await.unwrap();
+        spool.write("live/a/seg2.m4s", &Bytes::from_static(b"two")).await.unwrap();
+        assert_eq!(read(&first.path).await.unwrap(), Bytes::from_static(b"one"));
+        std::fs::write(dir.join("00000000000000000007.tmp"), b"half").unwrap();
+        std::fs::write(dir.join("00000000000000000005.spool"), b"garbage").unwrap();
+
+        let mut reopened = Spool::create(dir.clone()).unwrap();
+        let recovered = reopened.recover().await.unwrap();
+        let keys: Vec<&str> = recovered.iter().map(|(key, _)| key.as_str()).collect();
+        assert_eq!(keys, ["live/a/seg1.m4s", "live/a/seg2.m4s"]);
+        assert_eq!(reopened.next_sequence, 6);
+        let remaining = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(remaining, 2, "temporary and corrupt files are removed");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
