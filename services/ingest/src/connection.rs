@@ -1,5 +1,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use live::{PublishError, PublishSession, Registry};
 use media::flv::{parse_audio_tag, parse_video_tag};
@@ -12,6 +13,37 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::{IngestConfig, StreamAuthorizer};
+
+/// Bytes taken from the socket per read call.
+const READ_BUFFER: usize = 64 * 1024;
+/// Wake this long after the frame completing a part is expected, so it is
+/// usually read in the same wake-up as the frames before it.
+const WAKE_AFTER_DUE: Duration = Duration::from_millis(2);
+/// Shorter pauses are not worth a timer.
+const MIN_PAUSE: Duration = Duration::from_millis(5);
+
+/// The publisher's average input rate, to bound read pauses.
+#[derive(Default)]
+struct ReadPacing {
+    started: Option<Instant>,
+    bytes: u64,
+}
+
+impl ReadPacing {
+    fn record(&mut self, bytes: usize) {
+        self.started.get_or_insert_with(Instant::now);
+        self.bytes += bytes as u64;
+    }
+
+    /// Time the publisher takes to send `capacity` bytes at its average rate.
+    fn time_to_fill(&self, capacity: usize) -> Duration {
+        let elapsed = self.started.map_or(Duration::ZERO, |started| started.elapsed());
+        if elapsed < Duration::from_secs(1) || self.bytes == 0 {
+            return Duration::ZERO;
+        }
+        elapsed.mul_f64(capacity as f64 / self.bytes as f64)
+    }
+}
 
 pub(crate) struct Context {
     pub registry: Arc<Registry>,
@@ -68,33 +100,32 @@ impl Publisher {
     }
 
     async fn run(mut self, mut socket: TcpStream) -> Close {
-        let mut buffer = vec![0u8; 64 * 1024];
+        let mut buffer = vec![0u8; READ_BUFFER];
         let mut shutdown = self.context.shutdown.clone();
+        let mut pacing = ReadPacing::default();
         loop {
             let read = tokio::select! {
                 read = tokio::time::timeout(self.context.config.idle_timeout, socket.read(&mut buffer)) => read,
                 _ = kicked(&self.session) => return Close::TakenOver,
-                _ = draining(&mut shutdown) => {
-                    self.rtmp.disconnect("NetConnection.Connect.Closed", "Server is restarting; reconnect.");
-                    let _ = self.flush(&mut socket).await;
-                    return Close::ShuttingDown;
-                }
+                _ = draining(&mut shutdown) => return self.drain(&mut socket).await,
             };
-            let count = match read {
+            let mut cycle_bytes = match read {
                 Err(_) => return Close::Idle,
                 Ok(Err(error)) => return Close::Failed(error.to_string()),
                 Ok(Ok(0)) => return Close::PeerClosed,
                 Ok(Ok(count)) => count,
             };
-            let events = match self.rtmp.feed(&buffer[..count]) {
-                Ok(events) => events,
-                Err(error) => return Close::Failed(error.to_string()),
-            };
-            let mut outcome = None;
-            for event in events {
-                if let Err(close) = self.handle(event).await {
-                    outcome = Some(close);
-                    break;
+            let mut outcome = self.process(&buffer[..cycle_bytes]).await.err();
+            // Take everything already waiting, so a pause below never throttles.
+            while outcome.is_none() {
+                match socket.try_read(&mut buffer) {
+                    Ok(0) => outcome = Some(Close::PeerClosed),
+                    Ok(count) => {
+                        cycle_bytes += count;
+                        outcome = self.process(&buffer[..count]).await.err();
+                    }
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(error) => outcome = Some(Close::Failed(error.to_string())),
                 }
             }
             if let Err(error) = self.flush(&mut socket).await {
@@ -103,9 +134,42 @@ impl Publisher {
             if let Some(close) = outcome {
                 return close;
             }
+            pacing.record(cycle_bytes);
+            if let Some(pause) = self.pause(&pacing) {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = kicked(&self.session) => return Close::TakenOver,
+                    _ = draining(&mut shutdown) => return self.drain(&mut socket).await,
+                }
+            }
         }
     }
 
+    async fn process(&mut self, input: &[u8]) -> Result<(), Close> {
+        let events = self.rtmp.feed(input).map_err(media_close)?;
+        for event in events {
+            self.handle(event).await?;
+        }
+        Ok(())
+    }
+
+    async fn drain(&mut self, socket: &mut TcpStream) -> Close {
+        self.rtmp.disconnect("NetConnection.Connect.Closed", "Server is restarting; reconnect.");
+        let _ = self.flush(socket).await;
+        Close::ShuttingDown
+    }
+
+    /// How long the next read may wait: frames in the middle of a part are
+    /// not urgent, only the one that completes it is. Waking once per part
+    /// instead of once per TCP segment is most of the ingest CPU. The wait
+    /// ends just after the completing frame is due (a late frame is read the
+    /// moment it arrives), and is short enough that what arrives meanwhile
+    /// fits in the read buffer.
+    fn pause(&self, pacing: &ReadPacing) -> Option<Duration> {
+        let until_due = self.session.as_ref()?.until_part_due()?;
+        let pause = (until_due + WAKE_AFTER_DUE).min(pacing.time_to_fill(READ_BUFFER));
+        (pause >= MIN_PAUSE).then_some(pause)
+    }
     async fn flush(&mut self, socket: &mut TcpStream) -> std::io::Result<()> {
         while let Some(bytes) = self.rtmp.take_outgoing() {
             socket.write_all(&bytes).await?;

@@ -3,6 +3,7 @@
 //! hands frames to the live edge.
 
 mod connection;
+mod workers;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,6 +26,9 @@ pub struct IngestConfig {
     pub max_connections: usize,
     /// The RTMP application name publishers use, as in rtmp://host/live (live).
     pub app: String,
+    /// Threads that run publisher connections, each an event loop of its
+    /// own, as nginx workers are (1). 0 runs them on the caller's runtime.
+    pub worker_threads: usize,
 }
 
 impl Default for IngestConfig {
@@ -34,6 +38,7 @@ impl Default for IngestConfig {
             idle_timeout: Duration::from_secs(10),
             max_connections: 1000,
             app: "live".into(),
+            worker_threads: 1,
         }
     }
 }
@@ -57,6 +62,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(config.max_connections));
+    let workers = workers::Workers::start(config.worker_threads);
     let config = Arc::new(config);
     let mut tasks = tokio::task::JoinSet::new();
     loop {
@@ -83,10 +89,31 @@ pub async fn run(
             config: config.clone(),
             shutdown: shutdown.clone(),
         };
-        tasks.spawn(async move {
-            connection::serve(socket, peer, context).await;
-            drop(permit);
-        });
+        match workers.next() {
+            // Re-registered with the worker's own reactor, so its readiness
+            // events wake the worker directly.
+            Some(worker) => match socket.into_std() {
+                Ok(socket) => {
+                    let task = worker.spawn(async move {
+                        match tokio::net::TcpStream::from_std(socket) {
+                            Ok(socket) => connection::serve(socket, peer, context).await,
+                            Err(error) => tracing::warn!(%peer, %error, "cannot register the connection"),
+                        }
+                        drop(permit);
+                    });
+                    tasks.spawn(async move {
+                        let _ = task.await;
+                    });
+                }
+                Err(error) => tracing::warn!(%peer, %error, "cannot hand the connection to a worker"),
+            },
+            None => {
+                tasks.spawn(async move {
+                    connection::serve(socket, peer, context).await;
+                    drop(permit);
+                });
+            }
+        }
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}

@@ -36,6 +36,12 @@ impl PublishSession {
         self.kick.notified().await
     }
 
+    /// Media time until the open part should complete; see
+    /// [`media::segmenter::Segmenter::until_part_due`].
+    pub fn until_part_due(&self) -> Option<std::time::Duration> {
+        self.segmenter.until_part_due()
+    }
+
     pub fn push(&mut self, frame: MediaFrame) -> Result<(), MediaError> {
         let events = self.segmenter.push(frame, crate::unix_ms_now())?;
         self.apply(events);

@@ -177,6 +177,25 @@ impl Segmenter {
         self.advertised_part_target_ms
     }
 
+    /// Media time from the newest driver frame until the frame that will
+    /// complete the open part, or None when no part is open. A live
+    /// publisher sends in real time, so this is also the wall time for
+    /// which no part can be published.
+    pub fn until_part_due(&self) -> Option<std::time::Duration> {
+        let part = self.part.as_ref()?;
+        let (last, frame, timescale) = match self.driver? {
+            Driver::Video => (self.video.last_dts?, self.video.nominal_frame_ticks(), i64::from(VIDEO_TIMESCALE)),
+            Driver::Audio => {
+                let frame = self.audio.samples_per_frame();
+                (self.audio.next_dts? - frame, frame, self.audio.sample_rate())
+            }
+        };
+        let target = i64::from(self.advertised_part_target_ms.unwrap_or(self.config.part_target_ms)) * timescale / 1000;
+        // The completing frame is the first whose end reaches the target less half a frame.
+        let remaining = part.start + target - frame - frame / 2 - last;
+        (remaining > 0).then(|| std::time::Duration::from_micros((remaining * 1_000_000 / timescale) as u64))
+    }
+
     /// Feeds one frame that arrived at `wall_ms` (Unix milliseconds).
     pub fn push(&mut self, frame: MediaFrame, wall_ms: i64) -> Result<Vec<SegmenterEvent>, MediaError> {
         let mut events = Vec::new();
