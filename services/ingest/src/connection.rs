@@ -22,12 +22,20 @@ const WAKE_AFTER_DUE: Duration = Duration::from_millis(2);
 /// Shorter pauses are not worth a timer.
 const MIN_PAUSE: Duration = Duration::from_millis(5);
 
-/// The publisher's average input rate, to bound read pauses.
+/// What read pauses are planned from: the publisher's average input rate
+/// and how its media clock maps to our monotonic clock.
 #[derive(Default)]
 struct ReadPacing {
     started: Option<Instant>,
     bytes: u64,
+    /// Smallest (arrival - media time) seen recently, in ms since `started`:
+    /// the frames we read the moment they arrived.
+    clock_offset_ms: Option<f64>,
+    offset_since: Option<Instant>,
 }
+
+/// The clock offset is re-learned this often, so drift cannot accumulate.
+const OFFSET_WINDOW: Duration = Duration::from_secs(4);
 
 impl ReadPacing {
     fn record(&mut self, bytes: usize) {
@@ -42,6 +50,26 @@ impl ReadPacing {
             return Duration::ZERO;
         }
         elapsed.mul_f64(capacity as f64 / self.bytes as f64)
+    }
+
+    /// Notes that the frame at media time `media_ms` has been read by now,
+    /// and returns when the frame at `due_ms` should arrive, if in the future.
+    fn wait_for(&mut self, media_ms: f64, due_ms: f64) -> Option<Duration> {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let now = Instant::now();
+        let offset = now.duration_since(started).as_secs_f64() * 1000.0 - media_ms;
+        let stale = self.offset_since.is_none_or(|since| now.duration_since(since) > OFFSET_WINDOW);
+        let learned = match self.clock_offset_ms {
+            Some(known) if !stale => known.min(offset),
+            _ => {
+                self.offset_since = Some(now);
+                offset
+            }
+        };
+        self.clock_offset_ms = Some(learned);
+        let arrival_ms = due_ms + learned;
+        let from_now_ms = arrival_ms - now.duration_since(started).as_secs_f64() * 1000.0;
+        (from_now_ms > 0.0).then(|| Duration::from_secs_f64(from_now_ms / 1000.0))
     }
 }
 
@@ -135,7 +163,7 @@ impl Publisher {
                 return close;
             }
             pacing.record(cycle_bytes);
-            if let Some(pause) = self.pause(&pacing) {
+            if let Some(pause) = self.pause(&mut pacing) {
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
                     _ = kicked(&self.session) => return Close::TakenOver,
@@ -162,11 +190,12 @@ impl Publisher {
     /// How long the next read may wait: frames in the middle of a part are
     /// not urgent, only the one that completes it is. Waking once per part
     /// instead of once per TCP segment is most of the ingest CPU. The wait
-    /// ends just after the completing frame is due (a late frame is read the
-    /// moment it arrives), and is short enough that what arrives meanwhile
-    /// fits in the read buffer.
-    fn pause(&self, pacing: &ReadPacing) -> Option<Duration> {
-        let until_due = self.session.as_ref()?.until_part_due()?;
+    /// ends just after the completing frame should arrive, predicted from the
+    /// earliest arrivals seen (a late frame is read the moment it arrives),
+    /// and is short enough that what arrives meanwhile fits in the buffer.
+    fn pause(&self, pacing: &mut ReadPacing) -> Option<Duration> {
+        let due = self.session.as_ref()?.part_due()?;
+        let until_due = pacing.wait_for(due.newest_frame_ms, due.completing_frame_ms)?;
         let pause = (until_due + WAKE_AFTER_DUE).min(pacing.time_to_fill(READ_BUFFER));
         (pause >= MIN_PAUSE).then_some(pause)
     }

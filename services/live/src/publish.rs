@@ -36,10 +36,9 @@ impl PublishSession {
         self.kick.notified().await
     }
 
-    /// Media time until the open part should complete; see
-    /// [`media::segmenter::Segmenter::until_part_due`].
-    pub fn until_part_due(&self) -> Option<std::time::Duration> {
-        self.segmenter.until_part_due()
+    /// See [`media::segmenter::Segmenter::part_due`].
+    pub fn part_due(&self) -> Option<media::segmenter::PartDue> {
+        self.segmenter.part_due()
     }
 
     pub fn push(&mut self, frame: MediaFrame) -> Result<(), MediaError> {

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use api::Database;
 use ingest::{AuthFuture, IngestConfig, StreamAuthorizer};
-use live::{LiveConfig, Registry};
+use live::{LiveConfig, Registry, StorageWriter, WriterConfig};
 use media::rtmp::RtmpLimits;
 use media::segmenter::SegmenterConfig;
 use origin::Origin;
-use storage::{LocalDirStore, ObjectStore};
+use storage::{LocalDirStore, ObjectStore, S3Config, S3Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -51,8 +51,15 @@ impl StreamAuthorizer for DatabaseAuthorizer {
 pub async fn run(config: Config) -> Result<(), String> {
     let database = open_database(&config).await?;
     let first_stream = database.ensure_default_stream("main").await.map_err(|error| error.to_string())?;
-    let store: Arc<dyn ObjectStore> = Arc::new(LocalDirStore::new(config.data_dir.join("objects")));
-    let writer = live::spawn_storage_writer(store.clone(), config.storage_queue);
+    let store = open_store(&config).await?;
+    let writer_config = WriterConfig {
+        memory_objects: config.storage_queue,
+        spool_dir: Some(config.spool_dir.clone().unwrap_or_else(|| config.data_dir.join("spool"))),
+        spool_max_bytes: config.spool_max_bytes,
+        ..WriterConfig::default()
+    };
+    let writer =
+        StorageWriter::spawn(store.clone(), writer_config).map_err(|error| format!("storage spool: {error}"))?;
     let live_config = LiveConfig {
         segmenter: SegmenterConfig {
             segment_target_ms: config.segment_target_ms,
@@ -114,6 +121,21 @@ pub async fn run(config: Config) -> Result<(), String> {
     })
     .await;
     Ok(())
+}
+
+async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>, String> {
+    if config.storage != "s3" {
+        return Ok(Arc::new(LocalDirStore::new(config.data_dir.join("objects"))));
+    }
+    let mut s3 = S3Config::new(config.s3_bucket.clone().unwrap_or_default());
+    s3.prefix = config.s3_prefix.clone();
+    s3.region = config.s3_region.clone();
+    s3.endpoint = config.s3_endpoint.clone();
+    s3.force_path_style = config.s3_force_path_style;
+    s3.access_key_id = config.s3_access_key_id.clone();
+    s3.secret_access_key = config.s3_secret_access_key.clone();
+    let store = S3Store::connect(s3).await.map_err(|error| format!("S3 storage: {error}"))?;
+    Ok(Arc::new(store))
 }
 
 fn print_banner(config: &Config, rtmp: SocketAddr, http: SocketAddr, stream: &api::StreamRecord) {

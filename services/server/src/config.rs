@@ -34,8 +34,27 @@ pub struct Config {
     pub max_rtmp_connections: usize,
     /// Largest RTMP message accepted, in bytes (4194304).
     pub max_rtmp_message_bytes: usize,
-    /// Objects waiting for storage before new ones are dropped (256).
+    /// Objects waiting for storage in memory before they spill to the spool (256).
     pub storage_queue: usize,
+    /// Where complete segments and init segments go: `local` (data_dir/objects) or `s3` (local).
+    pub storage: String,
+    /// S3 bucket; required when storage = "s3".
+    pub s3_bucket: Option<String>,
+    /// Key prefix inside the bucket (none).
+    pub s3_prefix: Option<String>,
+    /// Region (none: the standard AWS region chain, else us-east-1).
+    pub s3_region: Option<String>,
+    /// Endpoint of an S3-compatible store such as MinIO, Ceph or R2 (none: AWS).
+    pub s3_endpoint: Option<String>,
+    /// Path-style addressing, which most self-hosted stores need (false).
+    pub s3_force_path_style: bool,
+    /// Static credentials (none: the standard chain: environment, profile, web identity).
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
+    /// Objects storage cannot take right now wait here (data_dir/spool).
+    pub spool_dir: Option<PathBuf>,
+    /// Most bytes the spool may hold (4294967296).
+    pub spool_max_bytes: u64,
     /// `text` or `json` log lines on stderr (text).
     pub log_format: String,
 }
@@ -56,6 +75,16 @@ impl Default for Config {
             max_rtmp_connections: 1000,
             max_rtmp_message_bytes: 4 << 20,
             storage_queue: 256,
+            storage: "local".into(),
+            s3_bucket: None,
+            s3_prefix: None,
+            s3_region: None,
+            s3_endpoint: None,
+            s3_force_path_style: false,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            spool_dir: None,
+            spool_max_bytes: 4 << 30,
             log_format: "text".into(),
         }
     }
@@ -74,7 +103,11 @@ impl Config {
         };
         for (name, value) in environment {
             if let Some(key) = name.strip_prefix("RELAY_") {
-                let value = value.parse::<i64>().map(toml::Value::Integer).unwrap_or(toml::Value::String(value));
+                let value = match value.as_str() {
+                    "true" => toml::Value::Boolean(true),
+                    "false" => toml::Value::Boolean(false),
+                    _ => value.parse::<i64>().map(toml::Value::Integer).unwrap_or(toml::Value::String(value)),
+                };
                 table.insert(key.to_ascii_lowercase(), value);
             }
         }
@@ -93,6 +126,14 @@ impl Config {
         }
         if !(1024..=64 << 20).contains(&self.max_rtmp_message_bytes) {
             return Err("max_rtmp_message_bytes must be 1 KiB-64 MiB".into());
+        }
+        match (self.storage.as_str(), &self.s3_bucket) {
+            ("local", _) | ("s3", Some(_)) => {}
+            ("s3", None) => return Err("storage = \"s3\" needs s3_bucket".into()),
+            _ => return Err("storage must be local or s3".into()),
+        }
+        if self.s3_access_key_id.is_some() != self.s3_secret_access_key.is_some() {
+            return Err("set both s3_access_key_id and s3_secret_access_key, or neither".into());
         }
         if self.log_format != "text" && self.log_format != "json" {
             return Err("log_format must be text or json".into());
@@ -115,10 +156,12 @@ mod tests {
         let env = vec![
             ("RELAY_PART_TARGET_MS".to_string(), "300".to_string()),
             ("RELAY_HTTP_LISTEN".to_string(), "127.0.0.1:9000".to_string()),
+            ("RELAY_S3_FORCE_PATH_STYLE".to_string(), "true".to_string()),
             ("HOME".to_string(), "/".to_string()),
         ];
         let config = Config::load(None, env.into_iter()).unwrap();
         assert_eq!(config.part_target_ms, 300);
+        assert!(config.s3_force_path_style);
         assert_eq!(config.http_listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
         let unknown = vec![("RELAY_PART_TARGET".to_string(), "300".to_string())];
         assert!(Config::load(None, unknown.into_iter()).unwrap_err().contains("unknown field"));
@@ -141,6 +184,10 @@ mod tests {
         let config = Config { part_target_ms: 10, ..Config::default() };
         assert!(config.validate().is_err());
         let config = Config { segment_target_ms: 300, ..Config::default() };
+        assert!(config.validate().is_err());
+        let config = Config { storage: "s3".into(), ..Config::default() };
+        assert!(config.validate().unwrap_err().contains("s3_bucket"));
+        let config = Config { storage: "nfs".into(), ..Config::default() };
         assert!(config.validate().is_err());
     }
 }

@@ -73,6 +73,13 @@ impl StreamInfo {
     }
 }
 
+/// See [`Segmenter::part_due`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PartDue {
+    pub newest_frame_ms: f64,
+    pub completing_frame_ms: f64,
+}
+
 /// Attached to the first part of every segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentStart {
@@ -177,11 +184,10 @@ impl Segmenter {
         self.advertised_part_target_ms
     }
 
-    /// Media time from the newest driver frame until the frame that will
-    /// complete the open part, or None when no part is open. A live
-    /// publisher sends in real time, so this is also the wall time for
-    /// which no part can be published.
-    pub fn until_part_due(&self) -> Option<std::time::Duration> {
+    /// When the open part will complete, on the output media clock: the
+    /// newest driver frame's time and the time of the frame expected to
+    /// complete the part, in milliseconds. None when no part is open.
+    pub fn part_due(&self) -> Option<PartDue> {
         let part = self.part.as_ref()?;
         let (last, frame, timescale) = match self.driver? {
             Driver::Video => (self.video.last_dts?, self.video.nominal_frame_ticks(), i64::from(VIDEO_TIMESCALE)),
@@ -192,8 +198,9 @@ impl Segmenter {
         };
         let target = i64::from(self.advertised_part_target_ms.unwrap_or(self.config.part_target_ms)) * timescale / 1000;
         // The completing frame is the first whose end reaches the target less half a frame.
-        let remaining = part.start + target - frame - frame / 2 - last;
-        (remaining > 0).then(|| std::time::Duration::from_micros((remaining * 1_000_000 / timescale) as u64))
+        let due = part.start + target - frame - frame / 2;
+        let to_ms = |ticks: i64| ticks as f64 * 1000.0 / timescale as f64;
+        Some(PartDue { newest_frame_ms: to_ms(last), completing_frame_ms: to_ms(due) })
     }
 
     /// Feeds one frame that arrived at `wall_ms` (Unix milliseconds).

@@ -30,6 +30,11 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_with_env(&[])
+    }
+
+    /// Starts the server with extra RELAY_* configuration variables.
+    pub fn start_with_env(variables: &[(&str, String)]) -> Server {
         let data_dir = TempDir::new("relay-e2e");
         let mut command = Command::new(env!("CARGO_BIN_EXE_relay"));
         command
@@ -46,6 +51,9 @@ impl Server {
             if name.to_string_lossy().starts_with("RELAY_") {
                 command.env_remove(name);
             }
+        }
+        for (name, value) in variables {
+            command.env(name, value);
         }
         command.env("NO_COLOR", "1");
         if std::env::var_os("RUST_LOG").is_none() {
