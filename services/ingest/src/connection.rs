@@ -28,14 +28,12 @@ const MIN_PAUSE: Duration = Duration::from_millis(5);
 struct ReadPacing {
     started: Option<Instant>,
     bytes: u64,
-    /// Smallest (arrival - media time) seen recently, in ms since `started`:
-    /// the frames we read the moment they arrived.
+    /// Arrival minus media time, in ms since `started`, of the frames that
+    /// were read the moment they arrived.
     clock_offset_ms: Option<f64>,
-    offset_since: Option<Instant>,
+    /// Media time of the newest frame already used as a sample.
+    sampled_media_ms: Option<f64>,
 }
-
-/// The clock offset is re-learned this often, so drift cannot accumulate.
-const OFFSET_WINDOW: Duration = Duration::from_secs(4);
 
 impl ReadPacing {
     fn record(&mut self, bytes: usize) {
@@ -54,17 +52,20 @@ impl ReadPacing {
 
     /// Notes that the frame at media time `media_ms` has been read by now,
     /// and returns when the frame at `due_ms` should arrive, if in the future.
-    fn wait_for(&mut self, media_ms: f64, due_ms: f64) -> Option<Duration> {
+    /// `waited` says the read blocked until data came, so "now" is the true
+    /// arrival; otherwise the data had been waiting and "now" is only an
+    /// upper bound, which may lower the offset but never raise it.
+    fn wait_for(&mut self, media_ms: f64, due_ms: f64, waited: bool) -> Option<Duration> {
         let started = *self.started.get_or_insert_with(Instant::now);
         let now = Instant::now();
         let offset = now.duration_since(started).as_secs_f64() * 1000.0 - media_ms;
-        let stale = self.offset_since.is_none_or(|since| now.duration_since(since) > OFFSET_WINDOW);
+        // Only a batch that brought a newer frame says anything about arrivals.
+        let fresh = self.sampled_media_ms.is_none_or(|sampled| media_ms > sampled);
+        self.sampled_media_ms = Some(media_ms);
         let learned = match self.clock_offset_ms {
-            Some(known) if !stale => known.min(offset),
-            _ => {
-                self.offset_since = Some(now);
-                offset
-            }
+            Some(known) if !fresh => known,
+            Some(known) if !waited => known.min(offset),
+            _ => offset,
         };
         self.clock_offset_ms = Some(learned);
         let arrival_ms = due_ms + learned;
@@ -132,6 +133,7 @@ impl Publisher {
         let mut shutdown = self.context.shutdown.clone();
         let mut pacing = ReadPacing::default();
         loop {
+            let read_started = Instant::now();
             let read = tokio::select! {
                 read = tokio::time::timeout(self.context.config.idle_timeout, socket.read(&mut buffer)) => read,
                 _ = kicked(&self.session) => return Close::TakenOver,
@@ -143,6 +145,7 @@ impl Publisher {
                 Ok(Ok(0)) => return Close::PeerClosed,
                 Ok(Ok(count)) => count,
             };
+            let waited = read_started.elapsed() >= Duration::from_millis(1);
             let mut outcome = self.process(&buffer[..cycle_bytes]).await.err();
             // Take everything already waiting, so a pause below never throttles.
             while outcome.is_none() {
@@ -163,7 +166,7 @@ impl Publisher {
                 return close;
             }
             pacing.record(cycle_bytes);
-            if let Some(pause) = self.pause(&mut pacing) {
+            if let Some(pause) = self.pause(&mut pacing, waited) {
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
                     _ = kicked(&self.session) => return Close::TakenOver,
@@ -190,12 +193,12 @@ impl Publisher {
     /// How long the next read may wait: frames in the middle of a part are
     /// not urgent, only the one that completes it is. Waking once per part
     /// instead of once per TCP segment is most of the ingest CPU. The wait
-    /// ends just after the completing frame should arrive, predicted from the
-    /// earliest arrivals seen (a late frame is read the moment it arrives),
+    /// ends just after the completing frame should arrive, predicted from
+    /// reads that saw frames arrive (a late frame is read the moment it arrives),
     /// and is short enough that what arrives meanwhile fits in the buffer.
-    fn pause(&self, pacing: &mut ReadPacing) -> Option<Duration> {
+    fn pause(&self, pacing: &mut ReadPacing, waited: bool) -> Option<Duration> {
         let due = self.session.as_ref()?.part_due()?;
-        let until_due = pacing.wait_for(due.newest_frame_ms, due.completing_frame_ms)?;
+        let until_due = pacing.wait_for(due.newest_frame_ms, due.completing_frame_ms, waited)?;
         let pause = (until_due + WAKE_AFTER_DUE).min(pacing.time_to_fill(READ_BUFFER));
         (pause >= MIN_PAUSE).then_some(pause)
     }
