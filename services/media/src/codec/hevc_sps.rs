@@ -279,36 +279,12 @@ fn read_short_term_ref_pic_set(
 
 /// Walks the VUI (Annex E.2.1) up to vui_timing_info.
 fn parse_vui_frame_rate(r: &mut BitReader<'_>) -> Result<Option<f64>, MediaError> {
-    const EXTENDED_SAR: u32 = 255;
-    if r.read_bit()? && r.read_bits(8)? == EXTENDED_SAR {
-        r.skip_bits(32)?; // sar_width, sar_height
-    }
-    if r.read_bit()? {
-        r.skip_bits(1)?; // overscan_appropriate_flag
-    }
-    if r.read_bit()? {
-        r.skip_bits(4)?; // video_format, video_full_range_flag
-        if r.read_bit()? {
-            r.skip_bits(24)?; // colour_primaries, transfer, matrix
-        }
-    }
-    if r.read_bit()? {
-        r.read_ue()?; // chroma_sample_loc_type_top_field
-        r.read_ue()?; // chroma_sample_loc_type_bottom_field
-    }
+    super::vui::skip_common_prefix(r)?;
     r.skip_bits(3)?; // neutral_chroma_indication, field_seq, frame_field_info_present
     if r.read_bit()? {
         for _ in 0..4 {
             r.read_ue()?; // default display window offsets
         }
     }
-    if !r.read_bit()? {
-        return Ok(None);
-    }
-    let num_units_in_tick = r.read_bits(32)?;
-    let time_scale = r.read_bits(32)?;
-    if num_units_in_tick == 0 || time_scale == 0 {
-        return Ok(None);
-    }
-    Ok(Some(f64::from(time_scale) / f64::from(num_units_in_tick)))
+    super::vui::read_frame_rate(r, 1.0)
 }

@@ -9,6 +9,7 @@ mod h264;
 mod hevc;
 mod hevc_sps;
 mod sps;
+mod vui;
 
 use bytes::Bytes;
 

@@ -150,30 +150,6 @@ fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Result<(), MediaErro
 
 /// Walks the VUI (Annex E.1.1) up to timing_info.
 fn parse_vui_frame_rate(r: &mut BitReader<'_>) -> Result<Option<f64>, MediaError> {
-    const EXTENDED_SAR: u32 = 255;
-    if r.read_bit()? && r.read_bits(8)? == EXTENDED_SAR {
-        r.skip_bits(32)?; // sar_width, sar_height
-    }
-    if r.read_bit()? {
-        r.skip_bits(1)?; // overscan_appropriate_flag
-    }
-    if r.read_bit()? {
-        r.skip_bits(4)?; // video_format, video_full_range_flag
-        if r.read_bit()? {
-            r.skip_bits(24)?; // colour_primaries, transfer, matrix
-        }
-    }
-    if r.read_bit()? {
-        r.read_ue()?; // chroma_sample_loc_type_top_field
-        r.read_ue()?; // chroma_sample_loc_type_bottom_field
-    }
-    if !r.read_bit()? {
-        return Ok(None);
-    }
-    let num_units_in_tick = r.read_bits(32)?;
-    let time_scale = r.read_bits(32)?;
-    if num_units_in_tick == 0 || time_scale == 0 {
-        return Ok(None);
-    }
-    Ok(Some(f64::from(time_scale) / (2.0 * f64::from(num_units_in_tick))))
+    super::vui::skip_common_prefix(r)?;
+    super::vui::read_frame_rate(r, 2.0)
 }
