@@ -43,7 +43,6 @@ pub(crate) struct EdgeState {
     pub next_msn: u64,
     pub next_init_version: u32,
     pub publisher: Option<Publisher>,
-    pub live_since_ms: Option<i64>,
     pub disconnected_at: Option<Instant>,
     pub ended_at: Option<Instant>,
     pub rendered: Vec<(u64, SkipRequest, Bytes)>,
@@ -90,15 +89,6 @@ pub enum PartState {
     NotFound,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamStatus {
-    pub live: bool,
-    pub live_since_ms: Option<i64>,
-    pub info: Option<StreamInfo>,
-    pub last_msn: Option<u64>,
-    pub bitrate_bps: Option<u64>,
-}
-
 pub struct LiveStream {
     pub name: String,
     pub(crate) window: usize,
@@ -124,7 +114,6 @@ impl LiveStream {
                 next_msn: 0,
                 next_init_version: 0,
                 publisher: None,
-                live_since_ms: None,
                 disconnected_at: None,
                 ended_at: None,
                 rendered: Vec::new(),
@@ -176,7 +165,6 @@ impl LiveStream {
         state.publisher = Some(Publisher { id, last_activity: now, kick: kick.clone() });
         state.disconnected_at = None;
         state.ended_at = None;
-        state.live_since_ms = Some(crate::unix_ms_now());
         self.changed(&mut state);
         Ok((start, kick))
     }
@@ -252,17 +240,6 @@ impl LiveStream {
 
     pub fn init(&self, version: u32) -> Option<Bytes> {
         self.lock().inits.get(&version).cloned()
-    }
-
-    pub fn status(&self) -> StreamStatus {
-        let state = self.lock();
-        StreamStatus {
-            live: state.publisher.is_some(),
-            live_since_ms: state.live_since_ms,
-            info: state.info.clone(),
-            last_msn: state.segments.back().map(|segment| segment.msn),
-            bitrate_bps: crate::playlist::measured_bandwidth(&state).map(|(_, average)| average),
-        }
     }
 
     pub(crate) fn apply_part(&self, state: &mut EdgeState, part: Part) {

@@ -9,7 +9,7 @@ mod publish;
 mod registry;
 mod writer;
 
-pub use edge::{BlockState, LiveStream, PartState, StreamStatus};
+pub use edge::{BlockState, LiveStream, PartState};
 pub use publish::PublishSession;
 pub use registry::{LiveConfig, PublishError, Registry};
 pub use writer::{spawn_storage_writer, StorageWriter, StorageWriterStats, WriterConfig};

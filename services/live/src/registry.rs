@@ -61,10 +61,6 @@ impl Registry {
         self.streams.lock().ok()?.get(name).cloned()
     }
 
-    pub fn stream_names(&self) -> Vec<String> {
-        self.streams.lock().map(|streams| streams.keys().cloned().collect()).unwrap_or_default()
-    }
-
     /// Claims the stream for a new publisher: a fresh playlist, the
     /// continuation of one within its grace period, or a takeover of a
     /// publisher that has gone silent. A live, active publisher is refused.

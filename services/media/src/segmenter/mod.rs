@@ -171,19 +171,6 @@ impl Segmenter {
         }
     }
 
-    /// The media sequence number the next segment will get.
-    pub fn next_msn(&self) -> u64 {
-        self.next_msn
-    }
-
-    pub fn next_init_version(&self) -> u32 {
-        self.next_init_version
-    }
-
-    pub fn advertised_part_target_ms(&self) -> Option<u32> {
-        self.advertised_part_target_ms
-    }
-
     /// When the open part will complete, on the output media clock: the
     /// newest driver frame's time and the time of the frame expected to
     /// complete the part, in milliseconds. None when no part is open.
