@@ -20,6 +20,10 @@ apt_packages=(
   gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad
   gstreamer1.0-libav
+  gstreamer1.0-plugins-ugly
+  gstreamer1.0-rtsp
+  gir1.2-gst-rtsp-server-1.0
+  python3-gi
   chromium
   nginx
   libnginx-mod-rtmp

@@ -24,6 +24,8 @@ pub struct Segment {
     pub program_date_time: Option<String>,
     pub discontinuity: bool,
     pub map_uri: Option<String>,
+    /// EXT-X-GAP: listed for numbering only; players must not fetch it.
+    pub gap: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -145,6 +147,7 @@ struct Pending {
     parts: Vec<Part>,
     program_date_time: Option<String>,
     discontinuity: bool,
+    gap: bool,
 }
 
 pub fn parse_media(text: &str) -> MediaPlaylist {
@@ -187,6 +190,7 @@ pub fn parse_media(text: &str) -> MediaPlaylist {
                 check_before_parts(&mut playlist, &pending, "EXT-X-DISCONTINUITY", next_msn);
                 pending.discontinuity = true;
             }
+            "#EXT-X-GAP" => pending.gap = true,
             "#EXT-X-MAP" => {
                 check_before_parts(&mut playlist, &pending, "EXT-X-MAP", next_msn);
                 map_uri = attribute(&attributes(value), "URI").map(str::to_string);
@@ -238,6 +242,7 @@ pub fn parse_media(text: &str) -> MediaPlaylist {
                     program_date_time: done.program_date_time,
                     discontinuity: done.discontinuity,
                     map_uri: map_uri.clone(),
+                    gap: done.gap,
                 });
                 next_msn += 1;
             }

@@ -267,7 +267,20 @@ impl Publisher {
             }
         };
         tracing::Span::current().record("stream", stream.as_str());
-        match self.context.registry.begin_publish(&stream) {
+        let resume = match self.context.authorizer.claim(&stream).await {
+            Ok(resume) => resume,
+            Err(crate::ClaimRefused::Busy) => {
+                tracing::warn!("publish refused: stream live on another ingest pod");
+                self.rtmp.reject_publish("NetStream.Publish.BadName", "This stream is already being published.");
+                return Err(Close::Refused);
+            }
+            Err(crate::ClaimRefused::Unavailable(reason)) => {
+                tracing::error!(%reason, "publish refused: cannot claim the stream now");
+                self.rtmp.reject_publish("NetStream.Publish.Failed", "Cannot take the stream now; retry.");
+                return Err(Close::Refused);
+            }
+        };
+        match self.context.registry.begin_publish_resuming(&stream, resume.as_ref()) {
             Ok(session) => {
                 tracing::info!("publishing");
                 self.session = Some(session);

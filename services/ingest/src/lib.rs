@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use live::Registry;
+use live::{Registry, ResumePoint};
 use media::rtmp::RtmpLimits;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
@@ -45,11 +45,28 @@ impl Default for IngestConfig {
 
 pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>>;
 
+pub type ClaimFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<ResumePoint>, ClaimRefused>> + Send + 'a>>;
+
+/// Why a cluster would not let this pod take a stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimRefused {
+    /// Another pod's publisher is still sending.
+    Busy,
+    /// The registry could not be asked; the publisher should retry.
+    Unavailable(String),
+}
+
 /// Decides whether a stream key may publish, and to which stream.
 pub trait StreamAuthorizer: Send + Sync + 'static {
     /// `Ok(Some(stream name))` to allow, `Ok(None)` for an unknown key,
     /// `Err` when the decision could not be made (database down).
     fn authorize<'a>(&'a self, app: &'a str, stream_key: &'a str, peer: SocketAddr) -> AuthFuture<'a>;
+
+    /// Takes the stream for this pod before its first frame. A cluster
+    /// claims ownership here and says where another pod left off.
+    fn claim<'a>(&'a self, _stream: &'a str) -> ClaimFuture<'a> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// Accepts publishers until `shutdown` turns true; then asks every open

@@ -7,6 +7,7 @@ use media::hls::SkipRequest;
 use media::segmenter::{Part, SegmentStart, SegmenterStart, StreamInfo};
 use tokio::sync::{watch, Notify};
 
+use crate::continuity::{EdgeListener, ResumePoint, SegmentRecord};
 use crate::registry::{LiveConfig, PublishError};
 use crate::writer::StorageWriter;
 
@@ -22,8 +23,10 @@ pub(crate) struct EdgeSegment {
     pub parts: Vec<EdgePart>,
     pub complete: bool,
     pub duration: f64,
-    /// The whole segment once complete; its parts are slices of it.
+    /// The whole segment once complete; its parts are slices of it. None
+    /// for history resumed from another pod: storage has it.
     pub data: Option<Bytes>,
+    pub gap: bool,
 }
 
 pub(crate) struct Publisher {
@@ -93,17 +96,24 @@ pub struct LiveStream {
     pub name: String,
     pub(crate) window: usize,
     storage: Option<StorageWriter>,
+    listener: Option<Arc<dyn EdgeListener>>,
     state: Mutex<EdgeState>,
     version: watch::Sender<u64>,
 }
 
 impl LiveStream {
-    pub(crate) fn new(name: &str, config: &LiveConfig, storage: Option<StorageWriter>) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        config: &LiveConfig,
+        storage: Option<StorageWriter>,
+        listener: Option<Arc<dyn EdgeListener>>,
+    ) -> Self {
         let target_duration = config.segmenter.segment_target_ms.div_ceil(1000).max(1);
         Self {
             name: name.to_owned(),
             window: config.playlist_window_segments.max(3),
             storage,
+            listener,
             state: Mutex::new(EdgeState {
                 segments: VecDeque::new(),
                 inits: BTreeMap::new(),
@@ -144,8 +154,15 @@ impl LiveStream {
         id: u64,
         now: Instant,
         takeover_after: std::time::Duration,
+        resume: Option<&ResumePoint>,
     ) -> Result<(SegmenterStart, Arc<Notify>), PublishError> {
         let mut state = self.lock();
+        if let Some(resume) = resume.filter(|resume| resume.next_msn > state.next_msn) {
+            if let Some(current) = state.publisher.take() {
+                current.kick.notify_one();
+            }
+            self.seed(&mut state, resume);
+        }
         if let Some(current) = &state.publisher {
             if now.duration_since(current.last_activity) < takeover_after {
                 return Err(PublishError::AlreadyLive(self.name.clone()));
@@ -169,6 +186,47 @@ impl LiveStream {
         Ok((start, kick))
     }
 
+    /// Replaces what this pod remembers with the history another pod left.
+    fn seed(&self, state: &mut EdgeState, resume: &ResumePoint) {
+        let keep = resume.history.len().saturating_sub(self.window);
+        let dropped = &resume.history[..keep];
+        state.removed_discontinuities =
+            resume.discontinuity_sequence + dropped.iter().filter(|segment| segment.discontinuity).count() as u64;
+        state.segments = resume.history[keep..]
+            .iter()
+            .map(|record| EdgeSegment {
+                msn: record.msn,
+                start: SegmentStart {
+                    discontinuity: record.discontinuity,
+                    init_version: record.init_version,
+                    program_date_time_ms: record.program_date_time_ms,
+                },
+                parts: Vec::new(),
+                complete: true,
+                duration: record.duration_secs,
+                data: None,
+                gap: record.gap,
+            })
+            .collect();
+        state.inits.clear();
+        state.next_msn = resume.next_msn;
+        state.next_init_version = resume.next_init_version;
+        state.part_target_ms = resume.part_target_ms.or(state.part_target_ms);
+        state.target_duration = state.target_duration.max(resume.target_duration);
+        state.ended_at = None;
+    }
+
+    /// Drops the publisher because another pod owns the stream now.
+    pub fn kick_publisher(&self) {
+        let mut state = self.lock();
+        if let Some(current) = state.publisher.take() {
+            tracing::warn!(stream = %self.name, "another ingest pod took the stream over; dropping our publisher");
+            current.kick.notify_one();
+            state.disconnected_at = Some(Instant::now());
+            self.changed(&mut state);
+        }
+    }
+
     pub(crate) fn end_if_abandoned(&self, now: Instant, grace: std::time::Duration) {
         let mut state = self.lock();
         let abandoned = state.publisher.is_none()
@@ -178,6 +236,9 @@ impl LiveStream {
             tracing::info!(stream = %self.name, "publisher did not return; ending the playlist");
             self.close_open_segment(&mut state);
             state.ended_at = Some(now);
+            if let Some(listener) = &self.listener {
+                listener.stream_ended(&self.name);
+            }
             self.changed(&mut state);
         }
     }
@@ -214,6 +275,15 @@ impl LiveStream {
         } else {
             BlockState::Wait
         }
+    }
+
+    pub fn has_publisher(&self) -> bool {
+        self.lock().publisher.is_some()
+    }
+
+    /// How long the connected publisher has been silent; None without one.
+    pub fn publisher_silence(&self) -> Option<std::time::Duration> {
+        self.lock().publisher.as_ref().map(|publisher| publisher.last_activity.elapsed())
     }
 
     /// True once the stream has at least one part to list.
@@ -256,8 +326,12 @@ impl LiveStream {
                 complete: false,
                 duration: 0.0,
                 data: None,
+                gap: false,
             });
             state.next_msn = state.next_msn.max(part.msn + 1);
+            if let Some(listener) = &self.listener {
+                listener.segment_opened(&self.name, part.msn);
+            }
         }
         match state.segments.back_mut() {
             Some(segment) if segment.msn == part.msn && !segment.complete => {
@@ -270,6 +344,13 @@ impl LiveStream {
             _ => {
                 tracing::warn!(stream = %self.name, msn = part.msn, index = part.index, "part without its segment dropped")
             }
+        }
+    }
+
+    pub(crate) fn store_init(&self, version: u32, data: Bytes) {
+        match &self.listener {
+            Some(listener) => listener.init_created(&self.name, version, data),
+            None => self.store(crate::init_key(&self.name, version), data),
         }
     }
 
@@ -297,7 +378,23 @@ impl LiveStream {
             return;
         };
         let data = seal(segment, duration);
-        self.store(crate::segment_key(&self.name, msn), data);
+        let start = segment.start;
+        match &self.listener {
+            Some(listener) => {
+                let discontinuities = state.segments.iter().filter(|segment| segment.start.discontinuity).count();
+                let record = SegmentRecord {
+                    msn,
+                    duration_secs: duration,
+                    program_date_time_ms: start.program_date_time_ms,
+                    discontinuity: start.discontinuity,
+                    init_version: start.init_version,
+                    discontinuity_sequence: state.removed_discontinuities + discontinuities as u64,
+                    gap: false,
+                };
+                listener.segment_completed(&self.name, record, data);
+            }
+            None => self.store(crate::segment_key(&self.name, msn), data),
+        }
         let rounded = duration.round() as u32;
         if rounded > state.target_duration {
             tracing::warn!(stream = %self.name, msn, duration, "segment longer than the target duration; the GOP is too long");

@@ -3,12 +3,14 @@
 //! period, takeover, end of stream) and a version counter that wakes
 //! blocked playlist and part requests the moment something changes.
 
+mod continuity;
 mod edge;
 mod playlist;
 mod publish;
 mod registry;
 mod writer;
 
+pub use continuity::{EdgeListener, ResumePoint, SegmentRecord};
 pub use edge::{BlockState, LiveStream, PartState};
 pub use publish::PublishSession;
 pub use registry::{LiveConfig, PublishError, Registry};

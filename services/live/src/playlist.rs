@@ -65,6 +65,7 @@ fn build_media_playlist(state: &EdgeState) -> MediaPlaylist {
                 })
                 .collect(),
             complete: segment.complete,
+            gap: segment.gap,
         })
         .collect();
     MediaPlaylist {
@@ -90,8 +91,7 @@ pub(crate) fn measured_bandwidth(state: &EdgeState) -> Option<(u64, u64)> {
     let complete: Vec<(usize, f64)> = state
         .segments
         .iter()
-        .filter(|segment| segment.complete)
-        .map(|segment| (segment.data.as_ref().map_or(0, Bytes::len), segment.duration))
+        .filter_map(|segment| Some((segment.data.as_ref()?.len(), segment.duration)))
         .collect();
     if complete.is_empty() {
         let segment = state.segments.back()?;

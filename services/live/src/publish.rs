@@ -60,7 +60,7 @@ impl PublishSession {
         for event in events {
             match event {
                 SegmenterEvent::Init { version, data, info } => {
-                    stream.store(crate::init_key(&stream.name, version), data.clone());
+                    stream.store_init(version, data.clone());
                     state.inits.insert(version, data);
                     while state.inits.len() > 8 {
                         state.inits.pop_first();

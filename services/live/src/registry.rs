@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use media::segmenter::SegmenterConfig;
 
+use crate::continuity::{EdgeListener, ResumePoint};
 use crate::edge::LiveStream;
 use crate::publish::PublishSession;
 use crate::writer::StorageWriter;
@@ -44,13 +45,37 @@ pub enum PublishError {
 pub struct Registry {
     config: LiveConfig,
     storage: Option<StorageWriter>,
+    listener: Option<Arc<dyn EdgeListener>>,
     streams: Mutex<HashMap<String, Arc<LiveStream>>>,
     next_session_id: std::sync::atomic::AtomicU64,
 }
 
 impl Registry {
     pub fn new(config: LiveConfig, storage: Option<StorageWriter>) -> Arc<Self> {
-        Arc::new(Self { config, storage, streams: Mutex::default(), next_session_id: 1.into() })
+        Arc::new(Self { config, storage, listener: None, streams: Mutex::default(), next_session_id: 1.into() })
+    }
+
+    /// A registry whose streams report to `listener`, which then decides
+    /// what reaches storage (a cluster fences on its epoch there).
+    pub fn with_listener(config: LiveConfig, listener: Arc<dyn EdgeListener>) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            storage: None,
+            listener: Some(listener),
+            streams: Mutex::default(),
+            next_session_id: 1.into(),
+        })
+    }
+
+    /// Every stream this pod holds, for heartbeats and drain.
+    pub fn stream_names(&self) -> Vec<String> {
+        self.streams.lock().map(|streams| streams.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// True while some stream has a connected publisher.
+    pub fn has_publishers(&self) -> bool {
+        let streams = self.streams.lock().map(|streams| streams.values().cloned().collect::<Vec<_>>());
+        streams.unwrap_or_default().iter().any(|stream| stream.has_publisher())
     }
 
     pub fn config(&self) -> &LiveConfig {
@@ -65,15 +90,27 @@ impl Registry {
     /// continuation of one within its grace period, or a takeover of a
     /// publisher that has gone silent. A live, active publisher is refused.
     pub fn begin_publish(self: &Arc<Self>, name: &str) -> Result<PublishSession, PublishError> {
+        self.begin_publish_resuming(name, None)
+    }
+
+    /// As [`Self::begin_publish`], continuing from `resume` when another pod
+    /// left the stream further along than this pod remembers.
+    pub fn begin_publish_resuming(
+        self: &Arc<Self>,
+        name: &str,
+        resume: Option<&ResumePoint>,
+    ) -> Result<PublishSession, PublishError> {
         let stream = {
             let mut streams = self.streams.lock().map_err(|_| PublishError::AlreadyLive(name.to_owned()))?;
             streams
                 .entry(name.to_owned())
-                .or_insert_with(|| Arc::new(LiveStream::new(name, &self.config, self.storage.clone())))
+                .or_insert_with(|| {
+                    Arc::new(LiveStream::new(name, &self.config, self.storage.clone(), self.listener.clone()))
+                })
                 .clone()
         };
         let id = self.next_session_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let start = stream.claim(id, Instant::now(), self.config.takeover_after)?;
+        let start = stream.claim(id, Instant::now(), self.config.takeover_after, resume)?;
         Ok(PublishSession::new(stream, id, start, self.config.segmenter.clone()))
     }
 

@@ -19,6 +19,7 @@ fn segment(msn: u64, parts: usize, complete: bool) -> PlaylistSegment {
             })
             .collect(),
         complete,
+        gap: false,
     }
 }
 
@@ -84,4 +85,14 @@ fn parse_back_with_m3u8_rs_sees_every_segment() {
     assert_eq!(parsed.media_sequence, 10);
     assert_eq!(parsed.target_duration, 2);
     assert_eq!(parsed.segments.len(), 8);
+}
+
+#[test]
+fn lost_segment_is_listed_as_a_gap_before_the_discontinuity() {
+    let mut playlist = playlist();
+    playlist.segments[4].gap = true;
+    playlist.segments[4].parts.clear();
+    let rendered = playlist.render(SkipRequest::No);
+    assert!(rendered.contains("#EXT-X-GAP\n#EXTINF:2.0,\nseg14.m4s\n#EXT-X-DISCONTINUITY\n"), "{rendered}");
+    assert_eq!(rendered.matches("#EXT-X-GAP").count(), 1);
 }

@@ -74,8 +74,9 @@ pub async fn tokened_live_file(
     state: State<Arc<Origin>>,
     Path(media): Path<MediaPath>,
     query: Query<PlaylistQuery>,
+    uri: axum::http::Uri,
 ) -> Result<Response, OriginError> {
-    handlers::live_file(state, Path((media.stream, media.file)), query).await
+    handlers::live_file(state, Path((media.stream, media.file)), query, uri).await
 }
 
 fn refusal(denied: Denied) -> OriginError {

@@ -22,11 +22,20 @@ const BLOCKING_PLAYLIST: &str = "public, max-age=60";
 
 pub async fn live_file(
     State(origin): State<Arc<Origin>>,
-    Path((stream_name, file)): Path<(String, String)>,
+    Path((stream_name, file_name)): Path<(String, String)>,
     Query(query): Query<PlaylistQuery>,
+    uri: axum::http::Uri,
 ) -> Result<Response, OriginError> {
-    let file = LiveFile::parse(&file).ok_or(OriginError::NotFound)?;
+    let file = LiveFile::parse(&file_name).ok_or(OriginError::NotFound)?;
     let stream = origin.registry.get(&stream_name);
+    if let (None, Some(upstream)) = (&stream, &origin.upstream) {
+        if matches!(file, LiveFile::Media) {
+            // Reject malformed queries here rather than upstream.
+            query.blocking()?;
+            query.skip()?;
+        }
+        return crate::proxied::live_file(&origin, upstream, &stream_name, &file_name, file, uri.query()).await;
+    }
     match file {
         LiveFile::Multivariant => multivariant(&origin, stream.ok_or(OriginError::NotFound)?).await,
         LiveFile::Media => media_playlist(&origin, stream.ok_or(OriginError::NotFound)?, &query).await,
@@ -120,7 +129,7 @@ async fn part(origin: &Origin, stream: Arc<LiveStream>, msn: u64, index: u32) ->
     Ok(media_response(data))
 }
 
-async fn stored(origin: &Origin, key: &str) -> Result<Bytes, OriginError> {
+pub(crate) async fn stored(origin: &Origin, key: &str) -> Result<Bytes, OriginError> {
     match origin.storage.get(key).await {
         Ok(Some(data)) => Ok(data),
         Ok(None) => Err(OriginError::NotFound),
@@ -128,6 +137,24 @@ async fn stored(origin: &Origin, key: &str) -> Result<Bytes, OriginError> {
     }
 }
 
-fn media_response(data: Bytes) -> Response {
+pub(crate) fn media_response(data: Bytes) -> Response {
     ([(header::CONTENT_TYPE, MEDIA_TYPE), (header::CACHE_CONTROL, IMMUTABLE)], data).into_response()
+}
+
+/// Asked by an ingest pod about to take a stream over: 200 "active" while a
+/// publisher here still sends, else 200 "idle". Only on the internal port
+/// in a cluster; harmless elsewhere (it reveals liveness, which playlists
+/// reveal anyway).
+pub async fn publisher_state(State(origin): State<Arc<Origin>>, Path(stream_name): Path<String>) -> &'static str {
+    let takeover_after = origin.registry.config().takeover_after;
+    let active = origin
+        .registry
+        .get(&stream_name)
+        .and_then(|stream| stream.publisher_silence())
+        .is_some_and(|silence| silence < takeover_after);
+    if active {
+        "active"
+    } else {
+        "idle"
+    }
 }

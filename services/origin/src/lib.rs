@@ -3,10 +3,13 @@
 //! request the same way and a CDN can cache what it gets.
 
 mod access_gate;
+mod cache;
 mod error;
 mod handlers;
 mod player;
+mod proxied;
 mod request;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +25,7 @@ use tower_http::cors::CorsLayer;
 pub use access::AccessControl;
 pub use access_gate::TOKEN_HEADER;
 pub use error::OriginError;
+pub use upstream::{EdgeDirectory, FetchFailure, Fetched, Upstream};
 
 /// Shared by every request.
 pub struct Origin {
@@ -32,6 +36,9 @@ pub struct Origin {
     pub default_hold: Duration,
     /// Keys and per-stream policies; `AccessControl::public()` keeps every stream open.
     pub access: Arc<AccessControl>,
+    /// Set on origin pods: streams not in `registry` are fetched from the
+    /// ingest pod that owns them.
+    pub upstream: Option<Arc<Upstream>>,
 }
 
 /// Serves the origin on `listener` until `shutdown` resolves, then drains.
@@ -41,6 +48,15 @@ pub async fn serve(
     origin: Arc<Origin>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_router(listener, router(origin), shutdown).await
+}
+
+/// As [`serve`] for a router that adds routes to [`router`]'s.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|socket| {
         if let Err(error) = socket.set_nodelay(true) {
@@ -48,7 +64,7 @@ pub async fn serve(
         }
     });
     // The peer address feeds access policies (allow-lists, IP-bound tokens).
-    let service = router(origin).into_make_service_with_connect_info::<SocketAddr>();
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service).with_graceful_shutdown(shutdown).await
 }
 
@@ -62,6 +78,7 @@ pub fn router(origin: Arc<Origin>) -> Router {
         .route("/player.html", get(player::page))
         .route("/hls.min.js", get(player::hls_script))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/internal/v1/streams/{stream}/publisher", get(handlers::publisher_state))
         .with_state(origin)
         .layer(CompressionLayer::new().gzip(true).compress_when(is_playlist))
         .layer(CorsLayer::permissive())

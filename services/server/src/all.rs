@@ -52,26 +52,9 @@ pub async fn run(config: Config) -> Result<(), String> {
     let database = open_database(&config).await?;
     let first_stream = database.ensure_default_stream("main").await.map_err(|error| error.to_string())?;
     let store = open_store(&config).await?;
-    let writer_config = WriterConfig {
-        memory_objects: config.storage_queue,
-        spool_dir: Some(config.spool_dir.clone().unwrap_or_else(|| config.data_dir.join("spool"))),
-        spool_max_bytes: config.spool_max_bytes,
-        ..WriterConfig::default()
-    };
-    let writer =
-        StorageWriter::spawn(store.clone(), writer_config).map_err(|error| format!("storage spool: {error}"))?;
-    let live_config = LiveConfig {
-        segmenter: SegmenterConfig {
-            segment_target_ms: config.segment_target_ms,
-            part_target_ms: config.part_target_ms,
-            ..SegmenterConfig::default()
-        },
-        playlist_window_segments: config.playlist_window_segments,
-        reconnect_grace: Duration::from_millis(config.reconnect_grace_ms),
-        takeover_after: Duration::from_millis(config.takeover_after_ms),
-        ..LiveConfig::default()
-    };
-    let registry = Registry::new(live_config, Some(writer));
+    let writer = StorageWriter::spawn(store.clone(), writer_config(&config))
+        .map_err(|error| format!("storage spool: {error}"))?;
+    let registry = Registry::new(live_config(&config), Some(writer));
     registry.spawn_housekeeping();
 
     let rtmp_listener = TcpListener::bind(config.rtmp_listen)
@@ -84,12 +67,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     let http_address = http_listener.local_addr().map_err(|error| error.to_string())?;
 
     let (shutdown_sender, shutdown) = watch::channel(false);
-    let ingest_config = IngestConfig {
-        limits: RtmpLimits { max_message_size: config.max_rtmp_message_bytes, ..RtmpLimits::default() },
-        idle_timeout: Duration::from_millis(config.publisher_idle_timeout_ms),
-        max_connections: config.max_rtmp_connections,
-        ..IngestConfig::default()
-    };
+    let ingest_config = ingest_config(&config);
     let ingest_task = tokio::spawn(ingest::run(
         rtmp_listener,
         registry.clone(),
@@ -103,6 +81,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         storage: store,
         default_hold: Duration::from_millis(3 * u64::from(config.segment_target_ms)),
         access: Arc::new(origin::AccessControl::public()),
+        upstream: None,
     });
     let mut http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(origin::serve(http_listener, origin, async move {
@@ -123,7 +102,39 @@ pub async fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>, String> {
+pub(crate) fn writer_config(config: &Config) -> WriterConfig {
+    WriterConfig {
+        memory_objects: config.storage_queue,
+        spool_dir: Some(config.spool_dir.clone().unwrap_or_else(|| config.data_dir.join("spool"))),
+        spool_max_bytes: config.spool_max_bytes,
+        ..WriterConfig::default()
+    }
+}
+
+pub(crate) fn live_config(config: &Config) -> LiveConfig {
+    LiveConfig {
+        segmenter: SegmenterConfig {
+            segment_target_ms: config.segment_target_ms,
+            part_target_ms: config.part_target_ms,
+            ..SegmenterConfig::default()
+        },
+        playlist_window_segments: config.playlist_window_segments,
+        reconnect_grace: Duration::from_millis(config.reconnect_grace_ms),
+        takeover_after: Duration::from_millis(config.takeover_after_ms),
+        ..LiveConfig::default()
+    }
+}
+
+pub(crate) fn ingest_config(config: &Config) -> IngestConfig {
+    IngestConfig {
+        limits: RtmpLimits { max_message_size: config.max_rtmp_message_bytes, ..RtmpLimits::default() },
+        idle_timeout: Duration::from_millis(config.publisher_idle_timeout_ms),
+        max_connections: config.max_rtmp_connections,
+        ..IngestConfig::default()
+    }
+}
+
+pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>, String> {
     if config.storage != "s3" {
         return Ok(Arc::new(LocalDirStore::new(config.data_dir.join("objects"))));
     }
@@ -150,7 +161,7 @@ fn print_banner(config: &Config, rtmp: SocketAddr, http: SocketAddr, stream: &ap
 
 /// A wildcard bind is shown as this machine's first LAN address, so the
 /// printed links work from a phone on the same network.
-fn display_host(ip: IpAddr) -> String {
+pub(crate) fn display_host(ip: IpAddr) -> String {
     if !ip.is_unspecified() {
         return match ip {
             IpAddr::V6(v6) => format!("[{v6}]"),
@@ -165,7 +176,7 @@ fn display_host(ip: IpAddr) -> String {
         .map_or_else(|| "localhost".to_string(), |interface| interface.ip().to_string())
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

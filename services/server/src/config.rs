@@ -57,6 +57,20 @@ pub struct Config {
     pub spool_max_bytes: u64,
     /// `text` or `json` log lines on stderr (text).
     pub log_format: String,
+    /// Database of streams, keys and the cluster registry: `sqlite://…` or
+    /// `postgres://…` (none: SQLite at data_dir/relay.db).
+    pub database_url: Option<String>,
+    /// Ingest pods: where origin pods fetch live parts and playlists (0.0.0.0:8081).
+    pub internal_listen: SocketAddr,
+    /// Ingest pods: host:port other pods use to reach internal_listen (none:
+    /// this host's first LAN address and internal_listen's port).
+    pub advertise_address: Option<String>,
+    /// This pod's name in the cluster registry (none: host name and process id).
+    pub pod_name: Option<String>,
+    /// Origin pods: bytes of recent parts and segments kept in memory (268435456).
+    pub origin_cache_bytes: usize,
+    /// Ingest pods: how long SIGTERM waits for uploads before exiting (30000).
+    pub drain_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -86,6 +100,12 @@ impl Default for Config {
             spool_dir: None,
             spool_max_bytes: 4 << 30,
             log_format: "text".into(),
+            database_url: None,
+            internal_listen: SocketAddr::from(([0, 0, 0, 0], 8081)),
+            advertise_address: None,
+            pod_name: None,
+            origin_cache_bytes: 256 << 20,
+            drain_timeout_ms: 30_000,
         }
     }
 }
@@ -134,6 +154,14 @@ impl Config {
         }
         if self.s3_access_key_id.is_some() != self.s3_secret_access_key.is_some() {
             return Err("set both s3_access_key_id and s3_secret_access_key, or neither".into());
+        }
+        if let Some(url) = &self.database_url {
+            if !url.starts_with("sqlite:") && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+                return Err("database_url must start with sqlite: or postgres://".into());
+            }
+        }
+        if self.origin_cache_bytes < 1 << 20 {
+            return Err("origin_cache_bytes must be at least 1 MiB".into());
         }
         if self.log_format != "text" && self.log_format != "json" {
             return Err("log_format must be text or json".into());

@@ -2,7 +2,9 @@
 //! the management service in one process on SQLite and a local directory.
 
 mod all;
+mod cluster_link;
 mod config;
+mod roles;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +37,12 @@ pub struct Overrides {
 enum Command {
     /// Everything in one process: RTMP ingest, LL-HLS origin, API.
     All(Overrides),
+    /// Cluster role: publishers in; live edge served to origin pods on internal_listen.
+    Ingest(Overrides),
+    /// Cluster role: viewers; live parts and playlists fetched from the owning ingest pod.
+    Origin(Overrides),
+    /// Cluster role: the management service.
+    Api(Overrides),
     /// Manage streams in the database.
     Streams {
         #[command(subcommand)]
@@ -88,6 +96,21 @@ fn main() -> ExitCode {
                 let config = load_config(&overrides)?;
                 all::init_logging(&config.log_format);
                 all::run(config).await
+            }
+            Command::Ingest(overrides) => {
+                let config = load_config(&overrides)?;
+                all::init_logging(&config.log_format);
+                roles::run_ingest(config).await
+            }
+            Command::Origin(overrides) => {
+                let config = load_config(&overrides)?;
+                all::init_logging(&config.log_format);
+                roles::run_origin(config).await
+            }
+            Command::Api(overrides) => {
+                let config = load_config(&overrides)?;
+                all::init_logging(&config.log_format);
+                roles::run_api(config).await
             }
             Command::Streams { command: StreamsCommand::Add { name, key, overrides } } => {
                 let config = load_config(&overrides)?;

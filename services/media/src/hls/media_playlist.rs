@@ -23,6 +23,9 @@ pub struct PlaylistSegment {
     pub program_date_time_ms: i64,
     pub parts: Vec<PlaylistPart>,
     pub complete: bool,
+    /// Listed with EXT-X-GAP: its media was lost (an ingest pod died before
+    /// storing it), so players skip it instead of fetching.
+    pub gap: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -132,6 +135,9 @@ impl MediaPlaylist {
                 }
             }
             if segment.complete {
+                if segment.gap {
+                    out.push_str("#EXT-X-GAP\n");
+                }
                 let _ = write!(out, "#EXTINF:{},\n{}\n", seconds(segment.duration), segment.uri);
             }
         }

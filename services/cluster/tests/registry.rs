@@ -1,0 +1,132 @@
+//! The registry's claim, fence and resume rules, on SQLite and on a real
+//! PostgreSQL server.
+
+use std::sync::Arc;
+
+use cluster::{ClusterConfig, ClusterError, ClusterRegistry, PublisherProbe};
+use db::test_server::PgTestServer;
+use live::SegmentRecord;
+
+fn probe(answer: bool) -> Arc<PublisherProbe> {
+    Arc::new(move |_address: String, _stream: String| Box::pin(async move { answer }))
+}
+
+fn pod(pool: &sqlx::AnyPool, name: &str) -> ClusterRegistry {
+    let config = ClusterConfig { pod: name.into(), address: format!("{name}:8081"), ..ClusterConfig::default() };
+    ClusterRegistry::new(pool.clone(), config)
+}
+
+fn record(msn: u64, discontinuity: bool, sequence: u64) -> SegmentRecord {
+    SegmentRecord {
+        msn,
+        duration_secs: 2.0,
+        program_date_time_ms: 1_800_000_000_000 + msn as i64 * 2000,
+        discontinuity,
+        init_version: 0,
+        discontinuity_sequence: sequence,
+        gap: false,
+    }
+}
+
+async fn sqlite_pool() -> (sqlx::AnyPool, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("cluster-test-{}-{}.db", std::process::id(), rand_suffix()));
+    let pool = cluster::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.unwrap();
+    (pool, path)
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+async fn takeover_fences_the_old_owner_and_resumes(pool: sqlx::AnyPool) {
+    let a = pod(&pool, "ingest-a");
+    let b = pod(&pool, "ingest-b");
+    let first = a.claim("cam", probe(true).as_ref()).await.unwrap();
+    assert_eq!(first.epoch, 1);
+    assert_eq!(first.resume.next_msn, 0);
+    a.init_created("cam", 1, 0).await.unwrap();
+    for msn in 0..3 {
+        a.segment_opened("cam", 1, msn).await.unwrap();
+        a.segment_completed("cam", 1, &record(msn, false, 0), &live::segment_key("cam", msn)).await.unwrap();
+    }
+    a.segment_opened("cam", 1, 3).await.unwrap();
+    assert_eq!(a.owner("cam").await.unwrap().unwrap().address, "ingest-a:8081");
+
+    // A renews its lease and says its publisher is still sending: refused.
+    assert!(matches!(b.claim("cam", probe(true).as_ref()).await, Err(ClusterError::Busy(_))));
+    // A is gone (its probe fails): B takes over under a new epoch.
+    let taken = b.claim("cam", probe(false).as_ref()).await.unwrap();
+    assert_eq!(taken.epoch, 2);
+    let owner = b.owner("cam").await.unwrap().unwrap();
+    assert_eq!((owner.pod.as_str(), owner.epoch), ("ingest-b", 2));
+    // Segment 3 was open on A and is lost: listed as a gap, never reused.
+    assert_eq!(taken.resume.next_msn, 4);
+    assert_eq!(taken.resume.next_init_version, 1);
+    let msns: Vec<(u64, bool)> = taken.resume.history.iter().map(|segment| (segment.msn, segment.gap)).collect();
+    assert_eq!(msns, vec![(0, false), (1, false), (2, false), (3, true)]);
+
+    // A, a zombie now, can neither renew nor write.
+    assert!(matches!(a.heartbeat("cam", 1).await, Err(ClusterError::Fenced(_))));
+    let late = a.segment_completed("cam", 1, &record(3, false, 0), "live/cam/seg3.m4s").await;
+    assert!(matches!(late, Err(ClusterError::Fenced(_))));
+    b.heartbeat("cam", 2).await.unwrap();
+    let stored = b.all_segments("cam").await.unwrap();
+    assert_eq!(stored.len(), 4);
+    assert!(stored[3].gap && stored[3].epoch == 2 && stored[3].object_key.is_empty());
+
+    // B writes on; its first segment continues after a discontinuity.
+    b.segment_completed("cam", 2, &record(4, true, 1), &live::segment_key("cam", 4)).await.unwrap();
+    let range = b.segments_between("cam", 1_800_000_000_000 + 3000, 1_800_000_000_000 + 8500, 100).await.unwrap();
+    assert_eq!(range.iter().map(|segment| segment.msn).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+
+    // The same pod claiming again keeps its epoch (no fencing of itself).
+    let again = b.claim("cam", probe(true).as_ref()).await.unwrap();
+    assert_eq!(again.epoch, 2);
+    assert_eq!(again.resume.next_msn, 5);
+    assert_eq!(again.resume.discontinuity_sequence, 0);
+
+    // An ended stream resumes its numbering without the old history.
+    b.end("cam", 2).await.unwrap();
+    let later = a.claim("cam", probe(false).as_ref()).await.unwrap();
+    assert_eq!((later.epoch, later.resume.next_msn), (3, 5));
+    assert!(later.resume.history.is_empty());
+}
+
+#[tokio::test]
+async fn takeover_on_sqlite() {
+    let (pool, path) = sqlite_pool().await;
+    takeover_fences_the_old_owner_and_resumes(pool).await;
+    let _ = std::fs::remove_file(path);
+}
+
+#[tokio::test]
+async fn takeover_on_postgres() {
+    let url = PgTestServer::shared().create_database();
+    let pool = cluster::connect(&url).await.unwrap();
+    takeover_fences_the_old_owner_and_resumes(pool).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_give_one_owner_per_epoch() {
+    let url = PgTestServer::shared().create_database();
+    let pool = cluster::connect(&url).await.unwrap();
+    let tasks: Vec<_> = (0..6)
+        .map(|index| {
+            let pod = pod(&pool, &format!("pod-{index}"));
+            tokio::spawn(async move { pod.claim("race", probe(false).as_ref()).await })
+        })
+        .collect();
+    let mut epochs = Vec::new();
+    for task in tasks {
+        if let Ok(claim) = task.await.unwrap() {
+            epochs.push(claim.epoch);
+        }
+    }
+    assert!(!epochs.is_empty());
+    let claimed = epochs.len();
+    epochs.sort_unstable();
+    epochs.dedup();
+    assert_eq!(epochs.len(), claimed, "two pods got the same epoch: {epochs:?}");
+    let owner = pod(&pool, "reader").owner("race").await.unwrap().unwrap();
+    assert_eq!(owner.epoch, *epochs.last().unwrap(), "the newest epoch owns the stream");
+}

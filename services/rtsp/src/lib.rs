@@ -1,0 +1,20 @@
+//! RTSP camera pull: a supervised retina session per camera that turns RTP
+//! into [`media::MediaFrame`]s and publishes them to the live edge exactly as
+//! an RTMP publisher would, with a status channel, reconnect backoff and
+//! on-demand start and stop.
+
+mod backoff;
+mod config;
+mod error;
+mod redact;
+mod session;
+mod status;
+mod supervisor;
+mod timing;
+mod tracks;
+
+pub use config::{CameraConfig, PullMode, RtpTransport};
+pub use error::PullError;
+pub use redact::redact_url;
+pub use status::{CameraState, CameraStatus};
+pub use supervisor::{CameraPull, PullHandle};

@@ -1,0 +1,244 @@
+//! One connection to a camera: DESCRIBE, SETUP, PLAY, then frames into the
+//! live edge until something fails. The supervisor decides what happens next.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use live::{PublishError, PublishSession, Registry};
+use media::MediaFrame;
+use retina::client::{Credentials, PlayOptions, Session, SessionGroup, SessionOptions, SetupOptions, Transport};
+use retina::codec::{AudioFrame, CodecItem, FrameFormat, ParametersRef, VideoFrame};
+
+use crate::config::{CameraConfig, RtpTransport};
+use crate::status::{CameraState, StatusBoard};
+use crate::timing::{ticks_to_ms, AudioTiming, VideoTiming};
+use crate::tracks::{audio_config, plan_tracks, video_config, Offer, TrackPlan};
+use crate::PullError;
+
+pub(crate) struct SessionContext<'a> {
+    pub config: &'a CameraConfig,
+    pub registry: &'a Arc<Registry>,
+    pub board: &'a StatusBoard,
+    pub group: &'a Arc<SessionGroup>,
+}
+
+/// How one connection ended.
+pub(crate) struct SessionEnd {
+    pub error: PullError,
+    /// Frames reached the live edge, so the next failure starts a fresh backoff.
+    pub went_online: bool,
+}
+
+pub(crate) async fn pull_once(context: SessionContext<'_>) -> SessionEnd {
+    let mut pull = Pull { context, publish: None, last_video_record: None, video_timing: VideoTiming::default() };
+    let error = match pull.run().await {
+        Ok(never) => match never {},
+        Err(error) => error,
+    };
+    SessionEnd { error, went_online: pull.publish.is_some() }
+}
+
+struct Pull<'a> {
+    context: SessionContext<'a>,
+    /// The live edge claim; dropping it starts the reconnect grace period.
+    publish: Option<PublishSession>,
+    last_video_record: Option<Bytes>,
+    video_timing: VideoTiming,
+}
+
+impl Pull<'_> {
+    async fn run(&mut self) -> Result<std::convert::Infallible, PullError> {
+        let config = self.context.config;
+        let endpoint = config.endpoint()?;
+        let secrets: Vec<String> = endpoint.username.iter().chain(endpoint.password.iter()).cloned().collect();
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        let retina_error = |error: retina::Error| PullError::from_retina(&error, &secrets);
+        let credentials = endpoint
+            .username
+            .clone()
+            .map(|username| Credentials { username, password: endpoint.password.clone().unwrap_or_default() });
+        let options = SessionOptions::default()
+            .creds(credentials)
+            .user_agent(concat!("relay-rtsp/", env!("CARGO_PKG_VERSION")).to_owned())
+            .session_group(self.context.group.clone());
+
+        let mut session =
+            within(config, Session::describe(endpoint.url.clone(), options)).await?.map_err(retina_error)?;
+        let plan = plan_tracks(
+            session.streams().iter().map(|stream| Offer { media: stream.media(), encoding: stream.encoding_name() }),
+        )?;
+        for warning in &plan.warnings {
+            tracing::warn!(camera = %config.name, %warning, "camera stream skipped");
+            self.context.board.warn(warning.clone());
+        }
+        let transport = match config.transport {
+            RtpTransport::Tcp => Transport::Tcp(Default::default()),
+            RtpTransport::Udp => Transport::Udp(Default::default()),
+        };
+        for stream in std::iter::once(plan.video).chain(plan.audio) {
+            let setup = SetupOptions::default().transport(transport.clone()).frame_format(FrameFormat::MP4);
+            within(config, session.setup(stream, setup)).await?.map_err(retina_error)?;
+        }
+        let playing = within(config, session.play(PlayOptions::default())).await?.map_err(retina_error)?;
+        let mut demuxed = playing.demuxed().map_err(retina_error)?;
+        let mut audio_timing = AudioTiming::default();
+
+        loop {
+            let next = tokio::time::timeout(config.stall_timeout(), demuxed.next());
+            let item = tokio::select! {
+                item = next => item,
+                _ = kicked(&self.publish) => return Err(PullError::NameTaken(config.name.clone())),
+            };
+            let item = match item {
+                Err(_) => return Err(PullError::Stalled(config.stall_timeout_ms)),
+                Ok(None) => return Err(PullError::Unavailable("the camera ended the session".into())),
+                Ok(Some(Err(error))) => return Err(retina_error(error)),
+                Ok(Some(Ok(item))) => item,
+            };
+            match item {
+                CodecItem::VideoFrame(frame) if frame.stream_id() == plan.video => {
+                    // Parameters are looked at only when they may have changed.
+                    let fresh = frame.has_new_parameters() || self.last_video_record.is_none();
+                    let stream = demuxed.streams().get(plan.video).filter(|_| fresh);
+                    let params = match stream.and_then(|stream| stream.parameters()) {
+                        Some(ParametersRef::Video(params)) => Some(params.clone()),
+                        _ => None,
+                    };
+                    self.video(frame, params, &plan, &demuxed)?;
+                }
+                CodecItem::AudioFrame(frame) if Some(frame.stream_id()) == plan.audio => {
+                    self.audio(frame, &mut audio_timing)?;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn video(
+        &mut self,
+        frame: VideoFrame,
+        params: Option<retina::codec::VideoParameters>,
+        plan: &TrackPlan,
+        demuxed: &retina::client::Demuxed,
+    ) -> Result<(), PullError> {
+        self.count_loss(frame.loss());
+        if let Some(params) = params {
+            self.video_parameters(&params, plan, demuxed)?;
+        }
+        // Nothing is packaged before the first parameters.
+        if self.publish.is_none() {
+            return Ok(());
+        }
+        let pts_ms = ticks_to_ms(frame.timestamp().elapsed(), frame.timestamp().clock_rate().get());
+        let (dts_ms, cts_ms) = self.video_timing.map(pts_ms);
+        if self.video_timing.saw_reordering() {
+            self.context.board.warn("the camera sends B-frames; decode times are approximated".into());
+        }
+        let keyframe = frame.is_random_access_point();
+        self.push(MediaFrame::Video { dts_ms, cts_ms, keyframe, data: Bytes::from(frame.into_data()) })
+    }
+
+    /// The first parameters open the live stream; different ones later
+    /// become a new configuration frame (new init segment, discontinuity).
+    fn video_parameters(
+        &mut self,
+        params: &retina::codec::VideoParameters,
+        plan: &TrackPlan,
+        demuxed: &retina::client::Demuxed,
+    ) -> Result<(), PullError> {
+        let (config_frame, codec, resolution) = video_config(params)?;
+        let MediaFrame::VideoConfig { record, .. } = &config_frame else { return Ok(()) };
+        if self.last_video_record.as_ref() == Some(record) {
+            return Ok(());
+        }
+        let first = self.last_video_record.is_none();
+        self.last_video_record = Some(record.clone());
+        if first {
+            return self.start_publishing(plan, demuxed, config_frame, codec, resolution);
+        }
+        tracing::info!(camera = %self.context.config.name, "camera sent new video parameters");
+        self.push(config_frame)?;
+        self.context.board.update(|status| {
+            status.resolution = Some(resolution);
+            if let Some(video) = status.codecs.first_mut() {
+                *video = codec;
+            }
+        });
+        Ok(())
+    }
+
+    fn audio(&mut self, frame: AudioFrame, timing: &mut AudioTiming) -> Result<(), PullError> {
+        self.count_loss(frame.loss());
+        // Audio before the first video parameters has no init segment to join.
+        if self.publish.is_none() {
+            return Ok(());
+        }
+        let dts_ms = timing.map(ticks_to_ms(frame.timestamp().elapsed(), frame.timestamp().clock_rate().get()));
+        self.push(MediaFrame::Audio { dts_ms, data: Bytes::copy_from_slice(frame.data()) })
+    }
+
+    /// Claims the live stream once the first video parameters are known, so a
+    /// camera that never sends a decodable picture never opens a playlist.
+    fn start_publishing(
+        &mut self,
+        plan: &TrackPlan,
+        demuxed: &retina::client::Demuxed,
+        video_config: MediaFrame,
+        video_codec: String,
+        resolution: (u32, u32),
+    ) -> Result<(), PullError> {
+        let name = &self.context.config.name;
+        let session = self.context.registry.begin_publish(name).map_err(|error| match error {
+            PublishError::AlreadyLive(name) => PullError::NameTaken(name),
+        })?;
+        self.publish = Some(session);
+        self.push(video_config)?;
+        let mut codecs = vec![video_codec];
+        let audio = plan.audio.and_then(|index| match demuxed.streams().get(index)?.parameters() {
+            Some(ParametersRef::Audio(params)) => audio_config(params),
+            _ => None,
+        });
+        if let Some((frame, codec)) = audio {
+            self.push(frame)?;
+            codecs.push(codec);
+        } else if plan.audio.is_some() {
+            self.context.board.warn("the camera's AAC stream has no usable configuration; audio skipped".into());
+        }
+        tracing::info!(camera = %name, url = %self.context.config.redacted_url(), "camera online");
+        self.context.board.update(|status| {
+            status.codecs = codecs;
+            status.resolution = Some(resolution);
+            status.failed_attempts = 0;
+        });
+        self.context.board.set_state(CameraState::Online, None);
+        Ok(())
+    }
+
+    fn push(&mut self, frame: MediaFrame) -> Result<(), PullError> {
+        let Some(session) = self.publish.as_mut() else { return Ok(()) };
+        session.push(frame).map_err(|error| PullError::Media(error.to_string()))
+    }
+
+    fn count_loss(&self, lost: u16) {
+        if lost > 0 {
+            self.context.board.update(|status| status.packets_lost += u64::from(lost));
+        }
+    }
+}
+
+/// Resolves when another publisher took the live stream over.
+async fn kicked(publish: &Option<PublishSession>) {
+    match publish {
+        Some(session) => session.kicked().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Bounds one RTSP exchange by the connect timeout.
+async fn within<T>(config: &CameraConfig, step: impl Future<Output = T>) -> Result<T, PullError> {
+    tokio::time::timeout(config.connect_timeout(), step)
+        .await
+        .map_err(|_| PullError::TimedOut(config.connect_timeout_ms))
+}

@@ -1,0 +1,133 @@
+//! Which of a camera's RTSP streams are pulled, and how retina's codec
+//! parameters become the decoder configuration frames of the live edge.
+
+use bytes::Bytes;
+use media::{AudioCodec, MediaFrame, VideoCodec};
+use retina::codec::{AudioParameters, VideoParameters, VideoParametersCodec};
+
+use crate::PullError;
+
+/// The streams of one presentation that are set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TrackPlan {
+    pub video: usize,
+    pub audio: Option<usize>,
+    /// Streams left out, as status warnings.
+    pub warnings: Vec<String>,
+}
+
+/// One described stream, as far as choosing goes.
+pub(crate) struct Offer<'a> {
+    pub media: &'a str,
+    pub encoding: &'a str,
+}
+
+/// The first H.264/H.265 video stream and the first AAC audio stream. Other
+/// audio is skipped with a warning; video in another codec parks the pull.
+pub(crate) fn plan_tracks<'a>(offers: impl IntoIterator<Item = Offer<'a>>) -> Result<TrackPlan, PullError> {
+    let mut video = None;
+    let mut other_video = None;
+    let mut audio = None;
+    let mut warnings = Vec::new();
+    for (index, offer) in offers.into_iter().enumerate() {
+        match offer.media {
+            "video" if video.is_none() && video_codec(offer.encoding).is_some() => video = Some(index),
+            "video" => {
+                other_video.get_or_insert_with(|| offer.encoding.to_owned());
+            }
+            "audio" if audio.is_none() && offer.encoding == "mpeg4-generic" => audio = Some(index),
+            "audio" if audio.is_none() => warnings.push(format!(
+                "audio in {} is not supported (only AAC is packaged); the stream has no audio",
+                audio_label(offer.encoding)
+            )),
+            _ => {}
+        }
+    }
+    match (video, other_video) {
+        (Some(video), _) => {
+            if audio.is_some() {
+                warnings.clear();
+            }
+            Ok(TrackPlan { video, audio, warnings })
+        }
+        (None, Some(encoding)) => Err(PullError::UnsupportedVideo(encoding)),
+        (None, None) => Err(PullError::NoVideo),
+    }
+}
+
+fn video_codec(encoding: &str) -> Option<VideoCodec> {
+    match encoding {
+        "h264" => Some(VideoCodec::H264),
+        "h265" => Some(VideoCodec::H265),
+        _ => None,
+    }
+}
+
+fn audio_label(encoding: &str) -> String {
+    match encoding {
+        "pcmu" => "G.711 µ-law (PCMU)".to_owned(),
+        "pcma" => "G.711 A-law (PCMA)".to_owned(),
+        // The fMP4 writer has no Opus sample entry yet.
+        "opus" => "Opus".to_owned(),
+        other => other.to_uppercase(),
+    }
+}
+
+/// The configuration frame for video parameters, with the codec string and
+/// display size for status.
+pub(crate) fn video_config(params: &VideoParameters) -> Result<(MediaFrame, String, (u32, u32)), PullError> {
+    let codec = match params.codec_params() {
+        VideoParametersCodec::H264 { .. } => VideoCodec::H264,
+        VideoParametersCodec::H265 { .. } => VideoCodec::H265,
+        _ => return Err(PullError::UnsupportedVideo(params.rfc6381_codec().to_owned())),
+    };
+    let record = Bytes::copy_from_slice(params.extra_data());
+    let frame = MediaFrame::VideoConfig { codec, record };
+    Ok((frame, params.rfc6381_codec().to_owned(), params.pixel_dimensions()))
+}
+
+/// The configuration frame for AAC parameters (an AudioSpecificConfig).
+pub(crate) fn audio_config(params: &AudioParameters) -> Option<(MediaFrame, String)> {
+    let codec_string = params.rfc6381_codec()?.to_owned();
+    let record = Bytes::copy_from_slice(params.extra_data());
+    (!record.is_empty()).then(|| (MediaFrame::AudioConfig { codec: AudioCodec::Aac, record }, codec_string))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offers(list: &[(&'static str, &'static str)]) -> Vec<Offer<'static>> {
+        list.iter().map(|(media, encoding)| Offer { media, encoding }).collect()
+    }
+
+    #[test]
+    fn picks_h264_and_aac() {
+        let plan = plan_tracks(offers(&[("audio", "mpeg4-generic"), ("video", "h264")])).unwrap();
+        assert_eq!(plan, TrackPlan { video: 1, audio: Some(0), warnings: vec![] });
+        let plan = plan_tracks(offers(&[("video", "h265"), ("application", "vnd.onvif.metadata")])).unwrap();
+        assert_eq!(plan, TrackPlan { video: 0, audio: None, warnings: vec![] });
+    }
+
+    #[test]
+    fn unsupported_audio_is_skipped_with_a_warning() {
+        let plan = plan_tracks(offers(&[("video", "h264"), ("audio", "pcmu")])).unwrap();
+        assert_eq!((plan.video, plan.audio), (0, None));
+        assert_eq!(plan.warnings.len(), 1);
+        assert!(plan.warnings[0].contains("PCMU"), "{:?}", plan.warnings);
+        let plan = plan_tracks(offers(&[("video", "h264"), ("audio", "opus")])).unwrap();
+        assert!(plan.warnings[0].contains("Opus"));
+        // A second, AAC audio stream is used instead and no warning stays.
+        let plan = plan_tracks(offers(&[("video", "h264"), ("audio", "pcma"), ("audio", "mpeg4-generic")])).unwrap();
+        assert_eq!((plan.audio, plan.warnings.len()), (Some(2), 0));
+    }
+
+    #[test]
+    fn unsupported_or_missing_video_needs_new_config() {
+        let error = plan_tracks(offers(&[("video", "jpeg"), ("audio", "mpeg4-generic")])).unwrap_err();
+        assert_eq!(error, PullError::UnsupportedVideo("jpeg".into()));
+        assert!(error.needs_new_config());
+        let error = plan_tracks(offers(&[("audio", "mpeg4-generic")])).unwrap_err();
+        assert_eq!(error, PullError::NoVideo);
+    }
+}

@@ -1,0 +1,129 @@
+//! What ties a pod to the cluster registry: the publish-side authorizer that
+//! claims streams, the origin-side directory of owners, and the probe one
+//! ingest pod sends another before taking a stream over.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cluster::{ClusterError, ClusterRegistry, FencedWriter, PublisherProbe};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use ingest::{AuthFuture, ClaimFuture, ClaimRefused, StreamAuthorizer};
+use sqlx::AnyPool;
+
+/// Checks stream keys in the shared database and claims streams for this pod.
+pub struct ClusterAuthorizer {
+    pub pool: AnyPool,
+    pub registry: ClusterRegistry,
+    pub writer: Arc<FencedWriter>,
+    pub probe: Arc<PublisherProbe>,
+}
+
+impl StreamAuthorizer for ClusterAuthorizer {
+    fn authorize<'a>(&'a self, _app: &'a str, stream_key: &'a str, _peer: SocketAddr) -> AuthFuture<'a> {
+        Box::pin(async move {
+            if !(16..=128).contains(&stream_key.len()) {
+                return Ok(None);
+            }
+            sqlx::query_scalar::<_, String>("SELECT name FROM streams WHERE stream_key = $1")
+                .bind(stream_key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|error| error.to_string())
+        })
+    }
+
+    fn claim<'a>(&'a self, stream: &'a str) -> ClaimFuture<'a> {
+        Box::pin(async move {
+            match self.registry.claim(stream, self.probe.as_ref()).await {
+                Ok(claim) => {
+                    self.writer.set_epoch(stream, claim.epoch);
+                    Ok(Some(claim.resume))
+                }
+                Err(ClusterError::Busy(_)) => Err(ClaimRefused::Busy),
+                Err(error) => Err(ClaimRefused::Unavailable(error.to_string())),
+            }
+        })
+    }
+}
+
+fn http_client() -> Client<HttpConnector, Empty<Bytes>> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_millis(300)));
+    Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector)
+}
+
+/// Asks the owner's internal endpoint whether its publisher still sends.
+/// No answer within a second means the owner is gone.
+pub fn publisher_probe() -> Arc<PublisherProbe> {
+    let client = http_client();
+    Arc::new(move |address: String, stream: String| {
+        let client = client.clone();
+        Box::pin(async move {
+            let Ok(uri) = format!("http://{address}/internal/v1/streams/{stream}/publisher").parse() else {
+                return false;
+            };
+            let answer = tokio::time::timeout(Duration::from_secs(1), async {
+                let response = client.get(uri).await.ok()?;
+                response.into_body().collect().await.ok().map(|body| body.to_bytes())
+            })
+            .await;
+            matches!(answer, Ok(Some(body)) if body.as_ref() == b"active")
+        })
+    })
+}
+
+/// Owners from the registry, remembered briefly so a burst of requests
+/// costs one query.
+pub struct RegistryDirectory {
+    registry: ClusterRegistry,
+    known: Mutex<HashMap<String, (Instant, Option<String>)>>,
+}
+
+impl RegistryDirectory {
+    const FRESH_FOR: Duration = Duration::from_secs(1);
+
+    pub fn new(registry: ClusterRegistry) -> Self {
+        Self { registry, known: Mutex::default() }
+    }
+}
+
+impl origin::EdgeDirectory for RegistryDirectory {
+    fn owner<'a>(
+        &'a self,
+        stream: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>> {
+        Box::pin(async move {
+            if let Some((at, owner)) = self.known.lock().ok()?.get(stream) {
+                if at.elapsed() < Self::FRESH_FOR {
+                    return owner.clone();
+                }
+            }
+            let owner = match self.registry.owner(stream).await {
+                Ok(owner) => owner.map(|owner| owner.address),
+                Err(error) => {
+                    tracing::warn!(stream, %error, "cannot look the stream's owner up");
+                    return None;
+                }
+            };
+            if let Ok(mut known) = self.known.lock() {
+                if known.len() > 100_000 {
+                    known.clear();
+                }
+                known.insert(stream.to_owned(), (Instant::now(), owner.clone()));
+            }
+            owner
+        })
+    }
+
+    fn forget(&self, stream: &str) {
+        if let Ok(mut known) = self.known.lock() {
+            known.remove(stream);
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The cluster roles: `ingest` (publishers in, live edge out to origin pods
+//! over an internal endpoint), `origin` (viewers, through the owner of each
+//! stream) and `api` (the management service). They share PostgreSQL (or
+//! one SQLite file on one machine) and object storage.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use cluster::{ClusterConfig, ClusterRegistry, FencedWriter};
+use live::{Registry, StorageWriter};
+use origin::{Origin, Upstream};
+use sqlx::AnyPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::all::{display_host, ingest_config, live_config, open_store, wait_for_signal, writer_config};
+use crate::cluster_link::{publisher_probe, ClusterAuthorizer, RegistryDirectory};
+use crate::config::Config;
+
+pub async fn connect_database(config: &Config) -> Result<AnyPool, String> {
+    let url = match &config.database_url {
+        Some(url) => url.clone(),
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .map_err(|error| format!("cannot create {}: {error}", config.data_dir.display()))?;
+            format!("sqlite://{}?mode=rwc", config.data_dir.join("relay.db").display())
+        }
+    };
+    cluster::connect(&url).await.map_err(|error| format!("database: {error}"))
+}
+
+/// /readyz: the pod should get traffic (the database answers and it is
+/// not draining). /healthz (the process runs) comes with the origin router.
+fn readiness(pool: AnyPool, draining: Arc<AtomicBool>) -> Router {
+    Router::new().route(
+        "/readyz",
+        get(move || {
+            let pool = pool.clone();
+            let draining = draining.clone();
+            async move {
+                if draining.load(Ordering::SeqCst) {
+                    return (StatusCode::SERVICE_UNAVAILABLE, "draining");
+                }
+                match sqlx::query("SELECT 1").execute(&pool).await {
+                    Ok(_) => (StatusCode::OK, "ready"),
+                    Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+                }
+            }
+        }),
+    )
+}
+
+fn pod_name(config: &Config) -> String {
+    config.pod_name.clone().unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "relay".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+async fn bind(address: std::net::SocketAddr, what: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(address).await.map_err(|error| format!("cannot listen on {address} for {what}: {error}"))
+}
+
+pub async fn run_ingest(config: Config) -> Result<(), String> {
+    let pool = connect_database(&config).await?;
+    let store = open_store(&config).await?;
+    let writer = StorageWriter::spawn(store.clone(), writer_config(&config))
+        .map_err(|error| format!("storage spool: {error}"))?;
+    let rtmp_listener = bind(config.rtmp_listen, "RTMP").await?;
+    let internal_listener = bind(config.internal_listen, "the internal endpoint").await?;
+    let internal = internal_listener.local_addr().map_err(|error| error.to_string())?;
+    let address = config
+        .advertise_address
+        .clone()
+        .unwrap_or_else(|| format!("{}:{}", display_host(internal.ip()), internal.port()));
+    let cluster_config = ClusterConfig {
+        pod: pod_name(&config),
+        address: address.clone(),
+        history_segments: config.playlist_window_segments,
+        ..ClusterConfig::default()
+    };
+    let registry = ClusterRegistry::new(pool.clone(), cluster_config.clone());
+    let fenced = FencedWriter::spawn(registry.clone(), writer.clone());
+    let live = Registry::with_listener(live_config(&config), fenced.clone());
+    fenced.attach(&live);
+    live.spawn_housekeeping();
+
+    let draining = Arc::new(AtomicBool::new(false));
+    let (shutdown_sender, shutdown) = watch::channel(false);
+    let authorizer =
+        Arc::new(ClusterAuthorizer { pool: pool.clone(), registry, writer: fenced.clone(), probe: publisher_probe() });
+    let ingest_task =
+        tokio::spawn(ingest::run(rtmp_listener, live.clone(), authorizer, ingest_config(&config), shutdown.clone()));
+    let edge = Arc::new(Origin {
+        registry: live,
+        storage: store,
+        default_hold: Duration::from_millis(3 * u64::from(config.segment_target_ms)),
+        access: Arc::new(origin::AccessControl::public()),
+        upstream: None,
+    });
+    let (http_stop, http_stopped) = watch::channel(false);
+    let router = origin::router(edge).merge(readiness(pool, draining.clone()));
+    let http_task = tokio::spawn(origin::serve_router(internal_listener, router, async move {
+        let mut stopped = http_stopped;
+        let _ = stopped.wait_for(|stop| *stop).await;
+    }));
+    tracing::info!(pod = %cluster_config.pod, rtmp = %config.rtmp_listen, %internal, %address, "ingest pod running");
+
+    wait_for_signal().await;
+    // Drain: no new publishers, current ones told to reconnect elsewhere,
+    // then every completed segment reaches the registry and storage.
+    tracing::info!("draining: asking publishers to reconnect elsewhere, finishing uploads");
+    draining.store(true, Ordering::SeqCst);
+    let _ = shutdown_sender.send(true);
+    let drain = Duration::from_millis(config.drain_timeout_ms);
+    let started = tokio::time::Instant::now();
+    let _ = tokio::time::timeout(drain, ingest_task).await;
+    if !fenced.flush(drain.saturating_sub(started.elapsed())).await {
+        tracing::warn!("drain timed out before the registry caught up");
+    }
+    if !writer.flush(drain.saturating_sub(started.elapsed())).await {
+        tracing::warn!(pending = ?writer.stats(), "drain timed out with uploads pending; the spool keeps them");
+    }
+    let _ = http_stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), http_task).await;
+    tracing::info!("drained");
+    Ok(())
+}
+
+pub async fn run_origin(config: Config) -> Result<(), String> {
+    let pool = connect_database(&config).await?;
+    let store = open_store(&config).await?;
+    let registry = ClusterRegistry::new(pool.clone(), ClusterConfig { pod: pod_name(&config), ..ClusterConfig::default() });
+    let hold = Duration::from_millis(3 * u64::from(config.segment_target_ms));
+    let upstream =
+        Upstream::new(Arc::new(RegistryDirectory::new(registry)), config.origin_cache_bytes, hold + Duration::from_secs(2));
+    let origin = Arc::new(Origin {
+        // Origin pods hold no live edge of their own.
+        registry: Registry::new(live_config(&config), None),
+        storage: store,
+        default_hold: hold,
+        access: Arc::new(origin::AccessControl::public()),
+        upstream: Some(Arc::new(upstream)),
+    });
+    let listener = bind(config.http_listen, "HTTP").await?;
+    let draining = Arc::new(AtomicBool::new(false));
+    let router = origin::router(origin).merge(readiness(pool, draining.clone()));
+    tracing::info!(http = %config.http_listen, "origin pod running");
+    let serve = origin::serve_router(listener, router, async move {
+        wait_for_signal().await;
+        draining.store(true, Ordering::SeqCst);
+        tracing::info!("draining: finishing requests in flight");
+    });
+    serve.await.map_err(|error| error.to_string())
+}
+
+pub async fn run_api(config: Config) -> Result<(), String> {
+    let pool = connect_database(&config).await?;
+    let listener = bind(config.http_listen, "HTTP").await?;
+    let draining = Arc::new(AtomicBool::new(false));
+    let router = readiness(pool, draining.clone()).route("/healthz", get(|| async { "ok" }));
+    tracing::info!(http = %config.http_listen, "api service running");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            wait_for_signal().await;
+            draining.store(true, Ordering::SeqCst);
+        })
+        .await
+        .map_err(|error| error.to_string())
+}

@@ -1,0 +1,77 @@
+//! A cluster on one machine: role processes of `relay` on free loopback
+//! ports, sharing one PostgreSQL database and one S3-protocol bucket.
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::process::ChildGuard;
+use super::tempdir::TempDir;
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map(|address| address.port()).unwrap()
+}
+
+/// One `relay ingest|origin|api` process.
+pub struct RoleProcess {
+    pub name: String,
+    pub process: ChildGuard,
+    /// RTMP port (ingest only).
+    pub rtmp_port: u16,
+    /// Public HTTP port (origin, api) or internal endpoint (ingest).
+    pub http_port: u16,
+    _data_dir: TempDir,
+}
+
+impl RoleProcess {
+    /// Starts `relay ROLE` with the shared settings plus its own ports, and
+    /// waits until /readyz says it is ready.
+    pub fn start(role: &str, name: &str, shared: &[(&str, String)]) -> RoleProcess {
+        let data_dir = TempDir::new(&format!("relay-{name}"));
+        let rtmp_port = free_port();
+        let http_port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_relay"));
+        command.arg(role).stdout(Stdio::null());
+        for (variable, _) in std::env::vars_os() {
+            if variable.to_string_lossy().starts_with("RELAY_") {
+                command.env_remove(variable);
+            }
+        }
+        for (variable, value) in shared {
+            command.env(variable, value);
+        }
+        command
+            .env("RELAY_DATA_DIR", data_dir.path())
+            .env("RELAY_POD_NAME", name)
+            .env("RELAY_RTMP_LISTEN", format!("127.0.0.1:{rtmp_port}"))
+            .env("RELAY_HTTP_LISTEN", format!("127.0.0.1:{http_port}"))
+            .env("RELAY_INTERNAL_LISTEN", format!("127.0.0.1:{http_port}"))
+            .env("RELAY_ADVERTISE_ADDRESS", format!("127.0.0.1:{http_port}"))
+            .env("NO_COLOR", "1");
+        if std::env::var_os("RUST_LOG").is_none() {
+            command.env("RUST_LOG", "info");
+        }
+        let mut process = ChildGuard::spawn(name, &mut command);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = process.try_wait() {
+                panic!("{name} exited during startup ({status}); stderr:\n{}", process.stderr_tail());
+            }
+            let ready = super::http::get(&format!("http://127.0.0.1:{http_port}/readyz"), Duration::from_secs(2));
+            if ready.is_ok_and(|response| response.status == 200) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{name} never became ready; stderr:\n{}", process.stderr_tail());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        RoleProcess { name: name.to_owned(), process, rtmp_port, http_port, _data_dir: data_dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.http_port)
+    }
+
+    pub fn rtmp_url(&self, key: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{key}", self.rtmp_port)
+    }
+}
