@@ -23,6 +23,7 @@ run: runtime-deps ## Run everything in one process: RTMP ingest, LL-HLS origin, 
 test: deps ## fmt check, clippy -D warnings, the whole test suite (incl. end-to-end)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	bash tests/deploy/run.sh
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		echo "$(CARGO) nextest run --workspace --no-fail-fast"; \
 		$(CARGO) nextest run --workspace --no-fail-fast; \

@@ -12,8 +12,7 @@ use crate::{unix_ms, ClusterError, ClusterRegistry};
 
 /// Asks a live owner at `address` whether stream `stream` still has an
 /// active publisher there. An unreachable owner counts as gone.
-pub type PublisherProbe =
-    dyn Fn(String, String) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync + 'static;
+pub type PublisherProbe = dyn Fn(String, String) -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync + 'static;
 
 /// What a successful claim gives the new owner.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +73,8 @@ impl ClusterRegistry {
             if let Some(lost) = lost {
                 self.record_gap(stream, new_epoch, lost, target).await?;
             }
-            let history = if ended == 0 { self.latest_segments(stream, self.config.history_segments).await? } else { vec![] };
+            let history =
+                if ended == 0 { self.latest_segments(stream, self.config.history_segments).await? } else { vec![] };
             let discontinuity_sequence = history
                 .first()
                 .map_or(0, |first| first.discontinuity_sequence.saturating_sub(u64::from(first.discontinuity)));

@@ -38,8 +38,7 @@ impl FencedWriter {
     /// Starts the write and heartbeat tasks on the current runtime.
     pub fn spawn(registry: ClusterRegistry, storage: StorageWriter) -> Arc<Self> {
         let (events, receiver) = mpsc::unbounded_channel();
-        let shared =
-            Arc::new(Shared {
+        let shared = Arc::new(Shared {
             registry,
             storage,
             epochs: Mutex::default(),
@@ -184,7 +183,8 @@ async fn heartbeat_loop(shared: Weak<Shared>) {
     loop {
         tick.tick().await;
         let Some(shared) = shared.upgrade() else { return };
-        let owned: Vec<(String, i64)> = shared.lock_epochs().iter().map(|(name, epoch)| (name.clone(), *epoch)).collect();
+        let owned: Vec<(String, i64)> =
+            shared.lock_epochs().iter().map(|(name, epoch)| (name.clone(), *epoch)).collect();
         for (stream, epoch) in owned {
             match shared.registry.heartbeat(&stream, epoch).await {
                 Ok(()) => {}

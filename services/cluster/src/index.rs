@@ -63,30 +63,33 @@ impl ClusterRegistry {
         record: &SegmentRecord,
         object_key: &str,
     ) -> Result<(), ClusterError> {
-        sqlx::query(&format!("INSERT INTO stored_segments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
-            .bind(stream)
-            .bind(record.msn as i64)
-            .bind(epoch)
-            .bind(record.program_date_time_ms)
-            .bind((record.duration_secs * 1000.0).round() as i64)
-            .bind(i64::from(record.discontinuity))
-            .bind(record.discontinuity_sequence as i64)
-            .bind(i64::from(record.init_version))
-            .bind(i64::from(record.gap))
-            .bind(object_key)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO stored_segments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(stream)
+        .bind(record.msn as i64)
+        .bind(epoch)
+        .bind(record.program_date_time_ms)
+        .bind((record.duration_secs * 1000.0).round() as i64)
+        .bind(i64::from(record.discontinuity))
+        .bind(record.discontinuity_sequence as i64)
+        .bind(i64::from(record.init_version))
+        .bind(i64::from(record.gap))
+        .bind(object_key)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     /// The newest `count` segments, oldest first.
     pub async fn latest_segments(&self, stream: &str, count: usize) -> Result<Vec<StoredSegment>, ClusterError> {
-        let rows: Vec<SegmentRow> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM stored_segments WHERE stream = $1 ORDER BY msn DESC LIMIT $2"))
-                .bind(stream)
-                .bind(count as i64)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<SegmentRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM stored_segments WHERE stream = $1 ORDER BY msn DESC LIMIT $2"
+        ))
+        .bind(stream)
+        .bind(count as i64)
+        .fetch_all(&self.pool)
+        .await?;
         let mut segments: Vec<_> = rows.into_iter().map(StoredSegment::from_row).collect();
         segments.reverse();
         Ok(segments)

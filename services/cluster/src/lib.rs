@@ -6,6 +6,8 @@
 mod claim;
 mod fenced;
 mod index;
+mod lease;
+mod retention;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +16,7 @@ use sqlx::AnyPool;
 pub use claim::{Claim, PublisherProbe};
 pub use fenced::FencedWriter;
 pub use index::StoredSegment;
+pub use retention::{RetentionConfig, MAX_DVR_WINDOW};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -89,11 +92,12 @@ impl ClusterRegistry {
 
     /// The stream's owner as the database says, fresh or not.
     pub async fn owner(&self, stream: &str) -> Result<Option<Owner>, ClusterError> {
-        let row: Option<OwnerRow> =
-            sqlx::query_as("SELECT owner, owner_address, epoch, heartbeat_ms, ended FROM live_owners WHERE stream = $1")
-                .bind(stream)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<OwnerRow> = sqlx::query_as(
+            "SELECT owner, owner_address, epoch, heartbeat_ms, ended FROM live_owners WHERE stream = $1",
+        )
+        .bind(stream)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.and_then(|(pod, address, epoch, heartbeat_ms, ended)| {
             Some(Owner { pod: pod?, address: address?, epoch, heartbeat_ms, ended: ended != 0 })
         }))
@@ -112,12 +116,11 @@ impl ClusterRegistry {
 
     /// Marks the stream ended (its publisher stayed away past the grace).
     pub async fn end(&self, stream: &str, epoch: i64) -> Result<(), ClusterError> {
-        let updated =
-            sqlx::query("UPDATE live_owners SET ended = 1, open_msn = NULL WHERE stream = $1 AND epoch = $2")
-                .bind(stream)
-                .bind(epoch)
-                .execute(&self.pool)
-                .await?;
+        let updated = sqlx::query("UPDATE live_owners SET ended = 1, open_msn = NULL WHERE stream = $1 AND epoch = $2")
+            .bind(stream)
+            .bind(epoch)
+            .execute(&self.pool)
+            .await?;
         fenced_unless_updated(updated.rows_affected(), stream)
     }
 }

@@ -130,3 +130,57 @@ async fn concurrent_claims_give_one_owner_per_epoch() {
     let owner = pod(&pool, "reader").owner("race").await.unwrap().unwrap();
     assert_eq!(owner.epoch, *epochs.last().unwrap(), "the newest epoch owns the stream");
 }
+
+async fn leases_and_retention(pool: sqlx::AnyPool) {
+    let a = pod(&pool, "pod-a");
+    let b = pod(&pool, "pod-b");
+    let ttl = std::time::Duration::from_millis(300);
+    assert!(a.acquire_lease("sweeper", ttl).await.unwrap());
+    assert!(!b.acquire_lease("sweeper", ttl).await.unwrap(), "held by a");
+    assert!(a.acquire_lease("sweeper", ttl).await.unwrap(), "a renews");
+    assert_eq!(b.lease_holder("sweeper").await.unwrap().as_deref(), Some("pod-a"));
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert!(b.acquire_lease("sweeper", ttl).await.unwrap(), "a stopped renewing");
+    b.release_lease("sweeper").await.unwrap();
+    assert_eq!(a.lease_holder("sweeper").await.unwrap(), None);
+
+    // Two streams, segments two hours old and new; one stream keeps 3 h.
+    let store = storage::MemoryStore::default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    for stream in ["old", "long"] {
+        let claim = a.claim(stream, probe(false).as_ref()).await.unwrap();
+        for msn in 0..4u64 {
+            let age_ms = if msn < 2 { 2 * 3600 * 1000 + 60_000 } else { 10_000 };
+            let mut segment = record(msn, false, 0);
+            segment.program_date_time_ms = now - age_ms;
+            let key = live::segment_key(stream, msn);
+            a.segment_completed(stream, claim.epoch, &segment, &key).await.unwrap();
+            storage::ObjectStore::put(&store, &key, bytes::Bytes::from_static(b"media")).await.unwrap();
+        }
+    }
+    a.set_dvr_window("long", std::time::Duration::from_secs(3 * 3600)).await.unwrap();
+    a.set_dvr_window("huge", std::time::Duration::from_secs(90 * 3600)).await.unwrap();
+    let default = std::time::Duration::from_secs(7200);
+    assert_eq!(a.dvr_window("huge", default).await.unwrap(), cluster::MAX_DVR_WINDOW);
+    let removed = a.sweep(&store, &cluster::RetentionConfig::default()).await.unwrap();
+    assert_eq!(removed, 2);
+    let left: Vec<u64> = a.all_segments("old").await.unwrap().iter().map(|segment| segment.msn).collect();
+    assert_eq!(left, vec![2, 3]);
+    assert_eq!(a.all_segments("long").await.unwrap().len(), 4);
+    assert!(storage::ObjectStore::get(&store, "live/old/seg0.m4s").await.unwrap().is_none());
+    assert!(storage::ObjectStore::get(&store, "live/old/seg2.m4s").await.unwrap().is_some());
+    assert!(storage::ObjectStore::get(&store, "live/long/seg0.m4s").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn leases_and_retention_on_sqlite() {
+    let (pool, path) = sqlite_pool().await;
+    leases_and_retention(pool).await;
+    let _ = std::fs::remove_file(path);
+}
+
+#[tokio::test]
+async fn leases_and_retention_on_postgres() {
+    let url = PgTestServer::shared().create_database();
+    leases_and_retention(cluster::connect(&url).await.unwrap()).await;
+}

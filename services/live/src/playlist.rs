@@ -88,11 +88,8 @@ fn build_media_playlist(state: &EdgeState) -> MediaPlaylist {
 /// or over the open segment's parts before any segment completed.
 pub(crate) fn measured_bandwidth(state: &EdgeState) -> Option<(u64, u64)> {
     let rate = |bytes: usize, seconds: f64| (seconds > 0.0).then(|| (bytes as f64 * 8.0 / seconds) as u64);
-    let complete: Vec<(usize, f64)> = state
-        .segments
-        .iter()
-        .filter_map(|segment| Some((segment.data.as_ref()?.len(), segment.duration)))
-        .collect();
+    let complete: Vec<(usize, f64)> =
+        state.segments.iter().filter_map(|segment| Some((segment.data.as_ref()?.len(), segment.duration))).collect();
     if complete.is_empty() {
         let segment = state.segments.back()?;
         let bytes = segment.parts.iter().map(|part| part.data.len()).sum();

@@ -27,6 +27,9 @@ pub async fn live_file(
     uri: axum::http::Uri,
 ) -> Result<Response, OriginError> {
     let file = LiveFile::parse(&file_name).ok_or(OriginError::NotFound)?;
+    if file == LiveFile::Dvr {
+        return crate::dvr::playlist(&origin, &stream_name, &query).await;
+    }
     let stream = origin.registry.get(&stream_name);
     if let (None, Some(upstream)) = (&stream, &origin.upstream) {
         if matches!(file, LiveFile::Media) {
@@ -37,6 +40,7 @@ pub async fn live_file(
         return crate::proxied::live_file(&origin, upstream, &stream_name, &file_name, file, uri.query()).await;
     }
     match file {
+        LiveFile::Dvr => Err(OriginError::NotFound),
         LiveFile::Multivariant => multivariant(&origin, stream.ok_or(OriginError::NotFound)?).await,
         LiveFile::Media => media_playlist(&origin, stream.ok_or(OriginError::NotFound)?, &query).await,
         LiveFile::Part(msn, index) => part(&origin, stream.ok_or(OriginError::NotFound)?, msn, index).await,

@@ -4,6 +4,7 @@
 
 mod access_gate;
 mod cache;
+mod dvr;
 mod error;
 mod handlers;
 mod player;
@@ -24,6 +25,7 @@ use tower_http::cors::CorsLayer;
 
 pub use access::AccessControl;
 pub use access_gate::TOKEN_HEADER;
+pub use dvr::{IndexFuture, SegmentIndex};
 pub use error::OriginError;
 pub use upstream::{EdgeDirectory, FetchFailure, Fetched, Upstream};
 
@@ -39,6 +41,8 @@ pub struct Origin {
     /// Set on origin pods: streams not in `registry` are fetched from the
     /// ingest pod that owns them.
     pub upstream: Option<Arc<Upstream>>,
+    /// The stored-segment index behind dvr.m3u8; None serves no DVR.
+    pub index: Option<Arc<dyn SegmentIndex>>,
 }
 
 /// Serves the origin on `listener` until `shutdown` resolves, then drains.

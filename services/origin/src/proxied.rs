@@ -27,13 +27,14 @@ pub async fn live_file(
     };
     let cache_key = format!("{stream}/{name}");
     match file {
+        LiveFile::Dvr => Err(OriginError::NotFound),
         LiveFile::Multivariant | LiveFile::Media => playlist(origin, upstream, stream, &path, &cache_key).await,
         LiveFile::Part(..) => {
             if let Some(data) = upstream.cache.get(&cache_key) {
                 return Ok(media_response(data));
             }
-            match upstream.fetch(stream, &path).await {
-                Ok(fetched) => Ok(media_or_error(upstream, &cache_key, fetched)),
+            match upstream.fetch(stream, &path, Some(&cache_key)).await {
+                Ok(fetched) => Ok(media_or_error(fetched)),
                 Err(_) => Err(OriginError::NotFound),
             }
         }
@@ -41,9 +42,9 @@ pub async fn live_file(
             if let Some(data) = upstream.cache.get(&cache_key) {
                 return Ok(media_response(data));
             }
-            if let Ok(fetched) = upstream.fetch(stream, &path).await {
+            if let Ok(fetched) = upstream.fetch(stream, &path, Some(&cache_key)).await {
                 if fetched.status.is_success() {
-                    return Ok(media_or_error(upstream, &cache_key, fetched));
+                    return Ok(media_or_error(fetched));
                 }
             }
             let key = match file {
@@ -58,9 +59,11 @@ pub async fn live_file(
     }
 }
 
-fn media_or_error(upstream: &Upstream, cache_key: &str, fetched: Fetched) -> Response {
+/// Media as the owner answered; success always carries our media headers
+/// (a cache hit inside a flight has none of its own).
+fn media_or_error(fetched: Fetched) -> Response {
     if fetched.status.is_success() {
-        upstream.cache.insert(cache_key, fetched.body.clone());
+        return media_response(fetched.body);
     }
     passthrough(fetched)
 }
@@ -79,7 +82,7 @@ async fn playlist(
     let deadline = Instant::now() + origin.default_hold;
     let last_key = cache_key.to_owned();
     loop {
-        match upstream.fetch(stream, path).await {
+        match upstream.fetch(stream, path, None).await {
             Ok(fetched) if fetched.status.is_server_error() => {}
             Ok(fetched) => {
                 if fetched.status.is_success() {

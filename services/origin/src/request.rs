@@ -8,6 +8,8 @@ use crate::OriginError;
 pub enum LiveFile {
     Multivariant,
     Media,
+    /// The stored DVR window, or a time range of it (`start`, `end`).
+    Dvr,
     Init(u32),
     Segment(u64),
     Part(u64, u32),
@@ -18,6 +20,7 @@ impl LiveFile {
         match name {
             "index.m3u8" => return Some(LiveFile::Multivariant),
             "media.m3u8" => return Some(LiveFile::Media),
+            "dvr.m3u8" => return Some(LiveFile::Dvr),
             _ => {}
         }
         if let Some(version) = name.strip_prefix("init").and_then(|rest| rest.strip_suffix(".mp4")) {
@@ -47,6 +50,10 @@ pub struct PlaylistQuery {
     pub part: Option<String>,
     #[serde(rename = "_HLS_skip")]
     pub skip: Option<String>,
+    /// dvr.m3u8: first second of a time range (Unix seconds).
+    pub start: Option<String>,
+    /// dvr.m3u8: end of the time range (Unix seconds).
+    pub end: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -67,6 +74,21 @@ impl PlaylistQuery {
             Some(part) => Some(number(part).ok_or(OriginError::BadRequest("invalid _HLS_part"))?),
         };
         Ok(Some(BlockingRequest { msn, part }))
+    }
+
+    /// `Some((start_ms, end_ms))` for a time-range request; at most 24 h.
+    pub fn time_range(&self) -> Result<Option<(i64, i64)>, OriginError> {
+        let (start, end) = match (&self.start, &self.end) {
+            (None, None) => return Ok(None),
+            (Some(start), Some(end)) => (start, end),
+            _ => return Err(OriginError::BadRequest("start and end go together")),
+        };
+        let seconds = |text: &str| number::<i64>(text).ok_or(OriginError::BadRequest("start and end are Unix seconds"));
+        let (start, end) = (seconds(start)?, seconds(end)?);
+        if end <= start || end - start > 24 * 3600 {
+            return Err(OriginError::BadRequest("end must follow start by at most 24 h"));
+        }
+        Ok(Some((start * 1000, end * 1000)))
     }
 
     pub fn skip(&self) -> Result<SkipRequest, OriginError> {

@@ -84,13 +84,34 @@ impl Upstream {
     }
 
     /// `path_and_query` as the owner would serve it, fetched once however
-    /// many requests ask at the same time.
-    pub async fn fetch(&self, stream: &str, path_and_query: &str) -> Result<Fetched, FetchFailure> {
+    /// many requests ask at the same time. Immutable media names a
+    /// `cache_as` key: it is cached before the flight lands, so a request
+    /// arriving later finds it in the cache, never starting a second fetch.
+    pub async fn fetch(
+        &self,
+        stream: &str,
+        path_and_query: &str,
+        cache_as: Option<&str>,
+    ) -> Result<Fetched, FetchFailure> {
         let flight = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             in_flight.entry(path_and_query.to_owned()).or_default().clone()
         };
-        let result = flight.get_or_init(|| self.fetch_now(stream, path_and_query)).await.clone();
+        let result = flight
+            .get_or_init(|| async {
+                if let Some(body) = cache_as.and_then(|key| self.cache.get(key)) {
+                    return Ok(Fetched { status: StatusCode::OK, content_type: None, cache_control: None, body });
+                }
+                let fetched = self.fetch_now(stream, path_and_query).await;
+                if let (Some(key), Ok(fetched)) = (cache_as, &fetched) {
+                    if fetched.status.is_success() {
+                        self.cache.insert(key, fetched.body.clone());
+                    }
+                }
+                fetched
+            })
+            .await
+            .clone();
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if in_flight.get(path_and_query).is_some_and(|current| Arc::ptr_eq(current, &flight)) {
             in_flight.remove(path_and_query);

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::Database;
-use ingest::{AuthFuture, IngestConfig, StreamAuthorizer};
+use cluster::{ClusterConfig, ClusterRegistry, FencedWriter};
+use ingest::IngestConfig;
 use live::{LiveConfig, Registry, StorageWriter, WriterConfig};
 use media::rtmp::RtmpLimits;
 use media::segmenter::SegmenterConfig;
@@ -15,6 +16,7 @@ use storage::{LocalDirStore, ObjectStore, S3Config, S3Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::cluster_link::{publisher_probe, ClusterAuthorizer};
 use crate::config::Config;
 
 pub fn init_logging(format: &str) {
@@ -34,28 +36,13 @@ pub async fn open_database(config: &Config) -> Result<Database, String> {
     Database::open_sqlite(&config.data_dir.join("relay.db")).await.map_err(|error| error.to_string())
 }
 
-/// Stream keys are checked against the database on every publish.
-struct DatabaseAuthorizer(Database);
-
-impl StreamAuthorizer for DatabaseAuthorizer {
-    fn authorize<'a>(&'a self, _app: &'a str, stream_key: &'a str, _peer: SocketAddr) -> AuthFuture<'a> {
-        Box::pin(async move {
-            match self.0.stream_by_key(stream_key).await {
-                Ok(stream) => Ok(stream.map(|stream| stream.name)),
-                Err(error) => Err(error.to_string()),
-            }
-        })
-    }
-}
-
 pub async fn run(config: Config) -> Result<(), String> {
     let database = open_database(&config).await?;
     let first_stream = database.ensure_default_stream("main").await.map_err(|error| error.to_string())?;
     let store = open_store(&config).await?;
     let writer = StorageWriter::spawn(store.clone(), writer_config(&config))
         .map_err(|error| format!("storage spool: {error}"))?;
-    let registry = Registry::new(live_config(&config), Some(writer));
-    registry.spawn_housekeeping();
+    let pool = crate::roles::connect_database(&config).await?;
 
     let rtmp_listener = TcpListener::bind(config.rtmp_listen)
         .await
@@ -66,12 +53,28 @@ pub async fn run(config: Config) -> Result<(), String> {
     let rtmp_address = rtmp_listener.local_addr().map_err(|error| error.to_string())?;
     let http_address = http_listener.local_addr().map_err(|error| error.to_string())?;
 
+    // One pod of its own cluster: the same registry, epochs and segment
+    // index as a cluster, on SQLite, so DVR and restarts work the same way.
+    let cluster_config = ClusterConfig {
+        pod: config.pod_name.clone().unwrap_or_else(|| format!("all-{}", std::process::id())),
+        address: format!("127.0.0.1:{}", http_address.port()),
+        history_segments: config.playlist_window_segments,
+        ..ClusterConfig::default()
+    };
+    let cluster = ClusterRegistry::new(pool.clone(), cluster_config);
+    cluster.spawn_sweeper(store.clone(), crate::roles::retention_config(&config));
+    let index = crate::roles::segment_index(&cluster, &config);
+    let fenced = FencedWriter::spawn(cluster.clone(), writer.clone());
+    let registry = Registry::with_listener(live_config(&config), fenced.clone());
+    fenced.attach(&registry);
+    registry.spawn_housekeeping();
+
     let (shutdown_sender, shutdown) = watch::channel(false);
     let ingest_config = ingest_config(&config);
     let ingest_task = tokio::spawn(ingest::run(
         rtmp_listener,
         registry.clone(),
-        Arc::new(DatabaseAuthorizer(database)),
+        Arc::new(ClusterAuthorizer { pool, registry: cluster, writer: fenced.clone(), probe: publisher_probe() }),
         ingest_config,
         shutdown.clone(),
     ));
@@ -82,6 +85,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         default_hold: Duration::from_millis(3 * u64::from(config.segment_target_ms)),
         access: Arc::new(origin::AccessControl::public()),
         upstream: None,
+        index: Some(index),
     });
     let mut http_shutdown = shutdown.clone();
     let http_task = tokio::spawn(origin::serve(http_listener, origin, async move {
@@ -99,6 +103,8 @@ pub async fn run(config: Config) -> Result<(), String> {
         let _ = http_task.await;
     })
     .await;
+    let _ = fenced.flush(Duration::from_secs(5)).await;
+    let _ = writer.flush(Duration::from_secs(5)).await;
     Ok(())
 }
 

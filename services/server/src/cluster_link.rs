@@ -127,3 +127,48 @@ impl origin::EdgeDirectory for RegistryDirectory {
         }
     }
 }
+
+/// dvr.m3u8 reads the registry's segment index.
+pub struct RegistryIndex {
+    pub registry: ClusterRegistry,
+    pub default_window: Duration,
+}
+
+impl origin::SegmentIndex for RegistryIndex {
+    fn window<'a>(&'a self, stream: &'a str) -> origin::IndexFuture<'a, Duration> {
+        Box::pin(async move {
+            self.registry.dvr_window(stream, self.default_window).await.map_err(|error| error.to_string())
+        })
+    }
+
+    fn segments<'a>(
+        &'a self,
+        stream: &'a str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> origin::IndexFuture<'a, (Vec<media::hls::ListedSegment>, bool)> {
+        Box::pin(async move {
+            let stored = self
+                .registry
+                .segments_between(stream, from_ms, to_ms, limit)
+                .await
+                .map_err(|error| error.to_string())?;
+            let ended =
+                self.registry.owner(stream).await.map_err(|error| error.to_string())?.is_none_or(|owner| owner.ended);
+            let listed = stored
+                .into_iter()
+                .map(|segment| media::hls::ListedSegment {
+                    msn: segment.msn,
+                    duration: segment.duration_secs,
+                    init_version: segment.init_version,
+                    discontinuity: segment.discontinuity,
+                    discontinuity_sequence: segment.discontinuity_sequence,
+                    program_date_time_ms: segment.program_date_time_ms,
+                    gap: segment.gap,
+                })
+                .collect();
+            Ok((listed, ended))
+        })
+    }
+}

@@ -71,6 +71,12 @@ pub struct Config {
     pub origin_cache_bytes: usize,
     /// Ingest pods: how long SIGTERM waits for uploads before exiting (30000).
     pub drain_timeout_ms: u64,
+    /// How far back viewers can rewind a stream without its own window, in
+    /// seconds (7200; at most 86400).
+    pub dvr_window_secs: u64,
+    /// The retention sweeper deletes expired segments from storage too
+    /// (true); false when bucket lifecycle rules expire them.
+    pub retention_delete_objects: bool,
 }
 
 impl Default for Config {
@@ -106,6 +112,8 @@ impl Default for Config {
             pod_name: None,
             origin_cache_bytes: 256 << 20,
             drain_timeout_ms: 30_000,
+            dvr_window_secs: 7200,
+            retention_delete_objects: true,
         }
     }
 }
@@ -159,6 +167,9 @@ impl Config {
             if !url.starts_with("sqlite:") && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
                 return Err("database_url must start with sqlite: or postgres://".into());
             }
+        }
+        if !(60..=86_400).contains(&self.dvr_window_secs) {
+            return Err("dvr_window_secs must be 60-86400".into());
         }
         if self.origin_cache_bytes < 1 << 20 {
             return Err("origin_cache_bytes must be at least 1 MiB".into());

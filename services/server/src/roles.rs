@@ -18,8 +18,20 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::all::{display_host, ingest_config, live_config, open_store, wait_for_signal, writer_config};
-use crate::cluster_link::{publisher_probe, ClusterAuthorizer, RegistryDirectory};
+use crate::cluster_link::{publisher_probe, ClusterAuthorizer, RegistryDirectory, RegistryIndex};
 use crate::config::Config;
+
+pub(crate) fn retention_config(config: &Config) -> cluster::RetentionConfig {
+    cluster::RetentionConfig {
+        default_window: Duration::from_secs(config.dvr_window_secs),
+        delete_objects: config.retention_delete_objects,
+        ..cluster::RetentionConfig::default()
+    }
+}
+
+pub(crate) fn segment_index(registry: &ClusterRegistry, config: &Config) -> Arc<dyn origin::SegmentIndex> {
+    Arc::new(RegistryIndex { registry: registry.clone(), default_window: Duration::from_secs(config.dvr_window_secs) })
+}
 
 pub async fn connect_database(config: &Config) -> Result<AnyPool, String> {
     let url = match &config.database_url {
@@ -89,6 +101,8 @@ pub async fn run_ingest(config: Config) -> Result<(), String> {
         ..ClusterConfig::default()
     };
     let registry = ClusterRegistry::new(pool.clone(), cluster_config.clone());
+    registry.spawn_sweeper(store.clone(), retention_config(&config));
+    let index = segment_index(&registry, &config);
     let fenced = FencedWriter::spawn(registry.clone(), writer.clone());
     let live = Registry::with_listener(live_config(&config), fenced.clone());
     fenced.attach(&live);
@@ -106,6 +120,7 @@ pub async fn run_ingest(config: Config) -> Result<(), String> {
         default_hold: Duration::from_millis(3 * u64::from(config.segment_target_ms)),
         access: Arc::new(origin::AccessControl::public()),
         upstream: None,
+        index: Some(index),
     });
     let (http_stop, http_stopped) = watch::channel(false);
     let router = origin::router(edge).merge(readiness(pool, draining.clone()));
@@ -139,10 +154,15 @@ pub async fn run_ingest(config: Config) -> Result<(), String> {
 pub async fn run_origin(config: Config) -> Result<(), String> {
     let pool = connect_database(&config).await?;
     let store = open_store(&config).await?;
-    let registry = ClusterRegistry::new(pool.clone(), ClusterConfig { pod: pod_name(&config), ..ClusterConfig::default() });
+    let registry =
+        ClusterRegistry::new(pool.clone(), ClusterConfig { pod: pod_name(&config), ..ClusterConfig::default() });
     let hold = Duration::from_millis(3 * u64::from(config.segment_target_ms));
-    let upstream =
-        Upstream::new(Arc::new(RegistryDirectory::new(registry)), config.origin_cache_bytes, hold + Duration::from_secs(2));
+    let index = segment_index(&registry, &config);
+    let upstream = Upstream::new(
+        Arc::new(RegistryDirectory::new(registry)),
+        config.origin_cache_bytes,
+        hold + Duration::from_secs(2),
+    );
     let origin = Arc::new(Origin {
         // Origin pods hold no live edge of their own.
         registry: Registry::new(live_config(&config), None),
@@ -150,6 +170,7 @@ pub async fn run_origin(config: Config) -> Result<(), String> {
         default_hold: hold,
         access: Arc::new(origin::AccessControl::public()),
         upstream: Some(Arc::new(upstream)),
+        index: Some(index),
     });
     let listener = bind(config.http_listen, "HTTP").await?;
     let draining = Arc::new(AtomicBool::new(false));

@@ -210,4 +210,29 @@ async fn ingest_pod_killed_mid_stream_viewers_keep_playing() {
     }
     let owner = registry.owner("cam").await.unwrap().unwrap();
     assert_eq!(owner.pod, ingest_b.name);
+
+    // The DVR window reaches back past the takeover, through either origin,
+    // and its oldest segments come from the bucket.
+    let dvr = get_str(&format!("{base}/dvr.m3u8"), Duration::from_secs(10)).await.expect("dvr playlist");
+    assert_eq!(dvr.status, 200);
+    let window = parse_media(&dvr.text());
+    assert_eq!(window.media_sequence, segments[0].msn, "the window starts at the first stored segment");
+    assert!(window.segments.len() >= segments.len(), "the window lists every stored segment");
+    assert_eq!(window.segments.iter().filter(|segment| segment.gap).count(), segments.iter().filter(|s| s.gap).count());
+    for segment in window.segments.iter().filter(|segment| !segment.gap).take(3) {
+        let media = get_str(&format!("{base}/{}", segment.uri), Duration::from_secs(10)).await.expect("old segment");
+        assert_eq!(media.status, 200, "{}", segment.uri);
+        let stored = bucket.get(&live::segment_key("cam", segment.msn)).await.unwrap().unwrap();
+        assert_eq!(stored.as_ref(), media.body.as_slice(), "{} differs from the bucket", segment.uri);
+    }
+    let first = segments[0].program_date_time_ms / 1000;
+    let range = get_str(&format!("{base}/dvr.m3u8?start={first}&end={}", first + 5), Duration::from_secs(10))
+        .await
+        .expect("time range");
+    assert_eq!(range.status, 200);
+    let text = range.text();
+    assert!(text.contains("#EXT-X-PLAYLIST-TYPE:VOD") && text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+    assert!((2..=4).contains(&parse_media(&text).segments.len()), "{text}");
+    let bad = get_str(&format!("{base}/dvr.m3u8?start={first}"), Duration::from_secs(10)).await.unwrap();
+    assert_eq!(bad.status, 400);
 }

@@ -4,9 +4,11 @@
 
 mod media_playlist;
 mod multivariant;
+mod segment_list;
 
 pub use media_playlist::{MediaPlaylist, PlaylistPart, PlaylistSegment, RenditionReport, ServerControl, SkipRequest};
 pub use multivariant::{MultivariantPlaylist, Variant};
+pub use segment_list::{ListedSegment, SegmentList};
 
 /// Decimal seconds with five fractional digits, trimmed of trailing zeros
 /// but keeping at least one (players parse either; stable text keeps

@@ -63,8 +63,14 @@ pub async fn start_servers_with_access(ingest_config: IngestConfig, access: Arc<
         _shutdown: shutdown_sender,
     };
     tokio::spawn(ingest::run(rtmp_listener, registry.clone(), Arc::new(OneKey), ingest_config, shutdown));
-    let origin =
-        Arc::new(Origin { registry, storage: store, default_hold: Duration::from_secs(6), access, upstream: None });
+    let origin = Arc::new(Origin {
+        registry,
+        storage: store,
+        default_hold: Duration::from_secs(6),
+        access,
+        upstream: None,
+        index: None,
+    });
     tokio::spawn(origin::serve(http_listener, origin, std::future::pending()));
     servers
 }

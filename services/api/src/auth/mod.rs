@@ -1,0 +1,7 @@
+//! Password hashing and login throttling.
+
+mod password;
+mod ratelimit;
+
+pub use password::{PasswordCost, Passwords, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+pub use ratelimit::LoginLimiter;

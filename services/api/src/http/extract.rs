@@ -1,0 +1,224 @@
+//! Extractors: who is calling, from where, and request bodies and queries
+//! whose problems become 422s with per-field messages.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, FieldError};
+use crate::model::{Right, Role, StreamRecord, User};
+use crate::state::ApiState;
+
+pub const SESSION_COOKIE: &str = "relay_session";
+
+/// The client address as configured by `ApiOptions::client_ip`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub IpAddr);
+
+impl FromRequestParts<ApiState> for ClientAddress {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+        let forwarded = parts.headers.get("x-forwarded-for").and_then(|value| value.to_str().ok());
+        Ok(ClientAddress(state.options().client_ip.client_ip(peer, forwarded)))
+    }
+}
+
+/// An authenticated caller: by `Authorization: Bearer rk_...` or the session cookie.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    pub api_key_id: Option<String>,
+    pub address: IpAddr,
+}
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let ClientAddress(address) = ClientAddress::from_request_parts(parts, state).await?;
+        let authenticated = if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let value = value.to_str().map_err(|_| ApiError::Unauthorized)?;
+            let key = value.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?;
+            state.database().api_key_user(key.trim()).await?
+        } else if let Some(token) = session_cookie(parts) {
+            state.database().session_user(&token).await?
+        } else {
+            None
+        };
+        let authenticated = authenticated.ok_or(ApiError::Unauthorized)?;
+        Ok(Caller { user: authenticated.user, api_key_id: authenticated.api_key_id, address })
+    }
+}
+
+impl Caller {
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.user.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+
+    /// The stream, when it exists (404) and the caller holds `right` on it (403).
+    pub async fn stream_with(&self, state: &ApiState, stream_id: &str, right: Right) -> Result<StreamRecord, ApiError> {
+        let stream = state.database().stream(stream_id).await?;
+        if self.user.role.manages_all_streams() || state.database().has_right(&self.user.id, stream_id, right).await? {
+            Ok(stream)
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+
+    /// The stream, when it exists and the caller holds any right on it.
+    pub async fn stream_visible(&self, state: &ApiState, stream_id: &str) -> Result<StreamRecord, ApiError> {
+        let stream = state.database().stream(stream_id).await?;
+        if self.user.role.manages_all_streams() || state.database().has_any_right(&self.user.id, stream_id).await? {
+            Ok(stream)
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+
+    /// Records a change made by this caller in the audit log.
+    pub async fn audit(
+        &self,
+        state: &ApiState,
+        action: &str,
+        object_type: &str,
+        object_id: &str,
+    ) -> Result<(), ApiError> {
+        let address = self.address.to_string();
+        let actor = Some((self.user.id.as_str(), self.user.username.as_str()));
+        state.database().record_audit(actor, &address, action, object_type, object_id).await
+    }
+}
+
+fn session_cookie(parts: &Parts) -> Option<String> {
+    session_cookie_from_headers(&parts.headers)
+}
+
+pub fn session_cookie_from_headers(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// A JSON body. Syntax errors, wrong types and unknown or missing fields are
+/// 422s naming the field; the offending value is never repeated.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<ApiState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &ApiState) -> Result<Self, ApiError> {
+        // Only JSON: a cross-site form cannot send it without a preflight.
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes =
+            Bytes::from_request(request, state).await.map_err(|_| ApiError::field("body", "unreadable body"))?;
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            ApiError::Validation(vec![field_error(&error.path().to_string(), &error.inner().to_string(), "body")])
+        })?;
+        deserializer.end().map_err(|_| ApiError::field("body", "trailing characters after the JSON value"))?;
+        Ok(JsonBody(value))
+    }
+}
+
+/// Query parameters with the same 422 treatment.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequestParts<ApiState> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &ApiState) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
+        serde_path_to_error::deserialize(deserializer).map(QueryParams).map_err(|error| {
+            ApiError::Validation(vec![field_error(&error.path().to_string(), &error.inner().to_string(), "query")])
+        })
+    }
+}
+
+fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(query.as_bytes())
+}
+
+/// Names the field (for unknown and missing fields, the field itself
+/// rather than its parent) and scrubs the message.
+fn field_error(path: &str, message: &str, whole: &str) -> FieldError {
+    let parent = if path == "." || path.is_empty() { None } else { Some(path) };
+    // The path of an unknown field already ends in its name; a missing one's does not.
+    let missing = message.starts_with("missing field").then(|| message.split('`').nth(1)).flatten();
+    let field = match (parent, missing) {
+        (Some(parent), Some(name)) => format!("{parent}.{name}"),
+        (None, Some(name)) => name.to_owned(),
+        (Some(parent), None) => parent.to_owned(),
+        (None, None) => whole.to_owned(),
+    };
+    FieldError { field, message: scrub(message) }
+}
+
+/// Serde messages quote the value they choke on (`invalid type: string
+/// "hunter2", expected ...`); keep only what was expected.
+fn scrub(message: &str) -> String {
+    let message = match message.find(" at line ") {
+        Some(position) => &message[..position],
+        None => message,
+    };
+    for prefix in ["invalid type", "invalid value", "unknown variant", "invalid length"] {
+        if message.starts_with(prefix) {
+            return match message.find(", expected") {
+                Some(position) => format!("{prefix}{}", &message[position..]),
+                None => prefix.to_owned(),
+            };
+        }
+    }
+    if message.starts_with("unknown field") {
+        return "unknown field".to_owned();
+    }
+    if message.starts_with("missing field") {
+        return "missing field".to_owned();
+    }
+    if message.starts_with("expected") || message.starts_with("EOF") || message.starts_with("key must") {
+        return format!("malformed JSON: {message}");
+    }
+    "invalid value".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scrub;
+
+    #[test]
+    fn serde_messages_lose_the_value() {
+        assert_eq!(
+            scrub("invalid type: string \"hunter2\", expected u64 at line 1 column 9"),
+            "invalid type, expected u64"
+        );
+        assert_eq!(scrub("invalid value: integer `-1`, expected u32"), "invalid value, expected u32");
+        assert_eq!(scrub("unknown field `passwrd`, expected one of `a`"), "unknown field");
+        assert_eq!(scrub("expected `,` or `}` at line 1 column 5"), "malformed JSON: expected `,` or `}`");
+    }
+}

@@ -1,0 +1,182 @@
+//! Streams: push streams with a rotatable key, or cameras whose source
+//! is write-only. Stream keys appear only in create and rotate responses.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::extract::{Caller, JsonBody, QueryParams};
+use crate::error::ApiError;
+use crate::model::{CameraSource, Right, Role, StreamKind, StreamRecord};
+use crate::state::ApiState;
+use crate::store::{NewStream, StreamChange};
+
+#[derive(Serialize)]
+pub struct StreamView {
+    id: String,
+    name: String,
+    kind: StreamKind,
+    device_id: Option<String>,
+    created_at: i64,
+    /// Only when the stream is created or its key rotated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_key: Option<String>,
+}
+
+impl StreamView {
+    fn without_key(stream: StreamRecord) -> Self {
+        StreamView {
+            id: stream.id,
+            name: stream.name,
+            kind: stream.kind,
+            device_id: stream.device_id,
+            created_at: stream.created_at,
+            stream_key: None,
+        }
+    }
+
+    fn with_key(stream: StreamRecord) -> Self {
+        let key = (stream.kind == StreamKind::Push).then(|| stream.stream_key.clone());
+        StreamView { stream_key: key, ..StreamView::without_key(stream) }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStream {
+    name: String,
+    device_id: Option<String>,
+    #[serde(default = "push")]
+    kind: StreamKind,
+    stream_key: Option<String>,
+    camera: Option<CameraSource>,
+}
+
+fn push() -> StreamKind {
+    StreamKind::Push
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeStream {
+    name: Option<String>,
+    /// `null` detaches the stream from its device.
+    #[serde(default, deserialize_with = "present")]
+    device_id: Option<Option<String>>,
+    camera: Option<CameraSource>,
+}
+
+/// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamFilter {
+    device_id: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    QueryParams(filter): QueryParams<StreamFilter>,
+) -> Result<Json<Vec<StreamView>>, ApiError> {
+    let streams = if caller.user.role.manages_all_streams() {
+        state.database().streams(filter.device_id.as_deref()).await?
+    } else {
+        let visible = state.database().streams_visible_to(&caller.user.id).await?;
+        match &filter.device_id {
+            Some(device) => visible.into_iter().filter(|stream| stream.device_id.as_ref() == Some(device)).collect(),
+            None => visible,
+        }
+    };
+    Ok(Json(streams.into_iter().map(StreamView::without_key).collect()))
+}
+
+pub async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    JsonBody(request): JsonBody<CreateStream>,
+) -> Result<(StatusCode, Json<StreamView>), ApiError> {
+    caller.require(Role::Operator)?;
+    match request.kind {
+        StreamKind::Camera if request.camera.is_none() => {
+            return Err(ApiError::field("camera", "required for a camera stream"))
+        }
+        StreamKind::Camera if request.stream_key.is_some() => {
+            return Err(ApiError::field("stream_key", "camera streams have no stream key"))
+        }
+        StreamKind::Push if request.camera.is_some() => {
+            return Err(ApiError::field("camera", "only for a camera stream"))
+        }
+        _ => {}
+    }
+    let new = NewStream {
+        name: request.name,
+        device_id: request.device_id,
+        stream_key: request.stream_key,
+        camera: request.camera,
+    };
+    let stream = state.database().create_stream(&new).await.map_err(field_errors)?;
+    caller.audit(&state, "stream.create", "stream", &stream.id).await?;
+    Ok((StatusCode::CREATED, Json(StreamView::with_key(stream))))
+}
+
+pub async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<StreamView>, ApiError> {
+    Ok(Json(StreamView::without_key(caller.stream_visible(&state, &id).await?)))
+}
+
+pub async fn update(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<ChangeStream>,
+) -> Result<Json<StreamView>, ApiError> {
+    let before = caller.stream_with(&state, &id, Right::Manage).await?;
+    let change = StreamChange { name: request.name, device_id: request.device_id, camera: request.camera };
+    let stream = state.database().update_stream(&id, &change).await.map_err(field_errors)?;
+    caller.audit(&state, "stream.update", "stream", &id).await?;
+    if before.name != stream.name {
+        // Policies are matched by stream name.
+        state.reload_access().await?;
+    }
+    Ok(Json(StreamView::without_key(stream)))
+}
+
+pub async fn delete(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.stream_with(&state, &id, Right::Manage).await?;
+    state.database().delete_stream(&id).await?;
+    caller.audit(&state, "stream.delete", "stream", &id).await?;
+    state.reload_access().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn rotate_key(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<StreamView>, ApiError> {
+    caller.stream_with(&state, &id, Right::Manage).await?;
+    let stream = state.database().rotate_stream_key(&id).await?;
+    caller.audit(&state, "stream.rotate_key", "stream", &id).await?;
+    Ok(Json(StreamView::with_key(stream)))
+}
+
+/// Name and key problems of the store are field errors of this request.
+fn field_errors(error: ApiError) -> ApiError {
+    match error {
+        ApiError::InvalidName(_) => ApiError::field("name", "1 to 64 of a-z 0-9 - _"),
+        ApiError::InvalidKey => ApiError::field("stream_key", "16 to 128 of A-Z a-z 0-9 - _"),
+        other => other,
+    }
+}

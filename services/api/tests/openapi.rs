@@ -1,0 +1,276 @@
+//! The OpenAPI document and the mounted routes agree, every route refuses
+//! callers without credentials, and every documented operation answers as
+//! documented: a valid call of each gets the documented success status, and
+//! response objects carry exactly the documented properties.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use axum::http::{Method, StatusCode};
+use common::{cookie_of, App};
+use serde_json::{json, Value};
+
+/// A concrete path for a templated one.
+fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|segment| if segment.starts_with('{') { "0123456789abcdef" } else { segment })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[tokio::test]
+async fn document_lists_exactly_the_mounted_routes() {
+    let app = App::sqlite().await;
+    let served = app.call(Method::GET, api::OPENAPI_PATH, None, None).await;
+    assert_eq!(served.status, StatusCode::OK);
+    assert_eq!(served.body["openapi"], "3.0.3");
+    let paths = served.body["paths"].as_object().unwrap();
+
+    let mut documented = BTreeSet::new();
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            documented.insert((method.to_uppercase(), path.clone()));
+            let declared: BTreeSet<&str> = operation["parameters"]
+                .as_array()
+                .map(|parameters| {
+                    parameters.iter().filter(|p| p["in"] == "path").map(|p| p["name"].as_str().unwrap()).collect()
+                })
+                .unwrap_or_default();
+            let templated: BTreeSet<&str> =
+                path.split('/').filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}')).collect();
+            assert_eq!(declared, templated, "{method} {path}");
+            assert!(operation["operationId"].is_string() && operation["summary"].is_string());
+        }
+    }
+    let table: BTreeSet<(String, String)> =
+        api::routes().iter().map(|route| (route.method.to_string(), route.path.to_owned())).collect();
+    assert_eq!(documented, table);
+    assert!(documented.len() >= 40);
+
+    // Each documented operation is mounted: anything but the router's 404/405.
+    let methods = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
+    let all_paths: BTreeSet<&String> = paths.keys().collect();
+    for path in all_paths {
+        for method in &methods {
+            let reply = app.call(method.clone(), &concrete(path), None, None).await;
+            if documented.contains(&(method.to_string(), path.clone())) {
+                let expected = match (method.as_str(), path.as_str()) {
+                    ("GET", api::OPENAPI_PATH) => StatusCode::OK,
+                    ("POST", "/api/v1/auth/login") => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    _ => StatusCode::UNAUTHORIZED,
+                };
+                assert_eq!(reply.status, expected, "{method} {path}: {}", reply.text);
+            } else {
+                // Not documented: not mounted either.
+                assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path} is mounted but undocumented");
+            }
+        }
+    }
+    let unknown = app.call(Method::GET, "/api/v1/cameras", None, None).await;
+    assert_eq!((unknown.status, unknown.body["error"].as_str()), (StatusCode::NOT_FOUND, Some("route not found")));
+}
+
+#[tokio::test]
+async fn unknown_ids_are_404_for_every_kind_of_object() {
+    let app = App::sqlite().await;
+    for path in [
+        "/api/v1/users/none",
+        "/api/v1/areas/none",
+        "/api/v1/devices/none",
+        "/api/v1/streams/none",
+        "/api/v1/streams/none/policy",
+        "/api/v1/streams/none/rights",
+        "/api/v1/webhooks/none",
+    ] {
+        let reply = app.admin(Method::GET, path, None).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(reply.body["error"].as_str().unwrap().ends_with("not found"));
+    }
+    assert_eq!(app.admin(Method::DELETE, "/api/v1/api-keys/none", None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.admin(Method::POST, "/api/v1/streams/none/rotate-key", None).await.status, StatusCode::NOT_FOUND);
+}
+
+struct Tour<'a> {
+    app: &'a App,
+    document: Value,
+    visited: BTreeSet<(String, String)>,
+}
+
+impl Tour<'_> {
+    fn schema(&self, schema: &Value) -> Value {
+        match schema["$ref"].as_str() {
+            Some(reference) => {
+                let name = reference.trim_start_matches("#/components/schemas/");
+                let resolved = self.document["components"]["schemas"][name].clone();
+                assert!(!resolved.is_null(), "unresolved {reference}");
+                resolved
+            }
+            None => schema.clone(),
+        }
+    }
+
+    fn check_value(&self, value: &Value, schema: &Value, context: &str) {
+        let schema = self.schema(schema);
+        match schema["type"].as_str() {
+            Some("array") => {
+                let items = value.as_array().unwrap_or_else(|| panic!("{context}: not an array"));
+                for item in items {
+                    self.check_value(item, &schema["items"], context);
+                }
+            }
+            Some("object") if schema.get("properties").is_some() => {
+                let object = value.as_object().unwrap_or_else(|| panic!("{context}: not an object: {value}"));
+                let documented: BTreeSet<&str> =
+                    schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+                for key in object.keys() {
+                    assert!(documented.contains(key.as_str()), "{context}: undocumented property {key}");
+                }
+                for required in schema["required"].as_array().into_iter().flatten() {
+                    assert!(object.contains_key(required.as_str().unwrap()), "{context}: missing {required}");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn step(&mut self, method: Method, template: &str, path: &str, auth: &str, body: Option<Value>) -> Value {
+        let operation = self.document["paths"][template][method.as_str().to_lowercase()].clone();
+        assert!(operation.is_object(), "{method} {template} is not documented");
+        if body.is_some() {
+            assert!(operation["requestBody"].is_object(), "{method} {template} takes a body but documents none");
+        }
+        let reply = self.app.call(method.clone(), path, Some(auth), body).await;
+        let responses = operation["responses"].as_object().unwrap();
+        let success: Vec<&String> = responses.keys().filter(|status| status.starts_with('2')).collect();
+        assert_eq!(success.len(), 1, "{method} {template}");
+        assert_eq!(reply.status.as_str(), success[0], "{method} {template}: {}", reply.text);
+        let context = format!("{method} {template}");
+        match responses[success[0].as_str()]["content"]["application/json"].get("schema") {
+            Some(schema) => self.check_value(&reply.body, schema, &context),
+            None => assert_eq!(reply.status, StatusCode::NO_CONTENT, "{context}"),
+        }
+        self.visited.insert((method.to_string(), template.to_owned()));
+        reply.body
+    }
+}
+
+#[tokio::test]
+async fn every_operation_answers_as_documented() {
+    let app = App::sqlite().await;
+    let document = app.call(Method::GET, api::OPENAPI_PATH, None, None).await.body;
+    let mut tour = Tour { app: &app, document, visited: BTreeSet::new() };
+    let admin = app.admin_key.clone();
+    let v = |path: &str| format!("/api/v1{path}");
+
+    let openapi = tour.app.call(Method::GET, api::OPENAPI_PATH, None, None).await;
+    assert_eq!(openapi.status, StatusCode::OK);
+    tour.visited.insert(("GET".into(), api::OPENAPI_PATH.into()));
+
+    let password = "a long password 1";
+    let user = tour
+        .step(
+            Method::POST,
+            &v("/users"),
+            &v("/users"),
+            &admin,
+            Some(json!({"username": "tourist", "password": password, "role": "viewer"})),
+        )
+        .await;
+    let user_id = user["id"].as_str().unwrap().to_owned();
+    let login = app.login("tourist", password).await;
+    assert_eq!(login.status, StatusCode::OK);
+    tour.check_value(&login.body, &json!({"$ref": "#/components/schemas/Me"}), "login");
+    tour.visited.insert(("POST".into(), v("/auth/login")));
+    let cookie = cookie_of(&login);
+    tour.step(Method::GET, &v("/auth/me"), &v("/auth/me"), &cookie, None).await;
+    tour.step(Method::GET, &v("/users"), &v("/users"), &admin, None).await;
+    let user_path = v(&format!("/users/{user_id}"));
+    tour.step(Method::GET, &v("/users/{id}"), &user_path, &admin, None).await;
+    tour.step(Method::PATCH, &v("/users/{id}"), &user_path, &admin, Some(json!({"role": "operator"}))).await;
+
+    tour.step(Method::GET, &v("/api-keys"), &v("/api-keys"), &admin, None).await;
+    let key = tour.step(Method::POST, &v("/api-keys"), &v("/api-keys"), &admin, Some(json!({"name": "tour"}))).await;
+    let key_path = v(&format!("/api-keys/{}", key["id"].as_str().unwrap()));
+    tour.step(Method::DELETE, &v("/api-keys/{id}"), &key_path, &admin, None).await;
+
+    let area = tour.step(Method::POST, &v("/areas"), &v("/areas"), &admin, Some(json!({"name": "Tour area"}))).await;
+    let area_id = area["id"].as_str().unwrap().to_owned();
+    let area_path = v(&format!("/areas/{area_id}"));
+    tour.step(Method::GET, &v("/areas"), &v("/areas"), &admin, None).await;
+    tour.step(Method::GET, &v("/areas/{id}"), &area_path, &admin, None).await;
+    tour.step(Method::PATCH, &v("/areas/{id}"), &area_path, &admin, Some(json!({"description": "d"}))).await;
+    let device = tour
+        .step(Method::POST, &v("/devices"), &v("/devices"), &admin, Some(json!({"area_id": area_id, "name": "NVR"})))
+        .await;
+    let device_id = device["id"].as_str().unwrap().to_owned();
+    let device_path = v(&format!("/devices/{device_id}"));
+    tour.step(Method::GET, &v("/devices"), &v(&format!("/devices?area_id={area_id}")), &admin, None).await;
+    tour.step(Method::GET, &v("/devices/{id}"), &device_path, &admin, None).await;
+    tour.step(Method::PATCH, &v("/devices/{id}"), &device_path, &admin, Some(json!({"name": "NVR 2"}))).await;
+
+    let stream = tour
+        .step(
+            Method::POST,
+            &v("/streams"),
+            &v("/streams"),
+            &admin,
+            Some(json!({"name": "tour", "device_id": device_id})),
+        )
+        .await;
+    let stream_id = stream["id"].as_str().unwrap().to_owned();
+    let stream_path = v(&format!("/streams/{stream_id}"));
+    tour.step(Method::GET, &v("/streams"), &v(&format!("/streams?device_id={device_id}")), &admin, None).await;
+    tour.step(Method::GET, &v("/streams/{id}"), &stream_path, &admin, None).await;
+    tour.step(Method::PATCH, &v("/streams/{id}"), &stream_path, &admin, Some(json!({"device_id": null}))).await;
+    tour.step(Method::POST, &v("/streams/{id}/rotate-key"), &format!("{stream_path}/rotate-key"), &admin, None).await;
+    let rights_path = format!("{stream_path}/rights/{user_id}");
+    tour.step(
+        Method::PUT,
+        &v("/streams/{id}/rights/{user_id}"),
+        &rights_path,
+        &admin,
+        Some(json!({"rights": ["view_live"]})),
+    )
+    .await;
+    tour.step(Method::GET, &v("/streams/{id}/rights"), &format!("{stream_path}/rights"), &admin, None).await;
+    tour.step(Method::DELETE, &v("/streams/{id}/rights/{user_id}"), &rights_path, &admin, None).await;
+    let policy_path = format!("{stream_path}/policy");
+    tour.step(Method::GET, &v("/streams/{id}/policy"), &policy_path, &admin, None).await;
+    tour.step(Method::PUT, &v("/streams/{id}/policy"), &policy_path, &admin, Some(json!({"kind": "token"}))).await;
+    let tokens_path = format!("{stream_path}/tokens");
+    tour.step(Method::POST, &v("/streams/{id}/tokens"), &tokens_path, &admin, Some(json!({"expires_in_secs": 60})))
+        .await;
+
+    tour.step(Method::GET, &v("/signing-keys"), &v("/signing-keys"), &admin, None).await;
+    let signing = tour.step(Method::POST, &v("/signing-keys/rotate"), &v("/signing-keys/rotate"), &admin, None).await;
+    let retire_path = v(&format!("/signing-keys/{}/retire", signing["kid"].as_str().unwrap()));
+    tour.step(Method::POST, &v("/signing-keys/{kid}/retire"), &retire_path, &admin, None).await;
+    tour.step(Method::GET, &v("/audit"), &v("/audit?object=stream&limit=5"), &admin, None).await;
+
+    let hook = tour
+        .step(
+            Method::POST,
+            &v("/webhooks"),
+            &v("/webhooks"),
+            &admin,
+            Some(json!({"url": "http://127.0.0.1:9/", "events": ["on_play"]})),
+        )
+        .await;
+    let hook_path = v(&format!("/webhooks/{}", hook["id"].as_str().unwrap()));
+    tour.step(Method::GET, &v("/webhooks"), &v("/webhooks"), &admin, None).await;
+    tour.step(Method::GET, &v("/webhooks/{id}"), &hook_path, &admin, None).await;
+    tour.step(Method::PATCH, &v("/webhooks/{id}"), &hook_path, &admin, Some(json!({"enabled": false}))).await;
+    tour.step(Method::DELETE, &v("/webhooks/{id}"), &hook_path, &admin, None).await;
+
+    tour.step(Method::DELETE, &v("/streams/{id}"), &stream_path, &admin, None).await;
+    tour.step(Method::DELETE, &v("/devices/{id}"), &device_path, &admin, None).await;
+    tour.step(Method::DELETE, &v("/areas/{id}"), &area_path, &admin, None).await;
+    tour.step(Method::POST, &v("/auth/logout"), &v("/auth/logout"), &cookie, None).await;
+    tour.step(Method::DELETE, &v("/users/{id}"), &user_path, &admin, None).await;
+
+    let documented: BTreeSet<(String, String)> =
+        api::routes().iter().map(|route| (route.method.to_string(), route.path.to_owned())).collect();
+    let missed: Vec<_> = documented.difference(&tour.visited).collect();
+    assert!(missed.is_empty(), "operations the tour did not call: {missed:?}");
+}

@@ -1,0 +1,78 @@
+"""The CloudFront Function and the distribution agree on header names and the cache key."""
+
+import base64
+import hashlib
+import hmac
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import TERRAFORM
+from terraform_model import load_module, unquote
+
+HARNESS = TERRAFORM / "cloudfront" / "test" / "run.mjs"
+SECRET = "k" * 43
+
+
+def encode(part):
+    return base64.urlsafe_b64encode(part).rstrip(b"=").decode()
+
+
+def token(scope, expires_in=600):
+    header = encode(json.dumps({"alg": "HS256", "kid": "test"}).encode())
+    claims = encode(json.dumps({"sub": scope, "exp": int(time.time()) + expires_in}).encode())
+    signature = hmac.new(SECRET.encode(), f"{header}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{header}.{claims}.{encode(signature)}"
+
+
+def run_function(cases, tmp_path):
+    node = shutil.which("node")
+    assert node, "node is needed to run the CloudFront Function"
+    cases_file = tmp_path / "cases.json"
+    cases_file.write_text(json.dumps({"store": {"playback-key:test": SECRET}, "cases": cases}))
+    result = subprocess.run([node, str(HARNESS), str(cases_file)], capture_output=True, text=True, check=True)
+    return {entry["name"]: entry for entry in json.loads(result.stdout)}
+
+
+@pytest.fixture(scope="module")
+def header_names():
+    module = load_module(TERRAFORM / "modules" / "cdn")
+    return unquote(module.locals["verified_header"]), unquote(module.locals["token_header"])
+
+
+def test_verified_request_loses_its_token_from_the_uri(tmp_path, header_names):
+    verified_header, token_header = header_names
+    valid = token("live/main/")
+    results = run_function(
+        [
+            {"name": "playlist", "uri": f"/t/{valid}/live/main/index.m3u8", "ip": "203.0.113.7"},
+            {"name": "part", "uri": f"/t/{valid}/live/main/seg12.3.m4s", "ip": "203.0.113.7"},
+        ],
+        tmp_path,
+    )
+    for name, uri in (("playlist", "/live/main/index.m3u8"), ("part", "/live/main/seg12.3.m4s")):
+        assert results[name]["status"] is None
+        # The cache key's URI is the plain path: one entry for every token holder.
+        assert results[name]["uri"] == uri
+        # The header the cache key includes, and the one the origin request policy forwards.
+        assert results[name]["headers"][verified_header] == "1"
+        assert results[name]["headers"][token_header] == valid
+
+
+def test_forged_headers_are_removed_outside_the_token_path(tmp_path, header_names):
+    verified_header, token_header = header_names
+    forged = {verified_header: "1", token_header: "anything"}
+    results = run_function(
+        [
+            {"name": "plain", "uri": "/live/main/seg12.m4s", "ip": "203.0.113.7", "headers": forged},
+            {"name": "wrong scope", "uri": f"/t/{token('live/other/')}/live/main/seg12.m4s", "ip": "203.0.113.7"},
+        ],
+        tmp_path,
+    )
+    assert results["plain"]["uri"] == "/live/main/seg12.m4s"
+    assert verified_header not in results["plain"]["headers"]
+    assert token_header not in results["plain"]["headers"]
+    assert results["wrong scope"]["status"] == 403
