@@ -7,8 +7,10 @@ pub mod error;
 pub mod flv;
 pub mod fmp4;
 pub mod frame;
+pub mod guidance;
 pub mod hls;
 pub mod rtmp;
+pub mod rtsp;
 pub mod segmenter;
 pub mod timeline;
 

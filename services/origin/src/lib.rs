@@ -82,11 +82,16 @@ pub fn router(origin: Arc<Origin>) -> Router {
         .route("/player.html", get(player::page))
         .route("/hls.min.js", get(player::hls_script))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/internal/v1/streams/{stream}/publisher", get(handlers::publisher_state))
         .with_state(origin)
         .layer(CompressionLayer::new().gzip(true).compress_when(is_playlist))
         .layer(CorsLayer::permissive())
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(access_gate::request_span))
+}
+
+/// The ingest pod's internal endpoint: what other pods ask before taking
+/// a stream over. Never on a public port.
+pub fn internal_router(origin: Arc<Origin>) -> Router {
+    Router::new().route("/internal/v1/streams/{stream}/publisher", get(handlers::publisher_state)).with_state(origin)
 }
 
 /// Only playlists are compressed; media is already compressed.

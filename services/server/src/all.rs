@@ -5,7 +5,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::Database;
 use cluster::{ClusterConfig, ClusterRegistry, FencedWriter};
 use ingest::IngestConfig;
 use live::{LiveConfig, Registry, StorageWriter, WriterConfig};
@@ -30,19 +29,15 @@ pub fn init_logging(format: &str) {
     }
 }
 
-pub async fn open_database(config: &Config) -> Result<Database, String> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|error| format!("cannot create {}: {error}", config.data_dir.display()))?;
-    Database::open_sqlite(&config.data_dir.join("relay.db")).await.map_err(|error| error.to_string())
-}
-
 pub async fn run(config: Config) -> Result<(), String> {
-    let database = open_database(&config).await?;
+    let database = crate::roles::connect_database(&config).await?;
     let first_stream = database.ensure_default_stream("main").await.map_err(|error| error.to_string())?;
+    let (api, access) = crate::roles::api_state(&database, &config).await?;
+    let admin = api.ensure_admin("admin").await.map_err(|error| error.to_string())?;
     let store = open_store(&config).await?;
     let writer = StorageWriter::spawn(store.clone(), writer_config(&config))
         .map_err(|error| format!("storage spool: {error}"))?;
-    let pool = crate::roles::connect_database(&config).await?;
+    let pool = database.db().pool().clone();
 
     let rtmp_listener = TcpListener::bind(config.rtmp_listen)
         .await
@@ -74,7 +69,12 @@ pub async fn run(config: Config) -> Result<(), String> {
     let ingest_task = tokio::spawn(ingest::run(
         rtmp_listener,
         registry.clone(),
-        Arc::new(ClusterAuthorizer { pool, registry: cluster, writer: fenced.clone(), probe: publisher_probe() }),
+        Arc::new(ClusterAuthorizer {
+            api: api.clone(),
+            registry: cluster,
+            writer: fenced.clone(),
+            probe: publisher_probe(),
+        }),
         ingest_config,
         shutdown.clone(),
     ));
@@ -83,15 +83,21 @@ pub async fn run(config: Config) -> Result<(), String> {
         registry: registry.clone(),
         storage: store,
         default_hold: Duration::from_millis(3 * u64::from(config.segment_target_ms)),
-        access: Arc::new(origin::AccessControl::public()),
+        access,
         upstream: None,
         index: Some(index),
     });
     let mut http_shutdown = shutdown.clone();
-    let http_task = tokio::spawn(origin::serve(http_listener, origin, async move {
+    let metrics =
+        crate::metrics::MetricSources { writer: Some(writer.clone()), live: Some(registry.clone()), upstream: None };
+    let router = origin::router(origin).merge(api::router(api)).merge(crate::metrics::router(metrics));
+    let http_task = tokio::spawn(origin::serve_router(http_listener, router, async move {
         let _ = http_shutdown.wait_for(|stop| *stop).await;
     }));
 
+    if let Some((user, password)) = admin {
+        println!("Console login: {} / {password} (shown once; change it)", user.username);
+    }
     print_banner(&config, rtmp_address, http_address, &first_stream);
     tracing::info!(%rtmp_address, %http_address, "relay is running");
 

@@ -13,27 +13,23 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use ingest::{AuthFuture, ClaimFuture, ClaimRefused, StreamAuthorizer};
-use sqlx::AnyPool;
 
-/// Checks stream keys in the shared database and claims streams for this pod.
+/// Checks stream keys (and on_publish webhooks) through the management
+/// service's state and claims streams for this pod.
 pub struct ClusterAuthorizer {
-    pub pool: AnyPool,
+    pub api: api::ApiState,
     pub registry: ClusterRegistry,
     pub writer: Arc<FencedWriter>,
     pub probe: Arc<PublisherProbe>,
 }
 
 impl StreamAuthorizer for ClusterAuthorizer {
-    fn authorize<'a>(&'a self, _app: &'a str, stream_key: &'a str, _peer: SocketAddr) -> AuthFuture<'a> {
+    fn authorize<'a>(&'a self, _app: &'a str, stream_key: &'a str, peer: SocketAddr) -> AuthFuture<'a> {
         Box::pin(async move {
-            if !(16..=128).contains(&stream_key.len()) {
-                return Ok(None);
+            match self.api.authorize_publish(stream_key, peer.ip()).await {
+                Ok(stream) => Ok(stream.map(|stream| stream.name)),
+                Err(error) => Err(error.to_string()),
             }
-            sqlx::query_scalar::<_, String>("SELECT name FROM streams WHERE stream_key = $1")
-                .bind(stream_key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|error| error.to_string())
         })
     }
 

@@ -77,6 +77,9 @@ pub struct Config {
     /// The retention sweeper deletes expired segments from storage too
     /// (true); false when bucket lifecycle rules expire them.
     pub retention_delete_objects: bool,
+    /// Console session cookies carry `Secure`: set when the API is served
+    /// over HTTPS (false, so `make run` works on plain HTTP).
+    pub secure_cookies: bool,
 }
 
 impl Default for Config {
@@ -114,6 +117,7 @@ impl Default for Config {
             drain_timeout_ms: 30_000,
             dvr_window_secs: 7200,
             retention_delete_objects: true,
+            secure_cookies: false,
         }
     }
 }

@@ -4,6 +4,7 @@
 mod all;
 mod cluster_link;
 mod config;
+mod metrics;
 mod roles;
 
 use std::path::PathBuf;
@@ -114,7 +115,7 @@ fn main() -> ExitCode {
             }
             Command::Streams { command: StreamsCommand::Add { name, key, overrides } } => {
                 let config = load_config(&overrides)?;
-                let database = all::open_database(&config).await?;
+                let database = roles::connect_database(&config).await?;
                 let stream = database.add_stream(&name, key.as_deref()).await.map_err(|error| error.to_string())?;
                 println!("Stream {} added. Stream key: {}", stream.name, stream.stream_key);
                 Ok(())

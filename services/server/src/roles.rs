@@ -33,7 +33,7 @@ pub(crate) fn segment_index(registry: &ClusterRegistry, config: &Config) -> Arc<
     Arc::new(RegistryIndex { registry: registry.clone(), default_window: Duration::from_secs(config.dvr_window_secs) })
 }
 
-pub async fn connect_database(config: &Config) -> Result<AnyPool, String> {
+pub async fn connect_database(config: &Config) -> Result<api::Database, String> {
     let url = match &config.database_url {
         Some(url) => url.clone(),
         None => {
@@ -42,7 +42,21 @@ pub async fn connect_database(config: &Config) -> Result<AnyPool, String> {
             format!("sqlite://{}?mode=rwc", config.data_dir.join("relay.db").display())
         }
     };
-    cluster::connect(&url).await.map_err(|error| format!("database: {error}"))
+    api::Database::connect(&url).await.map_err(|error| format!("database: {error}"))
+}
+
+/// The management service's state over `database`, feeding `access`.
+pub(crate) async fn api_state(
+    database: &api::Database,
+    config: &Config,
+) -> Result<(api::ApiState, Arc<origin::AccessControl>), String> {
+    let options = api::ApiOptions { secure_cookies: config.secure_cookies, ..api::ApiOptions::default() };
+    let loaded = database
+        .access_config(options.default_policy.clone(), options.client_ip.clone())
+        .await
+        .map_err(|error| format!("access policies: {error}"))?;
+    let access = Arc::new(origin::AccessControl::new(loaded));
+    Ok((api::ApiState::with_access_control(database.clone(), options, access.clone()), access))
 }
 
 /// /readyz: the pod should get traffic (the database answers and it is
@@ -83,7 +97,9 @@ async fn bind(address: std::net::SocketAddr, what: &str) -> Result<TcpListener, 
 }
 
 pub async fn run_ingest(config: Config) -> Result<(), String> {
-    let pool = connect_database(&config).await?;
+    let database = connect_database(&config).await?;
+    let pool = database.db().pool().clone();
+    let (api, _) = api_state(&database, &config).await?;
     let store = open_store(&config).await?;
     let writer = StorageWriter::spawn(store.clone(), writer_config(&config))
         .map_err(|error| format!("storage spool: {error}"))?;
@@ -110,8 +126,7 @@ pub async fn run_ingest(config: Config) -> Result<(), String> {
 
     let draining = Arc::new(AtomicBool::new(false));
     let (shutdown_sender, shutdown) = watch::channel(false);
-    let authorizer =
-        Arc::new(ClusterAuthorizer { pool: pool.clone(), registry, writer: fenced.clone(), probe: publisher_probe() });
+    let authorizer = Arc::new(ClusterAuthorizer { api, registry, writer: fenced.clone(), probe: publisher_probe() });
     let ingest_task =
         tokio::spawn(ingest::run(rtmp_listener, live.clone(), authorizer, ingest_config(&config), shutdown.clone()));
     let edge = Arc::new(Origin {
@@ -123,7 +138,15 @@ pub async fn run_ingest(config: Config) -> Result<(), String> {
         index: Some(index),
     });
     let (http_stop, http_stopped) = watch::channel(false);
-    let router = origin::router(edge).merge(readiness(pool, draining.clone()));
+    let metrics = crate::metrics::MetricSources {
+        writer: Some(writer.clone()),
+        live: Some(edge.registry.clone()),
+        upstream: None,
+    };
+    let router = origin::router(edge.clone())
+        .merge(origin::internal_router(edge))
+        .merge(readiness(pool, draining.clone()))
+        .merge(crate::metrics::router(metrics));
     let http_task = tokio::spawn(origin::serve_router(internal_listener, router, async move {
         let mut stopped = http_stopped;
         let _ = stopped.wait_for(|stop| *stop).await;
@@ -152,29 +175,34 @@ pub async fn run_ingest(config: Config) -> Result<(), String> {
 }
 
 pub async fn run_origin(config: Config) -> Result<(), String> {
-    let pool = connect_database(&config).await?;
+    let database = connect_database(&config).await?;
+    let pool = database.db().pool().clone();
+    let (api, access) = api_state(&database, &config).await?;
+    // Policies and keys change through the api service; pick them up.
+    api.spawn_access_refresh(Duration::from_secs(5));
     let store = open_store(&config).await?;
     let registry =
         ClusterRegistry::new(pool.clone(), ClusterConfig { pod: pod_name(&config), ..ClusterConfig::default() });
     let hold = Duration::from_millis(3 * u64::from(config.segment_target_ms));
     let index = segment_index(&registry, &config);
-    let upstream = Upstream::new(
+    let upstream = Arc::new(Upstream::new(
         Arc::new(RegistryDirectory::new(registry)),
         config.origin_cache_bytes,
         hold + Duration::from_secs(2),
-    );
+    ));
     let origin = Arc::new(Origin {
         // Origin pods hold no live edge of their own.
         registry: Registry::new(live_config(&config), None),
         storage: store,
         default_hold: hold,
-        access: Arc::new(origin::AccessControl::public()),
-        upstream: Some(Arc::new(upstream)),
+        access,
+        upstream: Some(upstream.clone()),
         index: Some(index),
     });
+    let metrics = crate::metrics::MetricSources { upstream: Some(upstream), ..Default::default() };
     let listener = bind(config.http_listen, "HTTP").await?;
     let draining = Arc::new(AtomicBool::new(false));
-    let router = origin::router(origin).merge(readiness(pool, draining.clone()));
+    let router = origin::router(origin).merge(readiness(pool, draining.clone())).merge(crate::metrics::router(metrics));
     tracing::info!(http = %config.http_listen, "origin pod running");
     let serve = origin::serve_router(listener, router, async move {
         wait_for_signal().await;
@@ -185,12 +213,18 @@ pub async fn run_origin(config: Config) -> Result<(), String> {
 }
 
 pub async fn run_api(config: Config) -> Result<(), String> {
-    let pool = connect_database(&config).await?;
+    let database = connect_database(&config).await?;
+    let pool = database.db().pool().clone();
+    let (api, _) = api_state(&database, &config).await?;
+    if let Some((user, password)) = api.ensure_admin("admin").await.map_err(|error| error.to_string())? {
+        println!("Console login: {} / {password} (shown once; change it)", user.username);
+    }
     let listener = bind(config.http_listen, "HTTP").await?;
     let draining = Arc::new(AtomicBool::new(false));
-    let router = readiness(pool, draining.clone()).route("/healthz", get(|| async { "ok" }));
+    let router = readiness(pool, draining.clone()).route("/healthz", get(|| async { "ok" })).merge(api::router(api));
     tracing::info!(http = %config.http_listen, "api service running");
-    axum::serve(listener, router)
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             wait_for_signal().await;
             draining.store(true, Ordering::SeqCst);

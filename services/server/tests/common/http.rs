@@ -34,6 +34,17 @@ pub fn split_url(url: &str) -> Result<(String, String), String> {
 }
 
 pub fn get(url: &str, timeout: Duration) -> Result<Response, String> {
+    send("GET", url, &[], None, timeout)
+}
+
+/// Any method, extra headers and an optional JSON body.
+pub fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    json: Option<&str>,
+    timeout: Duration,
+) -> Result<Response, String> {
     let (authority, path) = split_url(url)?;
     let address = authority
         .to_socket_addrs()
@@ -45,8 +56,17 @@ pub fn get(url: &str, timeout: Duration) -> Result<Response, String> {
         .set_read_timeout(Some(timeout))
         .and_then(|()| stream.set_write_timeout(Some(timeout)))
         .map_err(|e| e.to_string())?;
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: relay-e2e\r\n\r\n");
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: relay-e2e\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let body = json.unwrap_or_default();
+    if json.is_some() {
+        request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
     stream.write_all(request.as_bytes()).map_err(|e| format!("send {url}: {e}"))?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(|e| format!("read {url}: {e}"))?;

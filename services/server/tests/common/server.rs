@@ -24,6 +24,8 @@ pub struct Server {
     pub playlist_url: String,
     /// `http://HOST:PORT`
     pub http_base: String,
+    /// The console's first admin password, printed once on first start.
+    pub admin_password: Option<String>,
     process: ChildGuard,
     data_dir: TempDir,
 }
@@ -91,6 +93,7 @@ impl Server {
             player_url: banner.player_url.unwrap_or_default(),
             playlist_url,
             http_base,
+            admin_password: banner.admin_password,
             process,
             data_dir,
         }
@@ -146,6 +149,7 @@ struct Banner {
     stream_key: Option<String>,
     player_url: Option<String>,
     playlist_url: Option<String>,
+    admin_password: Option<String>,
 }
 
 impl Banner {
@@ -159,6 +163,8 @@ impl Banner {
             self.player_url = Some(v);
         } else if let Some(v) = field("Playlist URL:") {
             self.playlist_url = Some(v);
+        } else if let Some(v) = field("Console login: admin /") {
+            self.admin_password = v.split_whitespace().next().map(str::to_string);
         }
     }
 

@@ -1,0 +1,293 @@
+//! One RTSP publisher connection: requests answered in order, interleaved
+//! packets depacketized by `media::rtsp::PushSession` into the live edge.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ingest::{ClaimRefused, StreamAuthorizer};
+use live::{PublishError, PublishSession, Registry};
+use media::rtsp::{MessageReader, PushSession, Request, Response, RtspInput};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use super::PushConfig;
+
+const READ_BUFFER: usize = 64 * 1024;
+const PUBLIC_METHODS: &str = "OPTIONS, ANNOUNCE, SETUP, RECORD, TEARDOWN, GET_PARAMETER, SET_PARAMETER";
+
+pub(crate) struct Context {
+    pub registry: Arc<Registry>,
+    pub authorizer: Arc<dyn StreamAuthorizer>,
+    pub config: Arc<PushConfig>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Why a connection ended, for the log line.
+enum Close {
+    PeerClosed,
+    TornDown,
+    Idle,
+    Refused(&'static str),
+    TakenOver,
+    ShuttingDown,
+    Failed(String),
+}
+
+pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, context: Context) {
+    let span = tracing::info_span!("rtsp_push", %peer, stream = tracing::field::Empty);
+    let mut publisher = Publisher { context, peer, announced: None, recording: false, session_id: session_id(peer) };
+    let close = publisher.run(socket).instrument(span.clone()).await;
+    let _entered = span.enter();
+    let stats = publisher.announced.as_ref().map(|announced| announced.push.stats()).unwrap_or_default();
+    match close {
+        Close::Failed(reason) => tracing::warn!(%reason, ?stats, "RTSP publisher closed on error"),
+        Close::Idle => tracing::warn!(?stats, "RTSP publisher sent nothing for too long; dropped"),
+        Close::Refused(why) => tracing::info!(why, "RTSP publish refused; connection closed"),
+        Close::TakenOver => tracing::info!(?stats, "RTSP publisher taken over by a new connection"),
+        Close::ShuttingDown => tracing::info!("RTSP publisher closed: server draining"),
+        Close::PeerClosed | Close::TornDown => tracing::info!(?stats, "RTSP publisher left"),
+    }
+}
+
+/// What an accepted ANNOUNCE set up.
+struct Announced {
+    /// `/<app>/<key>`, the prefix every later request URI must have.
+    path: String,
+    push: PushSession,
+    live: PublishSession,
+}
+
+struct Publisher {
+    context: Context,
+    peer: SocketAddr,
+    announced: Option<Announced>,
+    recording: bool,
+    session_id: String,
+}
+
+impl Publisher {
+    async fn run(&mut self, mut socket: TcpStream) -> Close {
+        let mut reader = MessageReader::new(self.context.config.limits);
+        let mut buffer = vec![0u8; READ_BUFFER];
+        let mut shutdown = self.context.shutdown.clone();
+        let mut frames = Vec::new();
+        loop {
+            let read = tokio::select! {
+                read = tokio::time::timeout(self.context.config.idle_timeout, socket.read(&mut buffer)) => read,
+                _ = kicked(&self.announced) => return Close::TakenOver,
+                _ = shutdown.wait_for(|stop| *stop) => return Close::ShuttingDown,
+            };
+            let count = match read {
+                Err(_) => return Close::Idle,
+                Ok(Err(error)) => return Close::Failed(error.to_string()),
+                Ok(Ok(0)) => return Close::PeerClosed,
+                Ok(Ok(count)) => count,
+            };
+            reader.push(buffer.get(..count).unwrap_or_default());
+            loop {
+                let input = match reader.next_input() {
+                    Ok(Some(input)) => input,
+                    Ok(None) => break,
+                    Err(error) => {
+                        let reply = Response { status: 400, headers: Vec::new(), body: Default::default() };
+                        let _ = socket.write_all(&reply.serialize()).await;
+                        return Close::Failed(format!("bad RTSP input: {error}"));
+                    }
+                };
+                match input {
+                    RtspInput::Interleaved { channel, data } => {
+                        if let Err(close) = self.media(channel, data, &mut frames) {
+                            return close;
+                        }
+                    }
+                    RtspInput::Request(request) => {
+                        let (response, close) = self.request(&request).await;
+                        if let Err(error) = socket.write_all(&response.serialize()).await {
+                            return Close::Failed(error.to_string());
+                        }
+                        if let Some(close) = close {
+                            return close;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn media(&mut self, channel: u8, data: bytes::Bytes, frames: &mut Vec<media::MediaFrame>) -> Result<(), Close> {
+        let Some(announced) = self.announced.as_mut().filter(|_| self.recording) else {
+            return Ok(()); // media before RECORD is ignored
+        };
+        announced.push.push_interleaved(channel, data, frames);
+        for frame in frames.drain(..) {
+            announced.live.push(frame).map_err(|error| Close::Failed(error.to_string()))?;
+        }
+        Ok(())
+    }
+
+    async fn request(&mut self, request: &Request) -> (Response, Option<Close>) {
+        if let Some(session) = request.header("Session") {
+            let id = session.split(';').next().unwrap_or_default().trim();
+            if self.announced.is_some() && id != self.session_id {
+                return (Response::to(request, 454), None);
+            }
+        }
+        match request.method.as_str() {
+            "OPTIONS" => (Response::to(request, 200).with_header("Public", PUBLIC_METHODS), None),
+            "GET_PARAMETER" | "SET_PARAMETER" => (self.with_session(Response::to(request, 200)), None),
+            "ANNOUNCE" => match self.announce(request).await {
+                Ok(()) => (self.with_session(Response::to(request, 200)), None),
+                Err((status, why)) => (Response::to(request, status), Some(Close::Refused(why))),
+            },
+            "SETUP" => (self.setup(request), None),
+            "RECORD" => self.record(request),
+            "TEARDOWN" => (Response::to(request, 200), Some(Close::TornDown)),
+            _ => (Response::to(request, 405).with_header("Allow", PUBLIC_METHODS), None),
+        }
+    }
+
+    fn with_session(&self, response: Response) -> Response {
+        match self.announced {
+            Some(_) => response.with_header("Session", format!("{};timeout=60", self.session_id)),
+            None => response,
+        }
+    }
+
+    /// Checks the key, claims the stream and parses the SDP. Mirrors the
+    /// RTMP publish: authorize, claim, then begin publishing on the edge.
+    async fn announce(&mut self, request: &Request) -> Result<(), (u16, &'static str)> {
+        if self.announced.is_some() {
+            return Err((455, "second ANNOUNCE on one connection"));
+        }
+        let segments = path_segments(&request.uri);
+        let [app, key] = segments.as_slice() else { return Err((404, "path is not /<app>/<stream-key>")) };
+        if *app != self.context.config.app {
+            return Err((404, "unknown application"));
+        }
+        let content_type = request.header("Content-Type").unwrap_or("application/sdp");
+        if !content_type.to_ascii_lowercase().starts_with("application/sdp") {
+            return Err((415, "ANNOUNCE body is not SDP"));
+        }
+        let push = PushSession::from_sdp(&request.body).map_err(|error| {
+            tracing::warn!(%error, "ANNOUNCE refused: unusable SDP");
+            (415, "unusable SDP")
+        })?;
+        let stream = match self.context.authorizer.authorize(app, key, self.peer).await {
+            Ok(Some(stream)) => stream,
+            Ok(None) => return Err((404, "unknown stream key")),
+            Err(reason) => {
+                tracing::error!(%reason, "ANNOUNCE refused: could not check the stream key");
+                return Err((503, "could not check the stream key"));
+            }
+        };
+        tracing::Span::current().record("stream", stream.as_str());
+        let resume = match self.context.authorizer.claim(&stream).await {
+            Ok(resume) => resume,
+            Err(ClaimRefused::Busy) => return Err((503, "stream live on another ingest pod")),
+            Err(ClaimRefused::Unavailable(reason)) => {
+                tracing::error!(%reason, "ANNOUNCE refused: cannot claim the stream now");
+                return Err((503, "cannot claim the stream now"));
+            }
+        };
+        let live = match self.context.registry.begin_publish_resuming(&stream, resume.as_ref()) {
+            Ok(live) => live,
+            Err(PublishError::AlreadyLive(_)) => return Err((503, "stream already live")),
+        };
+        tracing::info!(tracks = ?push.describe(), "RTSP publish announced");
+        self.announced = Some(Announced { path: format!("/{app}/{key}"), push, live });
+        Ok(())
+    }
+
+    fn setup(&mut self, request: &Request) -> Response {
+        let Some(announced) = self.announced.as_mut() else { return Response::to(request, 455) };
+        if self.recording {
+            return Response::to(request, 455);
+        }
+        if !uri_path(&request.uri).starts_with(&announced.path) {
+            return Response::to(request, 404);
+        }
+        let Some(track) = announced.push.track_for_setup(&request.uri) else { return Response::to(request, 404) };
+        let transport = request.header("Transport").unwrap_or_default();
+        let Some(channel) = interleaved_channel(transport) else {
+            // UDP record is not offered: TCP interleaved only.
+            return Response::to(request, 461);
+        };
+        if announced.push.bind_channel(track, channel).is_err() {
+            return Response::to(request, 461);
+        }
+        let reply = format!("RTP/AVP/TCP;unicast;interleaved={}-{};mode=record", channel, channel.saturating_add(1));
+        self.with_session(Response::to(request, 200).with_header("Transport", reply))
+    }
+
+    fn record(&mut self, request: &Request) -> (Response, Option<Close>) {
+        let Some(announced) = self.announced.as_mut().filter(|announced| announced.push.is_set_up()) else {
+            return (Response::to(request, 455), None);
+        };
+        if !self.recording {
+            for frame in announced.push.initial_frames() {
+                if let Err(error) = announced.live.push(frame) {
+                    let close = Close::Failed(format!("bad stream configuration: {error}"));
+                    return (Response::to(request, 415), Some(close));
+                }
+            }
+            self.recording = true;
+            tracing::info!("RTSP publishing");
+        }
+        (self.with_session(Response::to(request, 200)), None)
+    }
+}
+
+/// The path of a request URI (absolute `rtsp://host/...` or already a path), without its query.
+fn uri_path(uri: &str) -> &str {
+    let without_scheme =
+        uri.split_once("://").map(|(_, rest)| rest.find('/').map_or("", |slash| &rest[slash..])).unwrap_or(uri);
+    without_scheme.split(['?', '#']).next().unwrap_or_default()
+}
+
+fn path_segments(uri: &str) -> Vec<&str> {
+    uri_path(uri).split('/').filter(|segment| !segment.is_empty()).collect()
+}
+
+/// The RTP channel of `...;interleaved=0-1;...` in a TCP transport.
+fn interleaved_channel(transport: &str) -> Option<u8> {
+    // Clients may offer several transports separated by commas; take the first TCP one.
+    transport.split(',').find_map(|spec| {
+        let mut fields = spec.split(';').map(str::trim);
+        let protocol = fields.next()?;
+        if !protocol.eq_ignore_ascii_case("RTP/AVP/TCP") {
+            return None;
+        }
+        let range = fields.find_map(|field| field.strip_prefix("interleaved="))?;
+        let first = range.split('-').next()?;
+        first.trim().parse::<u8>().ok().filter(|channel| *channel < 255)
+    })
+}
+
+fn session_id(peer: SocketAddr) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |time| time.as_nanos());
+    format!("{:016x}", (nanos as u64) ^ u64::from(peer.port()).rotate_left(48))
+}
+
+async fn kicked(announced: &Option<Announced>) {
+    match announced {
+        Some(announced) => announced.live.kicked().await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_transports() {
+        assert_eq!(path_segments("rtsp://127.0.0.1:8554/live/abc?x=1"), ["live", "abc"]);
+        assert_eq!(path_segments("/live/abc/streamid=0"), ["live", "abc", "streamid=0"]);
+        assert_eq!(path_segments("rtsp://host"), Vec::<&str>::new());
+        assert_eq!(interleaved_channel("RTP/AVP/TCP;unicast;interleaved=2-3;mode=record"), Some(2));
+        assert_eq!(interleaved_channel("RTP/AVP/UDP;unicast;client_port=5000-5001;mode=record"), None);
+        assert_eq!(interleaved_channel("RTP/AVP;unicast;client_port=1-2,RTP/AVP/TCP;interleaved=4-5"), Some(4));
+    }
+}

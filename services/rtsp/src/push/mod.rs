@@ -1,0 +1,87 @@
+//! RTSP push server: encoders and `ffmpeg -f rtsp` publish with ANNOUNCE,
+//! SETUP (TCP interleaved), RECORD and TEARDOWN to
+//! `rtsp://host:port/<app>/<stream-key>`. The stream key is checked by the
+//! same [`ingest::StreamAuthorizer`] as RTMP, and frames reach the live edge
+//! through a [`live::PublishSession`] exactly as an RTMP publisher's do. The
+//! protocol itself lives in `media::rtsp`; this is the tokio shell.
+
+mod connection;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ingest::StreamAuthorizer;
+use live::Registry;
+use media::rtsp::RtspLimits;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+/// Push server settings; defaults in [`Default`].
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    /// Bounds on request lines, headers and bodies.
+    pub limits: RtspLimits,
+    /// A connection that sends nothing this long is dropped (10 s).
+    pub idle_timeout: Duration,
+    /// Most concurrent RTSP connections (1000).
+    pub max_connections: usize,
+    /// The application path publishers use, as in rtsp://host/live/KEY (live).
+    pub app: String,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            limits: RtspLimits::default(),
+            idle_timeout: Duration::from_secs(10),
+            max_connections: 1000,
+            app: "live".into(),
+        }
+    }
+}
+
+/// Accepts RTSP publishers on `listener` until `shutdown` turns true, then
+/// closes every open connection and returns once they are gone.
+pub async fn run(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    authorizer: Arc<dyn StreamAuthorizer>,
+    config: PushConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let config = Arc::new(config);
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let (socket, peer): (_, SocketAddr) = match accepted {
+            Ok(connection) => connection,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection limit reached; refusing RTSP publisher");
+            continue;
+        };
+        let _ = socket.set_nodelay(true);
+        let context = connection::Context {
+            registry: registry.clone(),
+            authorizer: authorizer.clone(),
+            config: config.clone(),
+            shutdown: shutdown.clone(),
+        };
+        tasks.spawn(async move {
+            connection::serve(socket, peer, context).await;
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+}

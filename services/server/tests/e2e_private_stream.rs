@@ -1,0 +1,107 @@
+//! A developer's whole path to a private stream: create it through the API,
+//! push to it with ffmpeg, fetch a playback token, play the tokenized URL in
+//! hls.js in Chromium, and see the same URL without the token refused.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{http, repo_root, require_file, require_tool, run_with_timeout, tools, Server};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+const PLAY_SECONDS: u64 = 12;
+
+fn json(response: &http::Response) -> serde_json::Value {
+    serde_json::from_slice(&response.body).unwrap_or_else(|error| panic!("not JSON ({error}): {}", response.text()))
+}
+
+#[test]
+fn private_stream_plays_only_with_an_api_issued_token() {
+    let node = require_tool("node");
+    let browser_dir = repo_root().join("tests/browser");
+    let setup_hint = "run `make deps` (npm ci in tests/browser, Debian chromium)";
+    require_file(&browser_dir.join("node_modules/playwright-core"), setup_hint);
+    require_file(std::path::Path::new("/usr/bin/chromium"), setup_hint);
+
+    let _turn = common::exclusive();
+    let server = Server::start();
+    let password = server.admin_password.clone().expect("first start prints the admin login");
+    let login = http::send(
+        "POST",
+        &server.url("/api/v1/auth/login"),
+        &[],
+        Some(&serde_json::json!({"username": "admin", "password": password}).to_string()),
+        TIMEOUT,
+    )
+    .unwrap();
+    assert_eq!(login.status, 200, "{}", login.text());
+    let cookie = login.header("set-cookie").and_then(|value| value.split(';').next()).expect("session cookie");
+    let auth = [("Cookie", cookie)];
+
+    let created =
+        http::send("POST", &server.url("/api/v1/streams"), &auth, Some(r#"{"name": "private-show"}"#), TIMEOUT)
+            .unwrap();
+    assert_eq!(created.status, 201, "{}", created.text());
+    let stream = json(&created);
+    let id = stream["id"].as_str().expect("stream id").to_owned();
+    let key = stream["stream_key"].as_str().expect("stream key shown on creation").to_owned();
+    let policy = http::send(
+        "PUT",
+        &server.url(&format!("/api/v1/streams/{id}/policy")),
+        &auth,
+        Some(r#"{"kind": "token"}"#),
+        TIMEOUT,
+    )
+    .unwrap();
+    assert_eq!(policy.status, 200, "{}", policy.text());
+
+    let _publisher = tools::spawn_publisher(&server.publish_url_with_key(&key), 60);
+    let issued = http::send(
+        "POST",
+        &server.url(&format!("/api/v1/streams/{id}/tokens")),
+        &auth,
+        Some(r#"{"expires_in_secs": 600}"#),
+        TIMEOUT,
+    )
+    .unwrap();
+    assert_eq!(issued.status, 201, "{}", issued.text());
+    let token_path = json(&issued)["url_path"].as_str().expect("url_path").to_owned();
+    let tokenized = server.url(&token_path);
+    let plain = server.url("/live/private-show/index.m3u8");
+
+    // Wait for the stream through the tokenized URL.
+    let media = tokenized.replace("index.m3u8", "media.m3u8");
+    let deadline = std::time::Instant::now() + Duration::from_secs(45);
+    loop {
+        let answer = http::get(&media, TIMEOUT).unwrap();
+        if answer.status == 200 && answer.text().contains("#EXTINF") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "stream never appeared: {} {}", answer.status, answer.text());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    for url in [&plain, &plain.replace("index.m3u8", "media.m3u8")] {
+        let refused = http::get(url, TIMEOUT).unwrap();
+        assert!(matches!(refused.status, 401 | 403), "{url} without a token: {}", refused.status);
+    }
+    let forged = tokenized.replace("/t/", "/t/x");
+    assert!(matches!(http::get(&forged, TIMEOUT).unwrap().status, 401 | 403), "a forged token is refused");
+
+    let run = run_with_timeout(
+        Command::new(node)
+            .arg(browser_dir.join("play.mjs"))
+            .arg(&tokenized)
+            .arg(PLAY_SECONDS.to_string())
+            .current_dir(&browser_dir),
+        Duration::from_secs(PLAY_SECONDS + 45),
+    );
+    assert!(run.success(), "play.mjs failed: {run}");
+    let line = run.stdout.lines().last().unwrap_or_default();
+    let report: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|err| panic!("play.mjs printed no JSON ({err}): {run}"));
+    let fatal = &report["fatal_errors"];
+    assert!(fatal.as_array().is_some_and(|errors| errors.is_empty()), "hls.js fatal errors: {fatal}; {report}");
+    let played = report["played_s"].as_f64().unwrap_or(0.0);
+    assert!(played >= (PLAY_SECONDS - 4) as f64, "played only {played} s through the tokenized URL: {report}");
+}
