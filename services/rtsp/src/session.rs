@@ -20,6 +20,8 @@ use crate::PullError;
 pub(crate) struct SessionContext<'a> {
     pub config: &'a CameraConfig,
     pub registry: &'a Arc<Registry>,
+    /// In a cluster: takes the stream for this pod and says where it stands.
+    pub claimer: Option<&'a Arc<dyn ingest::StreamAuthorizer>>,
     pub board: &'a StatusBoard,
     pub group: &'a Arc<SessionGroup>,
 }
@@ -32,7 +34,20 @@ pub(crate) struct SessionEnd {
 }
 
 pub(crate) async fn pull_once(context: SessionContext<'_>) -> SessionEnd {
-    let mut pull = Pull { context, publish: None, last_video_record: None, video_timing: VideoTiming::default() };
+    let resume = match context.claimer {
+        Some(claimer) => match claimer.claim(&context.config.name).await {
+            Ok(resume) => resume,
+            Err(ingest::ClaimRefused::Busy) => {
+                return SessionEnd { error: PullError::NameTaken(context.config.name.clone()), went_online: false }
+            }
+            Err(ingest::ClaimRefused::Unavailable(reason)) => {
+                return SessionEnd { error: PullError::Unavailable(reason), went_online: false }
+            }
+        },
+        None => None,
+    };
+    let mut pull =
+        Pull { context, resume, publish: None, last_video_record: None, video_timing: VideoTiming::default() };
     let error = match pull.run().await {
         Ok(never) => match never {},
         Err(error) => error,
@@ -42,6 +57,7 @@ pub(crate) async fn pull_once(context: SessionContext<'_>) -> SessionEnd {
 
 struct Pull<'a> {
     context: SessionContext<'a>,
+    resume: Option<live::ResumePoint>,
     /// The live edge claim; dropping it starts the reconnect grace period.
     publish: Option<PublishSession>,
     last_video_record: Option<Bytes>,
@@ -190,9 +206,10 @@ impl Pull<'_> {
         resolution: (u32, u32),
     ) -> Result<(), PullError> {
         let name = &self.context.config.name;
-        let session = self.context.registry.begin_publish(name).map_err(|error| match error {
-            PublishError::AlreadyLive(name) => PullError::NameTaken(name),
-        })?;
+        let session =
+            self.context.registry.begin_publish_resuming(name, self.resume.as_ref()).map_err(|error| match error {
+                PublishError::AlreadyLive(name) => PullError::NameTaken(name),
+            })?;
         self.publish = Some(session);
         self.push(video_config)?;
         let mut codecs = vec![video_codec];

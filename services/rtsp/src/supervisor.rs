@@ -41,6 +41,16 @@ impl CameraPull {
     /// Starts pulling (or, on demand, waiting for a viewer) into `registry`.
     /// Must be called inside a tokio runtime.
     pub fn spawn(config: CameraConfig, registry: Arc<Registry>) -> Result<CameraPull, PullError> {
+        Self::spawn_claimed(config, registry, None)
+    }
+
+    /// As [`Self::spawn`], claiming the stream through `claimer` before each
+    /// connection (a cluster's registry: epochs, fencing, continuity).
+    pub fn spawn_claimed(
+        config: CameraConfig,
+        registry: Arc<Registry>,
+        claimer: Option<Arc<dyn ingest::StreamAuthorizer>>,
+    ) -> Result<CameraPull, PullError> {
         config.validate()?;
         let (board, status) = StatusBoard::new(CameraStatus::new(&config.name, config.redacted_url()));
         let (config_sender, config_receiver) = watch::channel(config);
@@ -48,6 +58,7 @@ impl CameraPull {
         let (stop, stop_receiver) = watch::channel(false);
         let task = Supervisor {
             registry,
+            claimer,
             board,
             config: config_receiver,
             demand: demand_receiver,
@@ -137,6 +148,7 @@ enum Wake {
 
 struct Supervisor {
     registry: Arc<Registry>,
+    claimer: Option<Arc<dyn ingest::StreamAuthorizer>>,
     board: StatusBoard,
     config: watch::Receiver<CameraConfig>,
     demand: watch::Receiver<Option<Instant>>,
@@ -179,7 +191,13 @@ impl Supervisor {
                 self.board.update(|status| status.reconnects += 1);
             }
             self.board.set_state(CameraState::Connecting, None);
-            let context = SessionContext { config, registry: &self.registry, board: &self.board, group };
+            let context = SessionContext {
+                config,
+                registry: &self.registry,
+                claimer: self.claimer.as_ref(),
+                board: &self.board,
+                group,
+            };
             let ended = tokio::select! {
                 ended = pull_once(context) => ended,
                 wake = wait_for_change(&mut self.config, &mut self.stop) => return wake,

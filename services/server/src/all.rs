@@ -66,18 +66,15 @@ pub async fn run(config: Config) -> Result<(), String> {
 
     let (shutdown_sender, shutdown) = watch::channel(false);
     let ingest_config = ingest_config(&config);
-    let ingest_task = tokio::spawn(ingest::run(
-        rtmp_listener,
-        registry.clone(),
-        Arc::new(ClusterAuthorizer {
-            api: api.clone(),
-            registry: cluster,
-            writer: fenced.clone(),
-            probe: publisher_probe(),
-        }),
-        ingest_config,
-        shutdown.clone(),
-    ));
+    let authorizer: Arc<dyn ingest::StreamAuthorizer> = Arc::new(ClusterAuthorizer {
+        api: api.clone(),
+        registry: cluster.clone(),
+        writer: fenced.clone(),
+        probe: publisher_probe(),
+    });
+    let ingest_task =
+        tokio::spawn(ingest::run(rtmp_listener, registry.clone(), authorizer.clone(), ingest_config, shutdown.clone()));
+    crate::roles::spawn_cameras_and_rtsp(&config, &database, &cluster, &registry, &authorizer, &shutdown).await?;
 
     let origin = Arc::new(Origin {
         registry: registry.clone(),

@@ -80,6 +80,12 @@ pub struct Config {
     /// Console session cookies carry `Secure`: set when the API is served
     /// over HTTPS (false, so `make run` works on plain HTTP).
     pub secure_cookies: bool,
+    /// RTSP listen address for encoders pushing with ANNOUNCE/RECORD, stream
+    /// key in the path: rtsp://host:8554/live/KEY (0.0.0.0:8554).
+    pub rtsp_listen: SocketAddr,
+    /// A camera pull moves to another ingest pod this long after its pod
+    /// stops renewing the lease, in ms (6000).
+    pub camera_lease_ms: u64,
 }
 
 impl Default for Config {
@@ -118,6 +124,8 @@ impl Default for Config {
             dvr_window_secs: 7200,
             retention_delete_objects: true,
             secure_cookies: false,
+            rtsp_listen: SocketAddr::from(([0, 0, 0, 0], 8554)),
+            camera_lease_ms: 6000,
         }
     }
 }
@@ -174,6 +182,9 @@ impl Config {
         }
         if !(60..=86_400).contains(&self.dvr_window_secs) {
             return Err("dvr_window_secs must be 60-86400".into());
+        }
+        if !(1000..=60_000).contains(&self.camera_lease_ms) {
+            return Err("camera_lease_ms must be 1000-60000".into());
         }
         if self.origin_cache_bytes < 1 << 20 {
             return Err("origin_cache_bytes must be at least 1 MiB".into());

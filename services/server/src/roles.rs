@@ -21,6 +21,34 @@ use crate::all::{display_host, ingest_config, live_config, open_store, wait_for_
 use crate::cluster_link::{publisher_probe, ClusterAuthorizer, RegistryDirectory, RegistryIndex};
 use crate::config::Config;
 
+/// The RTSP push listener and the camera pulls this pod holds leases for.
+pub(crate) async fn spawn_cameras_and_rtsp(
+    config: &Config,
+    database: &api::Database,
+    registry: &ClusterRegistry,
+    live: &Arc<Registry>,
+    authorizer: &Arc<dyn ingest::StreamAuthorizer>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(), String> {
+    let rtsp_listener = bind(config.rtsp_listen, "RTSP").await?;
+    tokio::spawn(rtsp::push::run(
+        rtsp_listener,
+        live.clone(),
+        authorizer.clone(),
+        rtsp::PushConfig::default(),
+        shutdown.clone(),
+    ));
+    let cameras = crate::cameras::CameraManager {
+        database: database.clone(),
+        cluster: registry.clone(),
+        live: live.clone(),
+        claimer: authorizer.clone(),
+        lease: Duration::from_millis(config.camera_lease_ms),
+    };
+    tokio::spawn(cameras.run(shutdown.clone()));
+    Ok(())
+}
+
 pub(crate) fn retention_config(config: &Config) -> cluster::RetentionConfig {
     cluster::RetentionConfig {
         default_window: Duration::from_secs(config.dvr_window_secs),
@@ -126,9 +154,20 @@ pub async fn run_ingest(config: Config) -> Result<(), String> {
 
     let draining = Arc::new(AtomicBool::new(false));
     let (shutdown_sender, shutdown) = watch::channel(false);
-    let authorizer = Arc::new(ClusterAuthorizer { api, registry, writer: fenced.clone(), probe: publisher_probe() });
-    let ingest_task =
-        tokio::spawn(ingest::run(rtmp_listener, live.clone(), authorizer, ingest_config(&config), shutdown.clone()));
+    let authorizer: Arc<dyn ingest::StreamAuthorizer> = Arc::new(ClusterAuthorizer {
+        api,
+        registry: registry.clone(),
+        writer: fenced.clone(),
+        probe: publisher_probe(),
+    });
+    let ingest_task = tokio::spawn(ingest::run(
+        rtmp_listener,
+        live.clone(),
+        authorizer.clone(),
+        ingest_config(&config),
+        shutdown.clone(),
+    ));
+    spawn_cameras_and_rtsp(&config, &database, &registry, &live, &authorizer, &shutdown).await?;
     let edge = Arc::new(Origin {
         registry: live,
         storage: store,

@@ -55,6 +55,7 @@ fn start_relay(data_dir: &ScratchDir) -> (ChildGuard, Announced) {
     let log = std::fs::File::create(data_dir.0.join("relay.log")).expect("create relay log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_relay"))
         .args(["all", "--rtmp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .env("RELAY_RTSP_LISTEN", "127.0.0.1:0")
         .args(["--public-host", "127.0.0.1", "--data-dir"])
         .arg(&data_dir.0)
         .stdout(Stdio::piped())
@@ -72,7 +73,7 @@ fn start_relay(data_dir: &ScratchDir) -> (ChildGuard, Announced) {
         }
     });
     let mut lines = Vec::new();
-    while lines.len() < 4 {
+    while !lines.iter().any(|line: &String| line.starts_with("Playlist URL:")) {
         match receiver.recv_timeout(Duration::from_secs(30)) {
             Ok(line) => lines.push(line),
             Err(_) => panic!("relay did not announce its URLs; got {lines:?}"),

@@ -44,6 +44,7 @@ impl RoleProcess {
             .env("RELAY_DATA_DIR", data_dir.path())
             .env("RELAY_POD_NAME", name)
             .env("RELAY_RTMP_LISTEN", format!("127.0.0.1:{rtmp_port}"))
+            .env("RELAY_RTSP_LISTEN", "127.0.0.1:0")
             .env("RELAY_HTTP_LISTEN", format!("127.0.0.1:{http_port}"))
             .env("RELAY_INTERNAL_LISTEN", format!("127.0.0.1:{http_port}"))
             .env("RELAY_ADVERTISE_ADDRESS", format!("127.0.0.1:{http_port}"))

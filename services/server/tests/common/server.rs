@@ -54,6 +54,8 @@ impl Server {
                 command.env_remove(name);
             }
         }
+        // Tests run side by side: no fixed ports.
+        command.env("RELAY_RTSP_LISTEN", "127.0.0.1:0");
         for (name, value) in variables {
             command.env(name, value);
         }

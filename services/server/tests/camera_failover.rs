@@ -1,0 +1,117 @@
+//! A camera is pulled by exactly one ingest pod, chosen by a lease in the
+//! database. Two ingest processes and one GStreamer RTSP camera: killing the
+//! pod that pulls it moves the pull to the other within the lease time, and
+//! viewers on an origin pod keep the same playlist.
+
+#[allow(unused_imports)]
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::cluster::{free_port, RoleProcess};
+use common::process::ChildGuard;
+use db::test_server::PgTestServer;
+use loadtest::http::get_str;
+use loadtest::playlist::parse_media;
+use storage::test_server::S3TestServer;
+
+const BUCKET: &str = "relay-cameras";
+const LEASE_MS: u64 = 3000;
+
+fn start_camera(port: u16) -> ChildGuard {
+    let script = common::repo_root().join("services/rtsp/tests/rtsp_camera.py");
+    let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+    let mut command = Command::new(python);
+    command.arg(script).args(["--port", &port.to_string()]).stdout(Stdio::null());
+    let camera = ChildGuard::spawn("rtsp camera", &mut command);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the test camera never listened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    camera
+}
+
+async fn register_camera(database_url: &str, url: String) {
+    let database = api::Database::connect(database_url).await.expect("database");
+    let camera = api::CameraSource { url, username: None, password: None };
+    let new = api::NewStream { name: "cam".into(), device_id: None, stream_key: None, camera: Some(camera) };
+    database.create_stream(&new).await.expect("create the camera stream");
+}
+
+/// The newest part's (msn, index) the origin lists, if it answers 200.
+async fn newest_part(base: &str) -> Result<Option<(u64, u32)>, u16> {
+    match get_str(&format!("{base}/media.m3u8"), Duration::from_secs(10)).await {
+        Ok(response) if response.status >= 500 => Err(response.status),
+        Ok(response) if response.status == 200 => {
+            Ok(parse_media(&response.text()).last_part().map(|part| (part.msn, part.index)))
+        }
+        _ => Ok(None),
+    }
+}
+
+// The guard only serialises the end-to-end tests; nothing else takes it.
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_pulling_pod_moves_the_camera_within_the_lease() {
+    let _turn = common::exclusive();
+    let database = PgTestServer::shared().create_database();
+    let camera_port = free_port();
+    let _camera = tokio::task::block_in_place(|| start_camera(camera_port));
+    register_camera(&database, format!("rtsp://127.0.0.1:{camera_port}/cam")).await;
+    let s3 = S3TestServer::start_with_bucket(BUCKET).await;
+    let s3_config = s3.config(BUCKET);
+    let shared = vec![
+        ("RELAY_DATABASE_URL", database.clone()),
+        ("RELAY_CAMERA_LEASE_MS", LEASE_MS.to_string()),
+        ("RELAY_STORAGE", "s3".to_string()),
+        ("RELAY_S3_BUCKET", BUCKET.to_string()),
+        ("RELAY_S3_ENDPOINT", s3.endpoint()),
+        ("RELAY_S3_REGION", s3_config.region.clone().unwrap_or_default()),
+        ("RELAY_S3_FORCE_PATH_STYLE", "true".to_string()),
+        ("RELAY_S3_ACCESS_KEY_ID", s3_config.access_key_id.clone().unwrap_or_default()),
+        ("RELAY_S3_SECRET_ACCESS_KEY", s3_config.secret_access_key.clone().unwrap_or_default()),
+    ];
+    let (ingest_a, ingest_b, origin) = tokio::task::block_in_place(|| {
+        (
+            RoleProcess::start("ingest", "ingest-a", &shared),
+            RoleProcess::start("ingest", "ingest-b", &shared),
+            RoleProcess::start("origin", "origin", &shared),
+        )
+    });
+    let base = origin.url("/live/cam");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !matches!(newest_part(&base).await, Ok(Some(_))) {
+        assert!(Instant::now() < deadline, "the camera never played through the origin");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let pool = cluster::connect(&database).await.expect("registry");
+    let registry = cluster::ClusterRegistry::new(pool, cluster::ClusterConfig::default());
+    let holder = registry.lease_holder("camera:cam").await.unwrap().expect("someone holds the camera");
+    assert_eq!(registry.owner("cam").await.unwrap().unwrap().pod, holder, "the lease holder owns the stream");
+    let (mut doomed, survivor) = if holder == ingest_a.name { (ingest_a, ingest_b) } else { (ingest_b, ingest_a) };
+    let before = newest_part(&base).await.unwrap().expect("parts before the kill");
+
+    doomed.process.kill();
+    let killed_at = Instant::now();
+    let mut errors = Vec::new();
+    let resumed = loop {
+        match newest_part(&base).await {
+            Ok(Some(part)) if part.0 > before.0 + 1 => break killed_at.elapsed(),
+            Ok(_) => {}
+            Err(status) => errors.push(status),
+        }
+        assert!(killed_at.elapsed() < Duration::from_secs(40), "the camera never came back after the kill");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("camera failover: playback resumed {resumed:?} after the holder was killed (lease {LEASE_MS} ms)");
+    assert!(errors.is_empty(), "viewers saw server errors: {errors:?}");
+    assert!(resumed < Duration::from_millis(LEASE_MS) + Duration::from_secs(10), "failover took {resumed:?}");
+    assert_eq!(registry.lease_holder("camera:cam").await.unwrap().as_deref(), Some(survivor.name.as_str()));
+    let owner = registry.owner("cam").await.unwrap().unwrap();
+    assert_eq!(owner.pod, survivor.name);
+    assert!(owner.epoch >= 2, "the takeover bumped the epoch");
+}
