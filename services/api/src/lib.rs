@@ -4,11 +4,13 @@
 //! audit log; webhooks. Served as an axum router under `/api/v1`.
 
 mod auth;
+pub mod console;
 mod crypto;
 mod error;
 pub mod http;
 mod model;
 mod state;
+mod status;
 mod store;
 pub mod webhook;
 
@@ -20,6 +22,7 @@ pub use model::{
     WebhookEvent,
 };
 pub use state::{ApiOptions, ApiState};
+pub use status::{StatusFuture, StreamStatusSource};
 pub use store::{
     validate_key, validate_name, AuditQuery, AuthenticatedUser, Database, NewStream, SigningKeyInfo, StreamChange,
 };

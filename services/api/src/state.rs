@@ -63,6 +63,16 @@ struct Inner {
     limiter: LoginLimiter,
     access: Option<Arc<AccessControl>>,
     webhooks: WebhookSender,
+    status: std::sync::OnceLock<StatusSource>,
+}
+
+/// Wraps the status source so `Inner` stays `Debug`.
+struct StatusSource(Arc<dyn crate::status::StreamStatusSource>);
+
+impl std::fmt::Debug for StatusSource {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("StatusSource")
+    }
 }
 
 impl ApiState {
@@ -80,7 +90,17 @@ impl ApiState {
         let passwords = Passwords::new(options.password_cost);
         let limiter = LoginLimiter::new(options.login_max_failures, options.login_window);
         let webhooks = WebhookSender::new(database.clone()).with_retry(options.webhook_retry);
-        ApiState { inner: Arc::new(Inner { database, options, passwords, limiter, access, webhooks }) }
+        let status = std::sync::OnceLock::new();
+        ApiState { inner: Arc::new(Inner { database, options, passwords, limiter, access, webhooks, status }) }
+    }
+
+    /// Where `GET /api/v1/streams/{id}/status` asks; set once at startup.
+    pub fn set_status_source(&self, source: Arc<dyn crate::status::StreamStatusSource>) {
+        let _ = self.inner.status.set(StatusSource(source));
+    }
+
+    pub fn status_source(&self) -> Option<&Arc<dyn crate::status::StreamStatusSource>> {
+        self.inner.status.get().map(|source| &source.0)
     }
 
     pub fn database(&self) -> &Database {

@@ -222,6 +222,9 @@ async fn every_operation_answers_as_documented() {
     let stream_path = v(&format!("/streams/{stream_id}"));
     tour.step(Method::GET, &v("/streams"), &v(&format!("/streams?device_id={device_id}")), &admin, None).await;
     tour.step(Method::GET, &v("/streams/{id}"), &stream_path, &admin, None).await;
+    let status =
+        tour.step(Method::GET, &v("/streams/{id}/status"), &format!("{stream_path}/status"), &admin, None).await;
+    assert_eq!(status["state"], "offline", "no pod holds the stream in this test");
     tour.step(Method::PATCH, &v("/streams/{id}"), &stream_path, &admin, Some(json!({"device_id": null}))).await;
     tour.step(Method::POST, &v("/streams/{id}/rotate-key"), &format!("{stream_path}/rotate-key"), &admin, None).await;
     let rights_path = format!("{stream_path}/rights/{user_id}");

@@ -50,6 +50,10 @@ pub(crate) struct EdgeState {
     pub ended_at: Option<Instant>,
     pub rendered: Vec<(u64, SkipRequest, Bytes)>,
     pub version: u64,
+    /// Unix ms the publisher connected, or the last one left.
+    pub status_since_ms: Option<i64>,
+    /// The publisher's GOP, bitrate and frame rate, as of its last segment.
+    pub guidance: Option<media::guidance::StreamGuidance>,
 }
 
 impl EdgeState {
@@ -128,6 +132,8 @@ impl LiveStream {
                 ended_at: None,
                 rendered: Vec::new(),
                 version: 0,
+                status_since_ms: None,
+                guidance: None,
             }),
             version: watch::channel(0).0,
         }
@@ -142,6 +148,11 @@ impl LiveStream {
         state.version += 1;
         state.rendered.clear();
         self.version.send_replace(state.version);
+    }
+
+    /// Requests blocked on this stream right now.
+    pub fn waiting_requests(&self) -> usize {
+        self.version.receiver_count()
     }
 
     /// A receiver that sees every change; waiters re-check after each one.
@@ -180,6 +191,7 @@ impl LiveStream {
         };
         let kick = Arc::new(Notify::new());
         state.publisher = Some(Publisher { id, last_activity: now, kick: kick.clone() });
+        state.status_since_ms = Some(crate::unix_ms_now());
         state.disconnected_at = None;
         state.ended_at = None;
         self.changed(&mut state);

@@ -8,12 +8,14 @@ mod edge;
 mod playlist;
 mod publish;
 mod registry;
+mod status;
 mod writer;
 
 pub use continuity::{EdgeListener, ResumePoint, SegmentRecord};
 pub use edge::{BlockState, LiveStream, PartState};
 pub use publish::PublishSession;
 pub use registry::{LiveConfig, PublishError, Registry};
+pub use status::StreamStatus;
 pub use writer::{spawn_storage_writer, StorageWriter, StorageWriterStats, WriterConfig};
 
 /// Object keys in storage; names derive from sequence numbers only, so every

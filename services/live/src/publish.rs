@@ -14,6 +14,7 @@ pub struct PublishSession {
     id: u64,
     segmenter: Segmenter,
     kick: Arc<Notify>,
+    guidance: media::guidance::StreamGuidance,
 }
 
 impl PublishSession {
@@ -24,7 +25,7 @@ impl PublishSession {
         config: SegmenterConfig,
     ) -> Self {
         let (start, kick) = start;
-        Self { stream, id, segmenter: Segmenter::new(config, start), kick }
+        Self { stream, id, segmenter: Segmenter::new(config, start), kick, guidance: Default::default() }
     }
 
     pub fn stream(&self) -> &Arc<LiveStream> {
@@ -42,6 +43,7 @@ impl PublishSession {
     }
 
     pub fn push(&mut self, frame: MediaFrame) -> Result<(), MediaError> {
+        self.guidance.observe(&frame);
         let events = self.segmenter.push(frame, crate::unix_ms_now())?;
         self.apply(events);
         Ok(())
@@ -71,7 +73,8 @@ impl PublishSession {
                 }
                 SegmenterEvent::Part(part) => stream.apply_part(&mut state, part),
                 SegmenterEvent::SegmentEnd { msn, duration_secs } => {
-                    stream.complete_segment(&mut state, msn, duration_secs)
+                    stream.complete_segment(&mut state, msn, duration_secs);
+                    state.guidance = Some(self.guidance.clone());
                 }
             }
         }
@@ -87,6 +90,7 @@ impl Drop for PublishSession {
         if state.publisher.as_ref().is_some_and(|publisher| publisher.id == self.id) {
             state.publisher = None;
             state.disconnected_at = Some(Instant::now());
+            state.status_since_ms = Some(crate::unix_ms_now());
             self.stream.changed(&mut state);
         }
     }

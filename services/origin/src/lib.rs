@@ -10,6 +10,7 @@ mod handlers;
 mod player;
 mod proxied;
 mod request;
+mod status;
 mod upstream;
 
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ pub use access::AccessControl;
 pub use access_gate::TOKEN_HEADER;
 pub use dvr::{IndexFuture, SegmentIndex};
 pub use error::OriginError;
+pub use status::status_json;
 pub use upstream::{EdgeDirectory, FetchFailure, Fetched, Upstream};
 
 /// Shared by every request.
@@ -91,7 +93,10 @@ pub fn router(origin: Arc<Origin>) -> Router {
 /// The ingest pod's internal endpoint: what other pods ask before taking
 /// a stream over. Never on a public port.
 pub fn internal_router(origin: Arc<Origin>) -> Router {
-    Router::new().route("/internal/v1/streams/{stream}/publisher", get(handlers::publisher_state)).with_state(origin)
+    Router::new()
+        .route("/internal/v1/streams/{stream}/publisher", get(handlers::publisher_state))
+        .route("/internal/v1/streams/{stream}/status", get(status::stream_status))
+        .with_state(origin)
 }
 
 /// Only playlists are compressed; media is already compressed.

@@ -62,6 +62,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     let fenced = FencedWriter::spawn(cluster.clone(), writer.clone());
     let registry = Registry::with_listener(live_config(&config), fenced.clone());
     fenced.attach(&registry);
+    api.set_status_source(Arc::new(crate::cluster_link::LocalStatus { live: registry.clone() }));
     registry.spawn_housekeeping();
 
     let (shutdown_sender, shutdown) = watch::channel(false);

@@ -168,3 +168,53 @@ impl origin::SegmentIndex for RegistryIndex {
         })
     }
 }
+
+/// Stream status from the pod in this process (`all`).
+pub struct LocalStatus {
+    pub live: Arc<live::Registry>,
+}
+
+impl api::StreamStatusSource for LocalStatus {
+    fn status<'a>(&'a self, stream_name: &'a str) -> api::StatusFuture<'a> {
+        Box::pin(async move {
+            let target = self.live.config().segmenter.segment_target_ms;
+            Ok(self.live.get(stream_name).map(|stream| origin::status_json(&stream.status(target))))
+        })
+    }
+}
+
+/// Stream status from the owning ingest pod's internal endpoint (api role).
+pub struct RemoteStatus {
+    pub registry: ClusterRegistry,
+    client: Client<HttpConnector, Empty<Bytes>>,
+}
+
+impl RemoteStatus {
+    pub fn new(registry: ClusterRegistry) -> Self {
+        Self { registry, client: http_client() }
+    }
+}
+
+impl api::StreamStatusSource for RemoteStatus {
+    fn status<'a>(&'a self, stream_name: &'a str) -> api::StatusFuture<'a> {
+        Box::pin(async move {
+            let Some(owner) = self.registry.owner(stream_name).await.map_err(|error| error.to_string())? else {
+                return Ok(None);
+            };
+            let unknown = serde_json::json!({"state": "unknown", "reason": "the owning ingest pod did not answer"});
+            let Ok(uri) = format!("http://{}/internal/v1/streams/{stream_name}/status", owner.address).parse() else {
+                return Ok(Some(unknown));
+            };
+            let answer = tokio::time::timeout(Duration::from_secs(2), async {
+                let response = self.client.get(uri).await.ok()?;
+                if !response.status().is_success() {
+                    return None;
+                }
+                let body = response.into_body().collect().await.ok()?.to_bytes();
+                serde_json::from_slice::<serde_json::Value>(&body).ok()
+            })
+            .await;
+            Ok(Some(answer.ok().flatten().unwrap_or(unknown)))
+        })
+    }
+}

@@ -255,6 +255,9 @@ pub async fn run_api(config: Config) -> Result<(), String> {
     let database = connect_database(&config).await?;
     let pool = database.db().pool().clone();
     let (api, _) = api_state(&database, &config).await?;
+    let registry =
+        ClusterRegistry::new(pool.clone(), ClusterConfig { pod: pod_name(&config), ..ClusterConfig::default() });
+    api.set_status_source(Arc::new(crate::cluster_link::RemoteStatus::new(registry)));
     if let Some((user, password)) = api.ensure_admin("admin").await.map_err(|error| error.to_string())? {
         println!("Console login: {} / {password} (shown once; change it)", user.username);
     }

@@ -81,6 +81,25 @@ fn private_stream_plays_only_with_an_api_issued_token() {
         assert!(std::time::Instant::now() < deadline, "stream never appeared: {} {}", answer.status, answer.text());
         std::thread::sleep(Duration::from_millis(300));
     }
+    // The API reports the stream live, with what the publisher sends.
+    std::thread::sleep(Duration::from_secs(3));
+    let status = http::send("GET", &server.url(&format!("/api/v1/streams/{id}/status")), &auth, None, TIMEOUT).unwrap();
+    assert_eq!(status.status, 200, "{}", status.text());
+    let status = json(&status);
+    assert_eq!(status["state"], "live", "{status}");
+    let codecs = status["codecs"].to_string();
+    assert!(codecs.contains("avc1.") && codecs.contains("mp4a.40.2"), "{status}");
+    assert_eq!(status["resolution"], serde_json::json!({"width": 640, "height": 360}), "{status}");
+    assert!(status["bitrate_average_bps"].as_u64().is_some_and(|bps| bps > 50_000), "{status}");
+    let gop = status["publisher"]["gop_last_ms"].as_i64().unwrap_or_default();
+    assert!((1900..=2100).contains(&gop), "the test source sends a keyframe every 2 s: {status}");
+    assert_eq!(status["publisher"]["b_frames"], true, "{status}");
+    assert!(status["advice"].is_array(), "{status}");
+    let missing = http::send("GET", &server.url("/api/v1/streams/nope/status"), &auth, None, TIMEOUT).unwrap();
+    assert_eq!(missing.status, 404);
+    let anonymous = http::get(&server.url(&format!("/api/v1/streams/{id}/status")), TIMEOUT).unwrap();
+    assert_eq!(anonymous.status, 401);
+
     for url in [&plain, &plain.replace("index.m3u8", "media.m3u8")] {
         let refused = http::get(url, TIMEOUT).unwrap();
         assert!(matches!(refused.status, 401 | 403), "{url} without a token: {}", refused.status);

@@ -166,6 +166,8 @@ pub fn routes() -> Vec<Route> {
             .body("NewStream")
             .creates("Stream"),
         route(M::GET, p!("/streams/{id}"), "streams", "Get a stream", streams::get).returns("Stream"),
+        route(M::GET, p!("/streams/{id}/status"), "streams", "Live status and publisher guidance", streams::status)
+            .returns("StreamStatus"),
         route(M::PATCH, p!("/streams/{id}"), "streams", "Change a stream (manage)", streams::update)
             .body("StreamChange")
             .returns("Stream"),
@@ -219,7 +221,8 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// The management API: everything under `/api/v1`, plus `/api/openapi.json`.
+/// The management API: everything under `/api/v1`, plus `/api/openapi.json`
+/// and the web console at `/console`.
 pub fn router(state: ApiState) -> Router {
     let mut by_path: BTreeMap<&'static str, MethodRouter<ApiState>> = BTreeMap::new();
     for route in routes() {
@@ -233,7 +236,8 @@ pub fn router(state: ApiState) -> Router {
     for (path, handler) in by_path {
         router = router.route(path, handler);
     }
-    router.route("/api/{*rest}", axum::routing::any(not_found)).with_state(state)
+    // The console is not part of /api/v1: it stays out of the route table and the document.
+    router.route("/api/{*rest}", axum::routing::any(not_found)).merge(crate::console::router()).with_state(state)
 }
 
 async fn not_found() -> ApiError {

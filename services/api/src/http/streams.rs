@@ -180,3 +180,21 @@ fn field_errors(error: ApiError) -> ApiError {
         other => other,
     }
 }
+
+/// How the stream is doing now: live or offline and since when, codecs,
+/// picture, bitrate, GOP and advice for the encoder.
+pub async fn status(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let stream = caller.stream_visible(&state, &id).await?;
+    let live = match state.status_source() {
+        Some(source) => source.status(&stream.name).await.map_err(ApiError::Internal)?,
+        None => None,
+    };
+    let mut status = live.unwrap_or_else(|| serde_json::json!({"state": "offline"}));
+    status["stream_id"] = serde_json::Value::String(stream.id);
+    status["name"] = serde_json::Value::String(stream.name);
+    Ok(Json(status))
+}
