@@ -115,6 +115,16 @@ struct Publisher {
     audio_clock: TimestampUnwrapper,
 }
 
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            let stream = session.stream().name.clone();
+            drop(session);
+            self.context.authorizer.unpublished(&stream, self.peer);
+        }
+    }
+}
+
 impl Publisher {
     fn new(context: Context, peer: SocketAddr) -> Self {
         let rtmp = ServerConnection::new(context.config.limits);

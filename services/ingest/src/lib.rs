@@ -67,6 +67,10 @@ pub trait StreamAuthorizer: Send + Sync + 'static {
     fn claim<'a>(&'a self, _stream: &'a str) -> ClaimFuture<'a> {
         Box::pin(async { Ok(None) })
     }
+
+    /// The publisher of `stream` left (for on_unpublish webhooks). Must not
+    /// block: spawn anything slow.
+    fn unpublished(&self, _stream: &str, _peer: SocketAddr) {}
 }
 
 /// Accepts publishers until `shutdown` turns true; then asks every open

@@ -45,6 +45,10 @@ impl StreamAuthorizer for ClusterAuthorizer {
             }
         })
     }
+
+    fn unpublished(&self, stream: &str, peer: SocketAddr) {
+        self.api.webhooks().notify(api::WebhookEvent::OnUnpublish, stream, Some(peer.ip()));
+    }
 }
 
 fn http_client() -> Client<HttpConnector, Empty<Bytes>> {

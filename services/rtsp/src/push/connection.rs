@@ -67,6 +67,16 @@ struct Publisher {
     session_id: String,
 }
 
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        if let Some(announced) = self.announced.take() {
+            let stream = announced.live.stream().name.clone();
+            drop(announced);
+            self.context.authorizer.unpublished(&stream, self.peer);
+        }
+    }
+}
+
 impl Publisher {
     async fn run(&mut self, mut socket: TcpStream) -> Close {
         let mut reader = MessageReader::new(self.context.config.limits);
