@@ -1,4 +1,4 @@
-// Streams: the list with a status column, creating push or camera streams
+// Streams: the list with each stream's live status, creating push or camera streams
 // (the key is shown once), rotating keys and deleting. The access screen of
 // one stream (policy, tokens, rights) is in access.js.
 
@@ -48,8 +48,7 @@ function streamRow(me, stream, deviceNames, ui) {
     h('td', {}, h('a', { href: `/player.html?stream=${encodeURIComponent(stream.name)}`, target: '_blank', rel: 'noopener' }, stream.name)),
     h('td', {}, stream.kind),
     h('td', {}, deviceNames.get(stream.device_id) || '—'),
-    // Live state is not in the management API yet; the column keeps its place.
-    h('td', { class: 'status', 'data-status': 'unknown', title: 'Live status is not reported yet' }, '—'),
+    statusCell(stream),
     h('td', {}, when(stream.created_at)),
     h('td', {}, h('button', { type: 'button', class: 'manage', onclick: ui.toggle }, ui.opened ? 'Close' : 'Manage')),
   );
@@ -62,6 +61,32 @@ function streamRow(me, stream, deviceNames, ui) {
       showError(detail, error);
     });
   return [row, h('tr', { class: 'detail' }, detail)];
+}
+
+/** Filled in when the stream's status arrives; a failure leaves a dash, not an error. */
+function statusCell(stream) {
+  const cell = h('td', { class: 'status', 'data-status': 'loading' }, '…');
+  api('GET', `/streams/${stream.id}/status`)
+    .then((status) => {
+      cell.dataset.status = status.state;
+      cell.textContent = describeStatus(status);
+      if (status.advice && status.advice.length) cell.title = status.advice.join('\n');
+    })
+    .catch(() => {
+      cell.dataset.status = 'unknown';
+      cell.textContent = '—';
+    });
+  return cell;
+}
+
+function describeStatus(status) {
+  const parts = [status.state];
+  if (status.state === 'live') {
+    if (status.resolution) parts.push(`${status.resolution.width}x${status.resolution.height}`);
+    if (status.bitrate_average_bps) parts.push(`${(status.bitrate_average_bps / 1e6).toFixed(1)} Mb/s`);
+  }
+  if (status.since_ms) parts.push(`since ${new Date(status.since_ms).toLocaleTimeString()}`);
+  return parts.join(' · ');
 }
 
 async function streamDetail(me, stream, ui) {
