@@ -89,11 +89,21 @@ impl WebhookSender {
     /// all answer 2xx without `{"allow": false}`. A receiver that cannot be
     /// reached denies: publishing fails closed.
     pub async fn on_publish(&self, stream: &str, client_ip: Option<IpAddr>) -> PublishDecision {
-        let hooks = match self.database.webhooks_for(WebhookEvent::OnPublish).await {
+        self.decide(WebhookEvent::OnPublish, stream, client_ip).await
+    }
+
+    /// Asks every `on_play` receiver whether a viewer may start watching,
+    /// with the same rules as [`Self::on_publish`].
+    pub async fn on_play(&self, stream: &str, client_ip: Option<IpAddr>) -> PublishDecision {
+        self.decide(WebhookEvent::OnPlay, stream, client_ip).await
+    }
+
+    async fn decide(&self, event: WebhookEvent, stream: &str, client_ip: Option<IpAddr>) -> PublishDecision {
+        let hooks = match self.database.webhooks_for(event).await {
             Ok(hooks) => hooks,
             Err(error) => return PublishDecision::Deny(format!("cannot read webhooks: {error}")),
         };
-        let payload = WebhookPayload { event: WebhookEvent::OnPublish, stream, client_ip, at: db::unix_millis() };
+        let payload = WebhookPayload { event, stream, client_ip, at: db::unix_millis() };
         let Ok(body) = serde_json::to_vec(&payload) else {
             return PublishDecision::Deny("cannot encode the payload".into());
         };

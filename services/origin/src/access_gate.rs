@@ -21,6 +21,16 @@ use crate::{handlers, Origin, OriginError};
 /// verifies it again (docs/design/playback-tokens.md).
 pub const TOKEN_HEADER: &str = "x-playback-token";
 
+/// Asked when a viewer starts a session (loads the multivariant
+/// playlist): the on_play webhook. Implementations cache their answers.
+pub trait PlayHook: Send + Sync + 'static {
+    fn allow<'a>(
+        &'a self,
+        stream: &'a str,
+        client: IpAddr,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>>;
+}
+
 #[derive(Debug, Deserialize)]
 pub struct MediaPath {
     #[serde(default)]
@@ -54,6 +64,13 @@ pub async fn enforce(
         forwarded_for: forwarded_for.as_deref(),
         token,
     });
+    if decision.is_ok() && media.file == "index.m3u8" {
+        if let Some(hook) = &origin.play_hook {
+            if !hook.allow(&media.stream, peer).await {
+                return Err(OriginError::Forbidden("playback refused"));
+            }
+        }
+    }
     match decision {
         Ok(allowed) => {
             let mut response = next.run(request).await;

@@ -6,7 +6,6 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use live::{BlockState, LiveStream, PartState};
-use tokio::time::Instant;
 
 use crate::request::{LiveFile, PlaylistQuery};
 use crate::{Origin, OriginError};
@@ -28,7 +27,10 @@ pub async fn live_file(
 ) -> Result<Response, OriginError> {
     let file = LiveFile::parse(&file_name).ok_or(OriginError::NotFound)?;
     if file == LiveFile::Dvr {
-        return crate::dvr::playlist(&origin, &stream_name, &query).await;
+        // Boxed: the DVR and proxy paths' futures are several times the
+        // size of the live-edge ones, and every parked viewer's request
+        // future would otherwise be as large as the largest of them.
+        return Box::pin(crate::dvr::playlist(&origin, &stream_name, &query)).await;
     }
     let stream = origin.registry.get(&stream_name);
     if let (None, Some(upstream)) = (&stream, &origin.upstream) {
@@ -37,7 +39,8 @@ pub async fn live_file(
             query.blocking()?;
             query.skip()?;
         }
-        return crate::proxied::live_file(&origin, upstream, &stream_name, &file_name, file, uri.query()).await;
+        return Box::pin(crate::proxied::live_file(&origin, upstream, &stream_name, &file_name, file, uri.query()))
+            .await;
     }
     match file {
         LiveFile::Dvr => Err(OriginError::NotFound),
@@ -74,15 +77,23 @@ async fn wait_for<T>(
     mut check: impl FnMut() -> Option<Result<T, OriginError>>,
 ) -> Result<T, OriginError> {
     let mut changes = stream.subscribe();
-    let deadline = Instant::now() + hold;
+    // One timer for the whole hold: every parked viewer wakes on every part,
+    // and a timer re-armed per wake-up costs a timer-wheel insert and removal
+    // per viewer per part.
+    let expired = tokio::time::sleep(hold);
+    tokio::pin!(expired);
     loop {
         if let Some(decided) = check() {
             return decided;
         }
-        match tokio::time::timeout_at(deadline, changes.changed()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(OriginError::NotFound),
-            Err(_) => return Err(OriginError::HoldExpired),
+        tokio::select! {
+            biased;
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return Err(OriginError::NotFound);
+                }
+            }
+            () = &mut expired => return Err(OriginError::HoldExpired),
         }
     }
 }

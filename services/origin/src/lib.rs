@@ -25,7 +25,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::CorsLayer;
 
 pub use access::AccessControl;
-pub use access_gate::TOKEN_HEADER;
+pub use access_gate::{PlayHook, TOKEN_HEADER};
 pub use dvr::{IndexFuture, SegmentIndex};
 pub use error::OriginError;
 pub use status::status_json;
@@ -45,6 +45,9 @@ pub struct Origin {
     pub upstream: Option<Arc<Upstream>>,
     /// The stored-segment index behind dvr.m3u8; None serves no DVR.
     pub index: Option<Arc<dyn SegmentIndex>>,
+    /// on_play: asked once per viewer session; None lets everyone the
+    /// access policy lets in.
+    pub play_hook: Option<Arc<dyn PlayHook>>,
 }
 
 /// Serves the origin on `listener` until `shutdown` resolves, then drains.

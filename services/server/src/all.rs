@@ -84,6 +84,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         access,
         upstream: None,
         index: Some(index),
+        play_hook: Some(Arc::new(crate::cluster_link::WebhookPlayHook::new(api.clone()))),
     });
     let mut http_shutdown = shutdown.clone();
     let metrics =

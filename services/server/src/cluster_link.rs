@@ -222,3 +222,49 @@ impl api::StreamStatusSource for RemoteStatus {
         })
     }
 }
+
+/// on_play through the management service's webhooks, answered once per
+/// (stream, client address) a minute so a session costs one delivery.
+pub struct WebhookPlayHook {
+    api: api::ApiState,
+    decided: Mutex<HashMap<(String, std::net::IpAddr), (Instant, bool)>>,
+}
+
+impl WebhookPlayHook {
+    const REMEMBER: Duration = Duration::from_secs(60);
+
+    pub fn new(api: api::ApiState) -> Self {
+        Self { api, decided: Mutex::default() }
+    }
+}
+
+impl origin::PlayHook for WebhookPlayHook {
+    fn allow<'a>(
+        &'a self,
+        stream: &'a str,
+        client: std::net::IpAddr,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
+        Box::pin(async move {
+            let key = (stream.to_owned(), client);
+            if let Some((at, allowed)) = self.decided.lock().ok().and_then(|decided| decided.get(&key).copied()) {
+                if at.elapsed() < Self::REMEMBER {
+                    return allowed;
+                }
+            }
+            let allowed = match self.api.webhooks().on_play(stream, Some(client)).await {
+                api::PublishDecision::Allow => true,
+                api::PublishDecision::Deny(reason) => {
+                    tracing::info!(stream, %client, %reason, "playback refused by on_play");
+                    false
+                }
+            };
+            if let Ok(mut decided) = self.decided.lock() {
+                if decided.len() > 100_000 {
+                    decided.retain(|_, (at, _)| at.elapsed() < Self::REMEMBER);
+                }
+                decided.insert(key, (Instant::now(), allowed));
+            }
+            allowed
+        })
+    }
+}

@@ -175,6 +175,7 @@ pub async fn run_ingest(config: Config) -> Result<(), String> {
         access: Arc::new(origin::AccessControl::public()),
         upstream: None,
         index: Some(index),
+        play_hook: None,
     });
     let (http_stop, http_stopped) = watch::channel(false);
     let metrics = crate::metrics::MetricSources {
@@ -237,6 +238,7 @@ pub async fn run_origin(config: Config) -> Result<(), String> {
         access,
         upstream: Some(upstream.clone()),
         index: Some(index),
+        play_hook: Some(Arc::new(crate::cluster_link::WebhookPlayHook::new(api.clone()))),
     });
     let metrics = crate::metrics::MetricSources { upstream: Some(upstream), ..Default::default() };
     let listener = bind(config.http_listen, "HTTP").await?;

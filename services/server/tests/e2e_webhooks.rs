@@ -91,7 +91,8 @@ fn on_publish_decides_and_on_unpublish_follows_with_signed_deliveries() {
     .unwrap();
     let cookie = login.header("set-cookie").and_then(|value| value.split(';').next()).expect("cookie").to_owned();
     let auth = [("Cookie", cookie.as_str())];
-    let hook = serde_json::json!({"url": hook_url, "events": ["on_publish", "on_unpublish"], "secret": SECRET});
+    let hook =
+        serde_json::json!({"url": hook_url, "events": ["on_publish", "on_unpublish", "on_play"], "secret": SECRET});
     let created = http::send("POST", &server.url("/api/v1/webhooks"), &auth, Some(&hook.to_string()), TIMEOUT).unwrap();
     assert_eq!(created.status, 201, "{}", created.text());
     let mut keys = Vec::new();
@@ -119,6 +120,15 @@ fn on_publish_decides_and_on_unpublish_follows_with_signed_deliveries() {
     }
     assert_eq!(events(&seen, "open-show"), ["on_publish", "on_unpublish"]);
     assert!(events(&seen, "denied-show").iter().all(|event| event == "on_publish"));
+
+    // on_play: asked when a viewer starts (the multivariant playlist), once.
+    let watch = http::get(&server.url("/live/open-show/index.m3u8"), TIMEOUT).unwrap();
+    assert_eq!(watch.status, 200, "{}", watch.text());
+    let again = http::get(&server.url("/live/open-show/index.m3u8"), TIMEOUT).unwrap();
+    assert_eq!(again.status, 200);
+    let refused = http::get(&server.url("/live/denied-show/index.m3u8"), TIMEOUT).unwrap();
+    assert_eq!(refused.status, 403, "the receiver refuses viewers of denied-show");
+    assert_eq!(events(&seen, "open-show"), ["on_publish", "on_unpublish", "on_play"], "one on_play per session");
 
     for delivery in seen.lock().unwrap().iter() {
         let unix_secs: u64 = delivery

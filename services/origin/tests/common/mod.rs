@@ -70,6 +70,7 @@ pub async fn start_servers_with_access(ingest_config: IngestConfig, access: Arc<
         access,
         upstream: None,
         index: None,
+        play_hook: None,
     });
     tokio::spawn(origin::serve(http_listener, origin, std::future::pending()));
     servers
