@@ -96,10 +96,7 @@ pub fn router(origin: Arc<Origin>) -> Router {
 /// The ingest pod's internal endpoint: what other pods ask before taking
 /// a stream over. Never on a public port.
 pub fn internal_router(origin: Arc<Origin>) -> Router {
-    Router::new()
-        .route("/internal/v1/streams/{stream}/publisher", get(handlers::publisher_state))
-        .route("/internal/v1/streams/{stream}/status", get(status::stream_status))
-        .with_state(origin)
+    Router::new().route("/internal/v1/streams/{stream}/publisher", get(handlers::publisher_state)).with_state(origin)
 }
 
 /// Only playlists are compressed; media is already compressed.

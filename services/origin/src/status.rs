@@ -1,24 +1,7 @@
-//! `/internal/v1/streams/{stream}/status`: the owner's view of a live
-//! stream as JSON, for the management API (in `all` it asks in-process).
+//! The owner's view of a live stream as JSON, for the management API.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use live::StreamStatus;
 use serde_json::{json, Value};
-
-use crate::{Origin, OriginError};
-
-pub async fn stream_status(
-    State(origin): State<Arc<Origin>>,
-    Path(stream_name): Path<String>,
-) -> Result<Response, OriginError> {
-    let stream = origin.registry.get(&stream_name).ok_or(OriginError::NotFound)?;
-    let status = stream.status(origin.registry.config().segmenter.segment_target_ms);
-    Ok(Json(status_json(&status)).into_response())
-}
 
 /// The JSON shape the API passes on.
 pub fn status_json(status: &StreamStatus) -> Value {

@@ -62,7 +62,6 @@ pub async fn run(config: Config) -> Result<(), String> {
     let fenced = FencedWriter::spawn(cluster.clone(), writer.clone());
     let registry = Registry::with_listener(live_config(&config), fenced.clone());
     fenced.attach(&registry);
-    api.set_status_source(Arc::new(crate::cluster_link::LocalStatus { live: registry.clone() }));
     registry.spawn_housekeeping();
 
     let (shutdown_sender, shutdown) = watch::channel(false);
@@ -75,7 +74,9 @@ pub async fn run(config: Config) -> Result<(), String> {
     });
     let ingest_task =
         tokio::spawn(ingest::run(rtmp_listener, registry.clone(), authorizer.clone(), ingest_config, shutdown.clone()));
-    crate::roles::spawn_cameras_and_rtsp(&config, &database, &cluster, &registry, &authorizer, &shutdown).await?;
+    let cameras =
+        crate::roles::spawn_cameras_and_rtsp(&config, &database, &cluster, &registry, &authorizer, &shutdown).await?;
+    api.set_status_source(Arc::new(crate::cluster_link::LocalStatus { live: registry.clone(), cameras }));
 
     let origin = Arc::new(Origin {
         registry: registry.clone(),

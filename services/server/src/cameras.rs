@@ -13,7 +13,27 @@ use live::Registry;
 use rtsp::{CameraConfig, CameraPull};
 use tokio::sync::watch;
 
+/// The status of the camera pulls this pod runs, by stream name.
+#[derive(Clone, Default)]
+pub struct CameraBoard(Arc<std::sync::Mutex<HashMap<String, rtsp::PullHandle>>>);
+
+impl CameraBoard {
+    pub fn status(&self, stream: &str) -> Option<rtsp::CameraStatus> {
+        self.0.lock().ok()?.get(stream).map(|handle| handle.status())
+    }
+
+    fn set(&self, stream: &str, handle: Option<rtsp::PullHandle>) {
+        if let Ok(mut handles) = self.0.lock() {
+            match handle {
+                Some(handle) => handles.insert(stream.to_owned(), handle),
+                None => handles.remove(stream),
+            };
+        }
+    }
+}
+
 pub struct CameraManager {
+    pub board: CameraBoard,
     pub database: Database,
     pub cluster: ClusterRegistry,
     pub live: Arc<Registry>,
@@ -63,6 +83,7 @@ impl CameraManager {
                         match CameraPull::spawn_claimed(config.clone(), self.live.clone(), claimer) {
                             Ok(pull) => {
                                 tracing::info!(camera = %name, "this pod pulls the camera");
+                                self.board.set(name, Some(pull.handle()));
                                 pulls.insert(name.clone(), (pull, config.clone()));
                             }
                             Err(error) => tracing::warn!(camera = %name, %error, "camera configuration refused"),
@@ -70,6 +91,7 @@ impl CameraManager {
                     }
                     (false, Some(_)) => {
                         tracing::warn!(camera = %name, "lost the camera lease; stopping the pull");
+                        self.board.set(name, None);
                         if let Some((pull, _)) = pulls.remove(name) {
                             pull.stop().await;
                         }
@@ -79,6 +101,7 @@ impl CameraManager {
             }
             let gone: Vec<String> = pulls.keys().filter(|name| !cameras.contains_key(*name)).cloned().collect();
             for name in gone {
+                self.board.set(&name, None);
                 if let Some((pull, _)) = pulls.remove(&name) {
                     pull.stop().await;
                 }

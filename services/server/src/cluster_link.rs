@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::response::IntoResponse;
 use bytes::Bytes;
 use cluster::{ClusterError, ClusterRegistry, FencedWriter, PublisherProbe};
 use http_body_util::{BodyExt, Empty};
@@ -173,17 +174,51 @@ impl origin::SegmentIndex for RegistryIndex {
     }
 }
 
-/// Stream status from the pod in this process (`all`).
+/// Stream status from this process: the live edge and, for a camera this
+/// pod pulls, the pull's state, reason and warnings.
+#[derive(Clone)]
 pub struct LocalStatus {
     pub live: Arc<live::Registry>,
+    pub cameras: crate::cameras::CameraBoard,
+}
+
+impl LocalStatus {
+    pub fn json(&self, stream_name: &str) -> Option<serde_json::Value> {
+        let target = self.live.config().segmenter.segment_target_ms;
+        let live = self.live.get(stream_name).map(|stream| origin::status_json(&stream.status(target)));
+        let camera = self.cameras.status(stream_name).and_then(|status| serde_json::to_value(status).ok());
+        match (live, camera) {
+            (None, None) => None,
+            (live, camera) => {
+                let mut status = live.unwrap_or_else(|| serde_json::json!({"state": "offline"}));
+                if let Some(camera) = camera {
+                    status["camera"] = camera;
+                }
+                Some(status)
+            }
+        }
+    }
+
+    /// `/internal/v1/streams/{stream}/status` on an ingest pod's internal port.
+    pub fn router(self) -> axum::Router {
+        axum::Router::new().route(
+            "/internal/v1/streams/{stream}/status",
+            axum::routing::get(move |axum::extract::Path(stream): axum::extract::Path<String>| {
+                let local = self.clone();
+                async move {
+                    match local.json(&stream) {
+                        Some(status) => axum::Json(status).into_response(),
+                        None => axum::http::StatusCode::NOT_FOUND.into_response(),
+                    }
+                }
+            }),
+        )
+    }
 }
 
 impl api::StreamStatusSource for LocalStatus {
     fn status<'a>(&'a self, stream_name: &'a str) -> api::StatusFuture<'a> {
-        Box::pin(async move {
-            let target = self.live.config().segmenter.segment_target_ms;
-            Ok(self.live.get(stream_name).map(|stream| origin::status_json(&stream.status(target))))
-        })
+        Box::pin(async move { Ok(self.json(stream_name)) })
     }
 }
 

@@ -29,7 +29,7 @@ pub(crate) async fn spawn_cameras_and_rtsp(
     live: &Arc<Registry>,
     authorizer: &Arc<dyn ingest::StreamAuthorizer>,
     shutdown: &watch::Receiver<bool>,
-) -> Result<(), String> {
+) -> Result<crate::cameras::CameraBoard, String> {
     let rtsp_listener = bind(config.rtsp_listen, "RTSP").await?;
     tokio::spawn(rtsp::push::run(
         rtsp_listener,
@@ -38,7 +38,9 @@ pub(crate) async fn spawn_cameras_and_rtsp(
         rtsp::PushConfig::default(),
         shutdown.clone(),
     ));
+    let board = crate::cameras::CameraBoard::default();
     let cameras = crate::cameras::CameraManager {
+        board: board.clone(),
         database: database.clone(),
         cluster: registry.clone(),
         live: live.clone(),
@@ -46,7 +48,7 @@ pub(crate) async fn spawn_cameras_and_rtsp(
         lease: Duration::from_millis(config.camera_lease_ms),
     };
     tokio::spawn(cameras.run(shutdown.clone()));
-    Ok(())
+    Ok(board)
 }
 
 pub(crate) fn retention_config(config: &Config) -> cluster::RetentionConfig {
@@ -167,7 +169,8 @@ pub async fn run_ingest(config: Config) -> Result<(), String> {
         ingest_config(&config),
         shutdown.clone(),
     ));
-    spawn_cameras_and_rtsp(&config, &database, &registry, &live, &authorizer, &shutdown).await?;
+    let cameras = spawn_cameras_and_rtsp(&config, &database, &registry, &live, &authorizer, &shutdown).await?;
+    let status = crate::cluster_link::LocalStatus { live: live.clone(), cameras };
     let edge = Arc::new(Origin {
         registry: live,
         storage: store,
@@ -185,6 +188,7 @@ pub async fn run_ingest(config: Config) -> Result<(), String> {
     };
     let router = origin::router(edge.clone())
         .merge(origin::internal_router(edge))
+        .merge(status.router())
         .merge(readiness(pool, draining.clone()))
         .merge(crate::metrics::router(metrics));
     let http_task = tokio::spawn(origin::serve_router(internal_listener, router, async move {

@@ -114,4 +114,13 @@ async fn killing_the_pulling_pod_moves_the_camera_within_the_lease() {
     let owner = registry.owner("cam").await.unwrap().unwrap();
     assert_eq!(owner.pod, survivor.name);
     assert!(owner.epoch >= 2, "the takeover bumped the epoch");
+
+    // The pod that pulls the camera reports it (the api role passes this on).
+    let status = get_str(&survivor.url("/internal/v1/streams/cam/status"), Duration::from_secs(5)).await.unwrap();
+    assert_eq!(status.status, 200);
+    let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
+    assert_eq!(status["state"], "live", "{status}");
+    assert_eq!(status["camera"]["state"], "online", "{status}");
+    assert!(status["camera"]["url"].as_str().is_some_and(|url| url.ends_with("/cam")), "{status}");
+    assert!(status["codecs"].to_string().contains("avc1."), "{status}");
 }
