@@ -3,7 +3,7 @@ CARGO ?= cargo
 RUN_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help deps runtime-deps build run test fmt lint bench
+.PHONY: help deps runtime-deps build run test fmt lint bench bench-cluster
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,3 +41,6 @@ lint: ## fmt check and clippy with warnings as errors
 
 bench: deps ## Benchmarks against local reference servers (scripts/bench.sh)
 	bash scripts/bench.sh
+
+bench-cluster: deps ## Cluster benchmarks: egress, blocked viewers, storage requests, cross-pod delay (scripts/bench-cluster.sh)
+	bash scripts/bench-cluster.sh

@@ -8,5 +8,6 @@ pub mod mp4;
 pub mod playlist;
 pub mod probe;
 pub mod stats;
+pub mod viewers;
 
 pub use conformance::{check_hold_timeout, check_stream, Outcome, Report, RuleResult};

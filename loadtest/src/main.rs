@@ -1,5 +1,5 @@
 //! `loadtest` command line: conformance check, publish-delay probe, idle
-//! connections and a free-port helper for scripts.
+//! connections, blocked viewers and a free-port helper for scripts.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use loadtest::http::Url;
 use loadtest::probe::{run_probe, ProbeConfig};
+use loadtest::viewers::{run_viewers, ViewersConfig};
 use loadtest::{check_stream, idle};
 
 const USAGE: &str = "usage:
@@ -18,6 +19,8 @@ const USAGE: &str = "usage:
       push a stream with ffmpeg and print part/segment publish delays as JSON
   loadtest idle --url URL --connections N [--seconds 30]
       open N idle keep-alive connections, print 'ready N', hold them, print 'closed K'
+  loadtest viewers --playlist URL --viewers N [--rounds 3] [--server-pid PID]
+      park N keep-alive viewers in blocking reloads; print server memory and release spread as JSON
   loadtest free-port [COUNT]
       print free TCP ports on 127.0.0.1";
 
@@ -78,6 +81,7 @@ async fn main() -> ExitCode {
         "check" => check(&args).await,
         "probe" => probe(&args).await,
         "idle" => idle_connections(&args).await,
+        "viewers" => blocked_viewers(&args).await,
         "free-port" => free_ports(&args),
         _ => Err(USAGE.to_string()),
     };
@@ -144,6 +148,21 @@ async fn idle_connections(args: &Args) -> Result<ExitCode, String> {
     std::io::stdout().flush().ok();
     tokio::time::sleep(hold).await;
     println!("closed {}", idle::closed_count(&connections));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn blocked_viewers(args: &Args) -> Result<ExitCode, String> {
+    let config = ViewersConfig {
+        playlist: Url::parse(args.required("playlist")?).map_err(|e| e.to_string())?,
+        viewers: args.number("viewers", 1000.0)? as usize,
+        rounds: args.number("rounds", 3.0)? as usize,
+        server_pid: args
+            .value("server-pid")
+            .map(|pid| pid.parse().map_err(|_| format!("bad pid {pid}")))
+            .transpose()?,
+    };
+    let report = run_viewers(&config).await.map_err(|e| e.to_string())?;
+    println!("{}", report.to_json());
     Ok(ExitCode::SUCCESS)
 }
 
