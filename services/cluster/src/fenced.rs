@@ -245,21 +245,7 @@ impl ClusterRegistry {
         .execute(&mut *transaction)
         .await?;
         crate::fenced_unless_updated(updated.rows_affected(), stream)?;
-        sqlx::query(
-            "INSERT INTO stored_segments (stream, msn, epoch, program_date_time_ms, duration_ms, discontinuity, \
-             discontinuity_sequence, init_version, gap, object_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9)",
-        )
-        .bind(stream)
-        .bind(record.msn as i64)
-        .bind(epoch)
-        .bind(record.program_date_time_ms)
-        .bind((record.duration_secs * 1000.0).round() as i64)
-        .bind(i64::from(record.discontinuity))
-        .bind(record.discontinuity_sequence as i64)
-        .bind(i64::from(record.init_version))
-        .bind(key)
-        .execute(&mut *transaction)
-        .await?;
+        crate::index::insert_segment_row(&mut *transaction, stream, epoch, record, key).await?;
         transaction.commit().await?;
         Ok(())
     }

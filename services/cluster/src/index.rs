@@ -63,22 +63,7 @@ impl ClusterRegistry {
         record: &SegmentRecord,
         object_key: &str,
     ) -> Result<(), ClusterError> {
-        sqlx::query(&format!(
-            "INSERT INTO stored_segments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ))
-        .bind(stream)
-        .bind(record.msn as i64)
-        .bind(epoch)
-        .bind(record.program_date_time_ms)
-        .bind((record.duration_secs * 1000.0).round() as i64)
-        .bind(i64::from(record.discontinuity))
-        .bind(record.discontinuity_sequence as i64)
-        .bind(i64::from(record.init_version))
-        .bind(i64::from(record.gap))
-        .bind(object_key)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_segment_row(&self.pool, stream, epoch, record, object_key).await
     }
 
     /// The newest `count` segments, oldest first.
@@ -125,4 +110,28 @@ impl ClusterRegistry {
                 .await?;
         Ok(rows.into_iter().map(StoredSegment::from_row).collect())
     }
+}
+
+/// One index row, on the pool or inside a caller's transaction.
+pub(crate) async fn insert_segment_row<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    stream: &str,
+    epoch: i64,
+    record: &SegmentRecord,
+    object_key: &str,
+) -> Result<(), ClusterError> {
+    sqlx::query(&format!("INSERT INTO stored_segments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+        .bind(stream)
+        .bind(record.msn as i64)
+        .bind(epoch)
+        .bind(record.program_date_time_ms)
+        .bind((record.duration_secs * 1000.0).round() as i64)
+        .bind(i64::from(record.discontinuity))
+        .bind(record.discontinuity_sequence as i64)
+        .bind(i64::from(record.init_version))
+        .bind(i64::from(record.gap))
+        .bind(object_key)
+        .execute(executor)
+        .await?;
+    Ok(())
 }

@@ -9,7 +9,7 @@ mod index;
 mod lease;
 mod retention;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::AnyPool;
 
@@ -26,8 +26,8 @@ pub enum ClusterError {
     Fenced(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot open the database: {0}")]
+    Open(#[from] db::DbError),
 }
 
 /// Who serves a live stream's edge right now.
@@ -133,15 +133,10 @@ fn fenced_unless_updated(rows: u64, stream: &str) -> Result<(), ClusterError> {
     }
 }
 
-pub(crate) fn unix_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64)
-}
+pub(crate) use db::unix_millis as unix_ms;
 
-/// Opens a pool for `url` (`sqlite://…` or `postgres://…`) and applies the
-/// migrations. The `db` crate does the same for the management service.
+/// The pool of `url` (`sqlite://…` or `postgres://…`), migrated, as the
+/// management service opens it.
 pub async fn connect(url: &str) -> Result<AnyPool, ClusterError> {
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::any::AnyPoolOptions::new().max_connections(8).connect(url).await?;
-    sqlx::migrate!("../../migrations").run(&pool).await?;
-    Ok(pool)
+    Ok(db::Db::connect(url).await?.pool().clone())
 }

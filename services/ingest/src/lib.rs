@@ -80,37 +80,20 @@ pub async fn run(
     registry: Arc<Registry>,
     authorizer: Arc<dyn StreamAuthorizer>,
     config: IngestConfig,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(Semaphore::new(config.max_connections));
     let workers = workers::Workers::start(config.worker_threads);
+    let max_connections = config.max_connections;
     let config = Arc::new(config);
-    let mut tasks = tokio::task::JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.wait_for(|stop| *stop) => break,
-        };
-        let (socket, peer) = match accepted {
-            Ok(connection) => connection,
-            Err(error) => {
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "connection limit reached; refusing publisher");
-            continue;
-        };
-        let _ = socket.set_nodelay(true);
+    let connection_shutdown = shutdown.clone();
+    accept_until_shutdown(listener, max_connections, shutdown, "RTMP", |socket, peer| {
         let context = connection::Context {
             registry: registry.clone(),
             authorizer: authorizer.clone(),
             config: config.clone(),
-            shutdown: shutdown.clone(),
+            shutdown: connection_shutdown.clone(),
         };
-        match workers.next() {
+        let served: Pin<Box<dyn Future<Output = ()> + Send>> = match workers.next() {
             // Re-registered with the worker's own reactor, so its readiness
             // events wake the worker directly.
             Some(worker) => match socket.into_std() {
@@ -120,21 +103,61 @@ pub async fn run(
                             Ok(socket) => connection::serve(socket, peer, context).await,
                             Err(error) => tracing::warn!(%peer, %error, "cannot register the connection"),
                         }
-                        drop(permit);
                     });
-                    tasks.spawn(async move {
+                    Box::pin(async move {
                         let _ = task.await;
-                    });
+                    })
                 }
-                Err(error) => tracing::warn!(%peer, %error, "cannot hand the connection to a worker"),
+                Err(error) => {
+                    tracing::warn!(%peer, %error, "cannot hand the connection to a worker");
+                    Box::pin(async {})
+                }
             },
-            None => {
-                tasks.spawn(async move {
-                    connection::serve(socket, peer, context).await;
-                    drop(permit);
-                });
+            None => Box::pin(connection::serve(socket, peer, context)),
+        };
+        served
+    })
+    .await
+}
+
+/// The accept loop every publisher protocol shares: Nagle off, at most
+/// `max_connections` at once (more are refused, not queued), accept errors
+/// waited out, and on `shutdown` no more accepts; returns once every
+/// connection `serve` started has finished.
+pub async fn accept_until_shutdown<F>(
+    listener: TcpListener,
+    max_connections: usize,
+    mut shutdown: watch::Receiver<bool>,
+    protocol: &'static str,
+    mut serve: impl FnMut(tokio::net::TcpStream, SocketAddr) -> F,
+) where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(max_connections));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let (socket, peer) = match accepted {
+            Ok(connection) => connection,
+            Err(error) => {
+                tracing::warn!(%error, protocol, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
-        }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, protocol, "connection limit reached; refusing publisher");
+            continue;
+        };
+        let _ = socket.set_nodelay(true);
+        let served = serve(socket, peer);
+        tasks.spawn(async move {
+            served.await;
+            drop(permit);
+        });
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}

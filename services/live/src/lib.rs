@@ -28,6 +28,7 @@ pub fn init_key(stream: &str, version: u32) -> String {
     format!("live/{stream}/init{version}.mp4")
 }
 
-pub(crate) fn unix_ms_now() -> i64 {
+/// Wall clock in Unix milliseconds (PROGRAM-DATE-TIME, status times).
+pub fn unix_ms_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64)
 }

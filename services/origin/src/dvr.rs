@@ -41,7 +41,7 @@ pub async fn playlist(origin: &Origin, stream: &str, query: &PlaylistQuery) -> R
         Some((start, end)) => (start, end, true),
         None => {
             let window = index.window(stream).await.map_err(unavailable)?;
-            let now = unix_ms();
+            let now = live::unix_ms_now();
             (now - window.as_millis() as i64, now + 60_000, false)
         }
     };
@@ -52,8 +52,4 @@ pub async fn playlist(origin: &Origin, stream: &str, query: &PlaylistQuery) -> R
     let cache = if vod { "public, max-age=60" } else { "public, max-age=1" };
     Ok(([(header::CONTENT_TYPE, "application/vnd.apple.mpegurl"), (header::CACHE_CONTROL, cache)], body)
         .into_response())
-}
-
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64)
 }

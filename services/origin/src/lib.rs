@@ -29,7 +29,7 @@ pub use access_gate::{PlayHook, TOKEN_HEADER};
 pub use dvr::{IndexFuture, SegmentIndex};
 pub use error::OriginError;
 pub use status::status_json;
-pub use upstream::{EdgeDirectory, FetchFailure, Fetched, Upstream};
+pub use upstream::{internal_client, EdgeDirectory, FetchFailure, Fetched, Upstream};
 
 /// Shared by every request.
 pub struct Origin {

@@ -53,10 +53,7 @@ impl StreamAuthorizer for ClusterAuthorizer {
 }
 
 fn http_client() -> Client<HttpConnector, Empty<Bytes>> {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_millis(300)));
-    Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector)
+    origin::internal_client(Duration::from_millis(300))
 }
 
 /// Asks the owner's internal endpoint whether its publisher still sends.

@@ -62,18 +62,8 @@ async fn killing_the_pulling_pod_moves_the_camera_within_the_lease() {
     let _camera = tokio::task::block_in_place(|| start_camera(camera_port));
     register_camera(&database, format!("rtsp://127.0.0.1:{camera_port}/cam")).await;
     let s3 = S3TestServer::start_with_bucket(BUCKET).await;
-    let s3_config = s3.config(BUCKET);
-    let shared = vec![
-        ("RELAY_DATABASE_URL", database.clone()),
-        ("RELAY_CAMERA_LEASE_MS", LEASE_MS.to_string()),
-        ("RELAY_STORAGE", "s3".to_string()),
-        ("RELAY_S3_BUCKET", BUCKET.to_string()),
-        ("RELAY_S3_ENDPOINT", s3.endpoint()),
-        ("RELAY_S3_REGION", s3_config.region.clone().unwrap_or_default()),
-        ("RELAY_S3_FORCE_PATH_STYLE", "true".to_string()),
-        ("RELAY_S3_ACCESS_KEY_ID", s3_config.access_key_id.clone().unwrap_or_default()),
-        ("RELAY_S3_SECRET_ACCESS_KEY", s3_config.secret_access_key.clone().unwrap_or_default()),
-    ];
+    let mut shared = vec![("RELAY_DATABASE_URL", database.clone()), ("RELAY_CAMERA_LEASE_MS", LEASE_MS.to_string())];
+    shared.extend(common::s3_variables(&s3, BUCKET));
     let (ingest_a, ingest_b, origin) = tokio::task::block_in_place(|| {
         (
             RoleProcess::start("ingest", "ingest-a", &shared),

@@ -28,18 +28,8 @@ async fn sigterm_drains_publishers_and_uploads_then_exits() {
     let new = api::NewStream { name: "show".into(), device_id: None, stream_key: Some(KEY.into()), camera: None };
     database_handle.create_stream(&new).await.expect("stream");
     let s3 = S3TestServer::start_with_bucket(BUCKET).await;
-    let s3_config = s3.config(BUCKET);
-    let shared = vec![
-        ("RELAY_DATABASE_URL", database.clone()),
-        ("RELAY_DRAIN_TIMEOUT_MS", "20000".to_string()),
-        ("RELAY_STORAGE", "s3".to_string()),
-        ("RELAY_S3_BUCKET", BUCKET.to_string()),
-        ("RELAY_S3_ENDPOINT", s3.endpoint()),
-        ("RELAY_S3_REGION", s3_config.region.clone().unwrap_or_default()),
-        ("RELAY_S3_FORCE_PATH_STYLE", "true".to_string()),
-        ("RELAY_S3_ACCESS_KEY_ID", s3_config.access_key_id.clone().unwrap_or_default()),
-        ("RELAY_S3_SECRET_ACCESS_KEY", s3_config.secret_access_key.clone().unwrap_or_default()),
-    ];
+    let mut shared = vec![("RELAY_DATABASE_URL", database.clone()), ("RELAY_DRAIN_TIMEOUT_MS", "20000".to_string())];
+    shared.extend(common::s3_variables(&s3, BUCKET));
     let (mut ingest, origin) = tokio::task::block_in_place(|| {
         (RoleProcess::start("ingest", "ingest-a", &shared), RoleProcess::start("origin", "origin-a", &shared))
     });

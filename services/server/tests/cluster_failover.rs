@@ -124,17 +124,8 @@ async fn ingest_pod_killed_mid_stream_viewers_keep_playing() {
     let database = PgTestServer::shared().create_database();
     insert_stream_key(&database);
     let s3 = S3TestServer::start_with_bucket(BUCKET).await;
-    let s3_config = s3.config(BUCKET);
-    let shared = vec![
-        ("RELAY_DATABASE_URL", database.clone()),
-        ("RELAY_STORAGE", "s3".to_string()),
-        ("RELAY_S3_BUCKET", BUCKET.to_string()),
-        ("RELAY_S3_ENDPOINT", s3.endpoint()),
-        ("RELAY_S3_REGION", s3_config.region.clone().unwrap_or_default()),
-        ("RELAY_S3_FORCE_PATH_STYLE", "true".to_string()),
-        ("RELAY_S3_ACCESS_KEY_ID", s3_config.access_key_id.clone().unwrap_or_default()),
-        ("RELAY_S3_SECRET_ACCESS_KEY", s3_config.secret_access_key.clone().unwrap_or_default()),
-    ];
+    let mut shared = vec![("RELAY_DATABASE_URL", database.clone())];
+    shared.extend(common::s3_variables(&s3, BUCKET));
     let (mut ingest_a, ingest_b, _origin_a, origin_b) = tokio::task::block_in_place(|| {
         (
             RoleProcess::start("ingest", "ingest-a", &shared),

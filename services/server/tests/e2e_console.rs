@@ -96,17 +96,8 @@ fn console_creates_a_token_protected_stream_whose_key_and_token_work() {
     assert_eq!(text(&report, "player_link"), format!("/player.html?stream={STREAM}&token={token}"));
 
     // The REST API agrees: the stream exists with the token policy, and the audit log has the create.
-    let login = http::send(
-        "POST",
-        &server.url("/api/v1/auth/login"),
-        &[],
-        Some(&serde_json::json!({"username": "admin", "password": password}).to_string()),
-        TIMEOUT,
-    )
-    .unwrap();
-    assert_eq!(login.status, 200, "{}", login.text());
-    let cookie = login.header("set-cookie").and_then(|value| value.split(';').next()).expect("session cookie");
-    let auth = [("Cookie", cookie)];
+    let cookie = common::admin_cookie(&server);
+    let auth = [("Cookie", cookie.as_str())];
     let streams = json(&http::send("GET", &server.url("/api/v1/streams"), &auth, None, TIMEOUT).unwrap());
     let created: Vec<&Value> = streams.as_array().unwrap().iter().filter(|stream| stream["name"] == STREAM).collect();
     assert_eq!(created.len(), 1, "the duplicate must not exist: {streams}");

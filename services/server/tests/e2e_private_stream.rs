@@ -26,18 +26,8 @@ fn private_stream_plays_only_with_an_api_issued_token() {
 
     let _turn = common::exclusive();
     let server = Server::start();
-    let password = server.admin_password.clone().expect("first start prints the admin login");
-    let login = http::send(
-        "POST",
-        &server.url("/api/v1/auth/login"),
-        &[],
-        Some(&serde_json::json!({"username": "admin", "password": password}).to_string()),
-        TIMEOUT,
-    )
-    .unwrap();
-    assert_eq!(login.status, 200, "{}", login.text());
-    let cookie = login.header("set-cookie").and_then(|value| value.split(';').next()).expect("session cookie");
-    let auth = [("Cookie", cookie)];
+    let cookie = common::admin_cookie(&server);
+    let auth = [("Cookie", cookie.as_str())];
 
     let created =
         http::send("POST", &server.url("/api/v1/streams"), &auth, Some(r#"{"name": "private-show"}"#), TIMEOUT)

@@ -29,16 +29,7 @@ fn metric(server: &Server, name: &str) -> f64 {
 async fn a_minute_without_storage_loses_no_segment_and_never_stalls_the_live_edge() {
     let _turn = common::exclusive();
     let mut s3 = S3TestServer::start_with_bucket(BUCKET).await;
-    let config = s3.config(BUCKET);
-    let variables = [
-        ("RELAY_STORAGE", "s3".to_string()),
-        ("RELAY_S3_BUCKET", BUCKET.to_string()),
-        ("RELAY_S3_ENDPOINT", s3.endpoint()),
-        ("RELAY_S3_REGION", config.region.clone().unwrap_or_default()),
-        ("RELAY_S3_FORCE_PATH_STYLE", "true".to_string()),
-        ("RELAY_S3_ACCESS_KEY_ID", config.access_key_id.clone().unwrap_or_default()),
-        ("RELAY_S3_SECRET_ACCESS_KEY", config.secret_access_key.clone().unwrap_or_default()),
-    ];
+    let variables = common::s3_variables(&s3, BUCKET);
     let server = tokio::task::block_in_place(|| Server::start_with_env(&variables));
     let _publisher = common::tools::spawn_publisher(&server.publish_url(), 120);
     let media = server.playlist_url.replace("index.m3u8", "media.m3u8");

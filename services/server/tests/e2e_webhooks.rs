@@ -80,16 +80,7 @@ fn on_publish_decides_and_on_unpublish_follows_with_signed_deliveries() {
     let _turn = common::exclusive();
     let (hook_url, seen) = start_receiver();
     let server = Server::start();
-    let password = server.admin_password.clone().expect("admin login");
-    let login = http::send(
-        "POST",
-        &server.url("/api/v1/auth/login"),
-        &[],
-        Some(&serde_json::json!({"username": "admin", "password": password}).to_string()),
-        TIMEOUT,
-    )
-    .unwrap();
-    let cookie = login.header("set-cookie").and_then(|value| value.split(';').next()).expect("cookie").to_owned();
+    let cookie = common::admin_cookie(&server);
     let auth = [("Cookie", cookie.as_str())];
     let hook =
         serde_json::json!({"url": hook_url, "events": ["on_publish", "on_unpublish", "on_play"], "secret": SECRET});

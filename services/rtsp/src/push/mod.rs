@@ -7,7 +7,6 @@
 
 mod connection;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use ingest::StreamAuthorizer;
 use live::Registry;
 use media::rtsp::RtspLimits;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 /// Push server settings; defaults in [`Default`].
 #[derive(Debug, Clone)]
@@ -48,40 +47,19 @@ pub async fn run(
     registry: Arc<Registry>,
     authorizer: Arc<dyn StreamAuthorizer>,
     config: PushConfig,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let max_connections = config.max_connections;
     let config = Arc::new(config);
-    let mut tasks = tokio::task::JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.wait_for(|stop| *stop) => break,
-        };
-        let (socket, peer): (_, SocketAddr) = match accepted {
-            Ok(connection) => connection,
-            Err(error) => {
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "connection limit reached; refusing RTSP publisher");
-            continue;
-        };
-        let _ = socket.set_nodelay(true);
+    let connection_shutdown = shutdown.clone();
+    ingest::accept_until_shutdown(listener, max_connections, shutdown, "RTSP", |socket, peer| {
         let context = connection::Context {
             registry: registry.clone(),
             authorizer: authorizer.clone(),
             config: config.clone(),
-            shutdown: shutdown.clone(),
+            shutdown: connection_shutdown.clone(),
         };
-        tasks.spawn(async move {
-            connection::serve(socket, peer, context).await;
-            drop(permit);
-        });
-        while tasks.try_join_next().is_some() {}
-    }
-    while tasks.join_next().await.is_some() {}
+        connection::serve(socket, peer, context)
+    })
+    .await
 }

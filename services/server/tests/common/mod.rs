@@ -15,6 +15,7 @@ pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 pub use process::run_with_timeout;
 pub use server::Server;
@@ -47,4 +48,29 @@ pub fn require_tool(name: &str) -> PathBuf {
 /// Fails the test if a file the test depends on is missing.
 pub fn require_file(path: &Path, hint: &str) {
     assert!(path.exists(), "missing {}: {hint}", path.display());
+}
+
+/// `RELAY_*` variables that point a server at `bucket` on a test S3 server.
+pub fn s3_variables(s3: &storage::test_server::S3TestServer, bucket: &str) -> Vec<(&'static str, String)> {
+    let config = s3.config(bucket);
+    vec![
+        ("RELAY_STORAGE", "s3".to_string()),
+        ("RELAY_S3_BUCKET", bucket.to_string()),
+        ("RELAY_S3_ENDPOINT", s3.endpoint()),
+        ("RELAY_S3_REGION", config.region.unwrap_or_default()),
+        ("RELAY_S3_FORCE_PATH_STYLE", "true".to_string()),
+        ("RELAY_S3_ACCESS_KEY_ID", config.access_key_id.unwrap_or_default()),
+        ("RELAY_S3_SECRET_ACCESS_KEY", config.secret_access_key.unwrap_or_default()),
+    ]
+}
+
+/// Logs in as the admin the server printed and returns the session's
+/// `Cookie` header value.
+pub fn admin_cookie(server: &Server) -> String {
+    let password = server.admin_password.clone().expect("the first start prints the admin login");
+    let body = serde_json::json!({"username": "admin", "password": password}).to_string();
+    let login = http::send("POST", &server.url("/api/v1/auth/login"), &[], Some(&body), Duration::from_secs(10))
+        .expect("login request");
+    assert_eq!(login.status, 200, "{}", login.text());
+    login.header("set-cookie").and_then(|value| value.split(';').next()).expect("session cookie").to_owned()
 }
