@@ -20,6 +20,8 @@ build: runtime-deps ## Build the server (release)
 run: runtime-deps ## Run everything in one process: RTMP ingest, LL-HLS origin, API, player
 	$(CARGO) run --release -p server --bin relay -- all $(RUN_ARGS)
 
+# A clean build gains nothing from incremental caches; they only cost disk.
+test: export CARGO_INCREMENTAL ?= 0
 test: deps ## fmt check, clippy -D warnings, the whole test suite (incl. end-to-end)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
