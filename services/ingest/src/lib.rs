@@ -45,6 +45,9 @@ impl Default for IngestConfig {
 
 pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>>;
 
+/// `Ok(Some(stream key))`, `Ok(None)` when the stream has no key, `Err` when it could not be looked up.
+pub type KeyFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>>;
+
 pub type ClaimFuture<'a> = Pin<Box<dyn Future<Output = Result<Option<ResumePoint>, ClaimRefused>> + Send + 'a>>;
 
 /// Why a cluster would not let this pod take a stream.
@@ -61,6 +64,14 @@ pub trait StreamAuthorizer: Send + Sync + 'static {
     /// `Ok(Some(stream name))` to allow, `Ok(None)` for an unknown key,
     /// `Err` when the decision could not be made (database down).
     fn authorize<'a>(&'a self, app: &'a str, stream_key: &'a str, peer: SocketAddr) -> AuthFuture<'a>;
+
+    /// The key of the push stream named `stream`, for protocols that prove
+    /// knowledge of the key without sending it (RTSP Digest). The caller
+    /// still calls [`Self::authorize`] with the key once proven. The default
+    /// knows no keys, so such logins are refused.
+    fn stream_key_for<'a>(&'a self, _stream: &'a str) -> KeyFuture<'a> {
+        Box::pin(async { Ok(None) })
+    }
 
     /// Takes the stream for this pod before its first frame. A cluster
     /// claims ownership here and says where another pod left off.

@@ -54,6 +54,8 @@ pub(crate) struct EdgeState {
     pub status_since_ms: Option<i64>,
     /// The publisher's GOP, bitrate and frame rate, as of its last segment.
     pub guidance: Option<media::guidance::StreamGuidance>,
+    /// The publisher's clock against ours, as of its last segment.
+    pub clock_drift: Option<media::segmenter::ClockDrift>,
 }
 
 impl EdgeState {
@@ -134,6 +136,7 @@ impl LiveStream {
                 version: 0,
                 status_since_ms: None,
                 guidance: None,
+                clock_drift: None,
             }),
             version: watch::channel(0).0,
         }

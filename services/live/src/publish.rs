@@ -69,12 +69,13 @@ impl PublishSession {
                     }
                     state.part_target_ms.get_or_insert(info.part_target_ms);
                     state.next_init_version = state.next_init_version.max(version + 1);
-                    state.info = Some(info);
+                    state.info = Some(*info);
                 }
                 SegmenterEvent::Part(part) => stream.apply_part(&mut state, part),
                 SegmenterEvent::SegmentEnd { msn, duration_secs } => {
                     stream.complete_segment(&mut state, msn, duration_secs);
                     state.guidance = Some(self.guidance.clone());
+                    state.clock_drift = self.segmenter.clock_drift();
                 }
             }
         }

@@ -27,6 +27,8 @@ pub struct StreamStatus {
     pub publisher: Option<GuidanceReport>,
     /// Plain-language advice for the encoder's settings.
     pub advice: Vec<String>,
+    /// The publisher's media clock against the wall clock.
+    pub clock: Option<media::segmenter::ClockDrift>,
 }
 
 impl LiveStream {
@@ -50,7 +52,26 @@ impl LiveStream {
                 .guidance
                 .as_ref()
                 .map(|guidance| guidance.advice(segment_target_ms, part_target_ms))
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .into_iter()
+                .chain(state.clock_drift.and_then(clock_advice))
+                .collect(),
+            clock: state.clock_drift,
         }
     }
+}
+
+/// A publisher clock more than 0.1% off real time is worth fixing at the
+/// source: PROGRAM-DATE-TIME has to be corrected in steps.
+fn clock_advice(clock: media::segmenter::ClockDrift) -> Option<String> {
+    let ppm = clock.rate_ppm?;
+    (ppm.abs() >= 1000.0).then(|| {
+        let direction = if ppm > 0.0 { "fast" } else { "slow" };
+        format!(
+            "The publisher's clock runs {:.2}% {direction} against real time; PROGRAM-DATE-TIME was corrected {} times. \
+             Synchronise the camera or encoder with NTP.",
+            ppm.abs() / 10_000.0,
+            clock.corrections
+        )
+    })
 }

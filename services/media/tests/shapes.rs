@@ -83,7 +83,7 @@ fn package(flv: Bytes, asc: Option<&[u8]>) -> Packaged {
             SegmenterEvent::Init { version, data, info: stream_info } => {
                 assert_eq!(version, 0, "one init segment");
                 packaged.file.extend_from_slice(&data);
-                info = Some(stream_info);
+                info = Some(*stream_info);
             }
             SegmenterEvent::Part(part) => {
                 packaged.file.extend_from_slice(&part.data);

@@ -31,5 +31,10 @@ pub fn status_json(status: &StreamStatus) -> Value {
         "waiting_requests": status.waiting_requests,
         "publisher": publisher,
         "advice": status.advice,
+        "clock": status.clock.map(|clock| json!({
+            "drift_ms": clock.offset_ms,
+            "rate_ppm": clock.rate_ppm,
+            "pdt_corrections": clock.corrections,
+        })),
     })
 }

@@ -13,7 +13,7 @@ use cluster::{ClusterError, ClusterRegistry, FencedWriter, PublisherProbe};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use ingest::{AuthFuture, ClaimFuture, ClaimRefused, StreamAuthorizer};
+use ingest::{AuthFuture, ClaimFuture, ClaimRefused, KeyFuture, StreamAuthorizer};
 
 /// Checks stream keys (and on_publish webhooks) through the management
 /// service's state and claims streams for this pod.
@@ -29,6 +29,17 @@ impl StreamAuthorizer for ClusterAuthorizer {
         Box::pin(async move {
             match self.api.authorize_publish(stream_key, peer.ip()).await {
                 Ok(stream) => Ok(stream.map(|stream| stream.name)),
+                Err(error) => Err(error.to_string()),
+            }
+        })
+    }
+
+    fn stream_key_for<'a>(&'a self, stream: &'a str) -> KeyFuture<'a> {
+        Box::pin(async move {
+            match self.api.database().stream_by_name(stream).await {
+                Ok(record) => {
+                    Ok(record.filter(|record| record.kind == api::StreamKind::Push).map(|record| record.stream_key))
+                }
                 Err(error) => Err(error.to_string()),
             }
         })

@@ -68,6 +68,14 @@ pub fn components() -> Value {
         ("enabled", json!({"type": "boolean"})),
         ("created_at", millis()),
     ];
+    let clock_drift = nullable(object(
+        &[
+            ("drift_ms", json!({"type": "integer", "description": "media clock ahead of the wall clock since PROGRAM-DATE-TIME was anchored (negative: behind)"})),
+            ("rate_ppm", nullable(json!({"type": "number", "description": "long-run rate against the wall clock, positive fast"}))),
+            ("pdt_corrections", json!({"type": "integer", "description": "times PROGRAM-DATE-TIME was re-anchored to the wall clock"})),
+        ],
+        &["drift_ms", "pdt_corrections"],
+    ));
     let with = |base: &[(&str, Value)], extra: (&str, Value)| {
         let mut all = base.to_vec();
         all.push(extra);
@@ -130,6 +138,7 @@ pub fn components() -> Value {
                 "waiting_requests": integer(),
                 "publisher": nullable(json!({"type": "object", "description": "GOP, B-frames, bitrates and frame rate seen from the publisher"})),
                 "advice": {"type": "array", "items": string()},
+                "clock": clock_drift,
             },
         }),
         "StreamChange": object(&[("name", string()), ("device_id", nullable(string())), ("camera", reference("CameraSource"))], &[]),

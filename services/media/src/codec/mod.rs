@@ -8,6 +8,7 @@ pub mod bitreader;
 mod h264;
 mod hevc;
 mod hevc_sps;
+mod opus;
 mod sps;
 mod vui;
 
@@ -18,6 +19,7 @@ pub use av1::{Av1Config, MAX_AV1_RECORD};
 pub use h264::{AvcConfig, MAX_AVC_RECORD};
 pub use hevc::{HevcConfig, MAX_HEVC_RECORD};
 pub use hevc_sps::{parse_hevc_sps, HevcSpsInfo};
+pub use opus::{packet_samples as opus_packet_samples, OpusConfig, MAX_OPUS_HEAD, OPUS_RATE};
 pub use sps::{parse_sps, SpsInfo};
 
 use crate::{AudioCodec, MediaError, VideoCodec};
@@ -107,34 +109,54 @@ impl VideoConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum AudioConfig {
     Aac(AacConfig),
+    Opus(OpusConfig),
 }
 
 impl AudioConfig {
-    /// Opus is recognised but not packaged yet.
     pub fn parse(codec: AudioCodec, record: Bytes) -> Result<Self, MediaError> {
         match codec {
             AudioCodec::Aac => AacConfig::parse(record).map(AudioConfig::Aac),
-            AudioCodec::Opus => Err(MediaError::unsupported("audio codec", "Opus")),
+            AudioCodec::Opus => OpusConfig::parse(record).map(AudioConfig::Opus),
         }
     }
 
-    /// Rate of the media timescale: the AAC core rate for HE-AAC.
+    pub fn codec(&self) -> AudioCodec {
+        match self {
+            AudioConfig::Aac(_) => AudioCodec::Aac,
+            AudioConfig::Opus(_) => AudioCodec::Opus,
+        }
+    }
+
+    /// Rate of the media timescale: the AAC core rate for HE-AAC, always
+    /// 48 kHz for Opus.
     pub fn sample_rate(&self) -> u32 {
         match self {
             AudioConfig::Aac(aac) => aac.sample_rate,
+            AudioConfig::Opus(_) => OPUS_RATE,
         }
     }
 
     pub fn channels(&self) -> u8 {
         match self {
             AudioConfig::Aac(aac) => aac.channels,
+            AudioConfig::Opus(opus) => opus.channels,
         }
     }
 
-    /// Duration of one coded frame in `sample_rate` units.
+    /// Duration of a typical coded frame in `sample_rate` units.
     pub fn samples_per_frame(&self) -> u32 {
         match self {
             AudioConfig::Aac(aac) => aac.samples_per_frame,
+            AudioConfig::Opus(opus) => opus.nominal_packet_samples(),
+        }
+    }
+
+    /// Duration of this coded frame: fixed for AAC, from the TOC for Opus
+    /// (2.5 to 120 ms), the nominal length when the packet does not say.
+    pub fn frame_samples(&self, frame: &[u8]) -> u32 {
+        match self {
+            AudioConfig::Aac(aac) => aac.samples_per_frame,
+            AudioConfig::Opus(opus) => opus_packet_samples(frame).unwrap_or(opus.nominal_packet_samples()),
         }
     }
 
@@ -142,6 +164,7 @@ impl AudioConfig {
     pub fn codec_string(&self) -> String {
         match self {
             AudioConfig::Aac(aac) => aac.codec_string(),
+            AudioConfig::Opus(_) => "opus".to_owned(),
         }
     }
 
@@ -149,6 +172,7 @@ impl AudioConfig {
     pub fn record(&self) -> &Bytes {
         match self {
             AudioConfig::Aac(aac) => &aac.record,
+            AudioConfig::Opus(opus) => &opus.record,
         }
     }
 }
@@ -166,8 +190,11 @@ mod tests {
         assert_eq!(audio.codec_string(), "mp4a.40.2");
         assert_eq!(&audio.record()[..], &[0x12, 0x10]);
 
-        let opus = AudioConfig::parse(AudioCodec::Opus, Bytes::from_static(b"OpusHead"));
-        assert!(matches!(opus, Err(MediaError::Unsupported { .. })));
+        let opus = AudioConfig::parse(AudioCodec::Opus, OpusConfig::for_channels(2).record).unwrap();
+        assert_eq!((opus.sample_rate(), opus.channels(), opus.codec_string()), (48_000, 2, "opus".to_owned()));
+        assert_eq!(opus.frame_samples(&[0x80]), 120, "2.5 ms CELT packet");
+        assert_eq!(opus.frame_samples(&[]), 960, "an empty packet counts as nominal");
+        assert!(AudioConfig::parse(AudioCodec::Opus, Bytes::from_static(b"OpusHead")).is_err());
         for codec in [VideoCodec::H264, VideoCodec::H265, VideoCodec::Av1] {
             assert!(VideoConfig::parse(codec, Bytes::from_static(&[1, 2, 3])).is_err(), "{codec:?}");
         }

@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::boxes::{packed_language, put_matrix, put_zeros, write_box, write_full_box};
 use super::{TrackMedia, TrackSpec};
-use crate::codec::{AacConfig, AudioConfig, VideoConfig};
+use crate::codec::{AacConfig, AudioConfig, OpusConfig, VideoConfig, OPUS_RATE};
 
 /// Movie-level clock; nothing is timed at this level, so any value works.
 const MOVIE_TIMESCALE: u32 = 1000;
@@ -146,6 +146,7 @@ fn write_minf(out: &mut BytesMut, media: &TrackMedia) {
             match media {
                 TrackMedia::Video(video) => write_visual_sample_entry(out, video),
                 TrackMedia::Audio(AudioConfig::Aac(aac)) => write_mp4a(out, aac),
+                TrackMedia::Audio(AudioConfig::Opus(opus)) => write_opus(out, opus),
             }
         });
         for empty in [b"stts", b"stsc", b"stco"] {
@@ -202,6 +203,19 @@ fn write_mp4a(out: &mut BytesMut, aac: &AacConfig) {
         let rate = if aac.sample_rate <= 0xffff { aac.sample_rate << 16 } else { 0 };
         out.put_u32(rate);
         write_esds(out, &aac.record);
+    });
+}
+
+/// `Opus` sample entry with its `dOps` box (Opus in ISOBMFF, 4.3).
+fn write_opus(out: &mut BytesMut, opus: &OpusConfig) {
+    write_box(out, b"Opus", |out| {
+        put_sample_entry_header(out);
+        put_zeros(out, 8);
+        out.put_u16(u16::from(opus.channels));
+        out.put_u16(16); // samplesize
+        put_zeros(out, 4); // pre_defined, reserved
+        out.put_u32(OPUS_RATE << 16);
+        write_box(out, b"dOps", |out| out.put_slice(&opus.dops_body()));
     });
 }
 

@@ -222,6 +222,56 @@ fn is_token_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
 
+/// Where a publisher sends a track's RTP, from a SETUP's `Transport` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordTransport {
+    /// `RTP/AVP/TCP;interleaved=a-b`: RTP on channel `a`, RTCP on `a + 1`.
+    Interleaved { rtp_channel: u8 },
+    /// `RTP/AVP[/UDP];unicast;client_port=a-b`: the client's RTP and RTCP ports.
+    Udp { client_rtp_port: u16, client_rtcp_port: u16 },
+}
+
+impl RecordTransport {
+    /// The first transport in the header's comma-separated list that a
+    /// push can use; `None` when there is none (multicast, another profile).
+    pub fn choose(header: &str) -> Option<Self> {
+        header.split(',').find_map(Self::parse_one)
+    }
+
+    fn parse_one(spec: &str) -> Option<Self> {
+        let mut fields = spec.split(';').map(str::trim);
+        let protocol = fields.next()?.to_ascii_uppercase();
+        let fields: Vec<&str> = fields.collect();
+        let value = |name: &str| {
+            fields.iter().find_map(|field| {
+                let (key, value) = field.split_once('=')?;
+                key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+            })
+        };
+        let pair = |range: &str| -> Option<(u16, Option<u16>)> {
+            let (first, second) = range.split_once('-').map_or((range, None), |(a, b)| (a, Some(b)));
+            let second = second.map(|port| port.trim().parse::<u16>()).transpose().ok()?;
+            Some((first.trim().parse::<u16>().ok()?, second))
+        };
+        match protocol.as_str() {
+            "RTP/AVP/TCP" => {
+                let (first, _) = pair(value("interleaved")?)?;
+                let rtp_channel = u8::try_from(first).ok().filter(|channel| *channel < 255)?;
+                Some(Self::Interleaved { rtp_channel })
+            }
+            "RTP/AVP" | "RTP/AVP/UDP" => {
+                if fields.iter().any(|field| field.eq_ignore_ascii_case("multicast")) {
+                    return None;
+                }
+                let (rtp, rtcp) = pair(value("client_port")?)?;
+                let rtcp = rtcp.or_else(|| rtp.checked_add(1))?;
+                (rtp != 0 && rtcp != 0).then_some(Self::Udp { client_rtp_port: rtp, client_rtcp_port: rtcp })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A response to send back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
@@ -279,5 +329,36 @@ pub fn reason_phrase(status: u16) -> &'static str {
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod transport_tests {
+    use super::RecordTransport;
+
+    #[test]
+    fn record_transports() {
+        let tcp = RecordTransport::choose("RTP/AVP/TCP;unicast;interleaved=2-3;mode=record");
+        assert_eq!(tcp, Some(RecordTransport::Interleaved { rtp_channel: 2 }));
+        let udp = RecordTransport::choose("RTP/AVP/UDP;unicast;client_port=5000-5001;mode=record");
+        assert_eq!(udp, Some(RecordTransport::Udp { client_rtp_port: 5000, client_rtcp_port: 5001 }));
+        let udp = RecordTransport::choose("rtp/avp;unicast;client_port=6000;mode=record");
+        assert_eq!(udp, Some(RecordTransport::Udp { client_rtp_port: 6000, client_rtcp_port: 6001 }));
+        let first_usable = RecordTransport::choose("RTP/SAVP;client_port=1-2,RTP/AVP/TCP;interleaved=4-5");
+        assert_eq!(first_usable, Some(RecordTransport::Interleaved { rtp_channel: 4 }));
+        for refused in [
+            "",
+            "RTP/AVP;multicast;client_port=5000-5001",
+            "RTP/AVP;unicast",
+            "RTP/AVP;client_port=0-1",
+            "RTP/AVP;client_port=65535",
+            "RTP/AVP;client_port=70000-70001",
+            "RTP/AVP;client_port=a-b",
+            "RTP/AVP/TCP;interleaved=255",
+            "RTP/AVP/TCP;interleaved=300-301",
+            "RTP/AVP/TCP;unicast",
+        ] {
+            assert_eq!(RecordTransport::choose(refused), None, "{refused}");
+        }
     }
 }

@@ -6,6 +6,7 @@ use bytes::Bytes;
 
 use super::aac::{AacDepacketizer, AuHeaderLayout};
 use super::h26x::{AccessUnit, H26xDepacketizer, ParameterSets};
+use super::jitter::JitterBuffer;
 use super::records::video_record;
 use super::reorder::DecodeTimes;
 use super::rtp::{parse_sender_report, Arrival, RtpPacket, SenderReport, SequenceTracker};
@@ -14,6 +15,8 @@ use crate::codec::AacConfig;
 use crate::{AudioCodec, MediaError, MediaFrame, VideoCodec};
 
 const WHAT: &str = "RTSP publish";
+/// Packets a UDP track holds behind a gap before giving it up as loss.
+const JITTER_DEPTH: usize = 32;
 
 /// Counters of what was lost or thrown away.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,6 +27,8 @@ pub struct PushStats {
     pub packets_dropped: u64,
     /// Pictures or audio frames dropped as damaged or while resyncing.
     pub frames_dropped: u64,
+    /// UDP packets that arrived out of order and were put back in place.
+    pub packets_reordered: u64,
 }
 
 enum Depacketizer {
@@ -44,6 +49,8 @@ struct Track {
     media: SdpMedia,
     depacketizer: Depacketizer,
     rtp_channel: Option<u8>,
+    /// Set for tracks received over UDP, where packets may be reordered.
+    jitter: Option<JitterBuffer>,
     sequence: SequenceTracker,
     sender_report: Option<SenderReport>,
     /// This track's first packet on the session clock, in ms.
@@ -60,6 +67,7 @@ pub struct PushSession {
     stats: PushStats,
     scratch_units: Vec<AccessUnit>,
     scratch_audio: Vec<(i64, Bytes)>,
+    scratch_packets: Vec<RtpPacket>,
 }
 
 impl PushSession {
@@ -85,6 +93,7 @@ impl PushSession {
                 media,
                 depacketizer,
                 rtp_channel: None,
+                jitter: None,
                 sequence: SequenceTracker::default(),
                 sender_report: None,
                 offset_ms: None,
@@ -102,6 +111,7 @@ impl PushSession {
             stats: PushStats::default(),
             scratch_units: Vec::new(),
             scratch_audio: Vec::new(),
+            scratch_packets: Vec::new(),
         })
     }
 
@@ -128,6 +138,17 @@ impl PushSession {
         }
         let track = self.tracks.get_mut(track).ok_or_else(|| MediaError::invalid(WHAT, "no such track"))?;
         track.rtp_channel = Some(rtp_channel);
+        Ok(())
+    }
+
+    /// As [`Self::bind_channel`], for a track whose packets come over UDP
+    /// (fed in as if on `rtp_channel`): they are put back in sequence order
+    /// first, holding at most a few dozen packets behind a gap.
+    pub fn bind_reordered_channel(&mut self, track: usize, rtp_channel: u8) -> Result<(), MediaError> {
+        self.bind_channel(track, rtp_channel)?;
+        if let Some(track) = self.tracks.get_mut(track) {
+            track.jitter.get_or_insert_with(|| JitterBuffer::new(JITTER_DEPTH));
+        }
         Ok(())
     }
 
@@ -173,6 +194,10 @@ impl PushSession {
         for track in &self.tracks {
             stats.packets_lost += track.sequence.lost;
             stats.packets_dropped += track.sequence.out_of_order;
+            if let Some(jitter) = &track.jitter {
+                stats.packets_reordered += jitter.reordered;
+                stats.packets_dropped += jitter.duplicates;
+            }
             match &track.depacketizer {
                 Depacketizer::Video { depacketizer, .. } => {
                     stats.frames_dropped += depacketizer.dropped_frames;
@@ -203,9 +228,23 @@ impl PushSession {
             }
             return;
         }
-        match RtpPacket::parse(data) {
-            Ok(packet) => self.push_rtp(index, packet, out),
-            Err(_) => self.stats.packets_dropped += 1,
+        let packet = match RtpPacket::parse(data) {
+            Ok(packet) => packet,
+            Err(_) => {
+                self.stats.packets_dropped += 1;
+                return;
+            }
+        };
+        match self.tracks.get_mut(index).and_then(|track| track.jitter.as_mut()) {
+            Some(jitter) => {
+                let mut ready = std::mem::take(&mut self.scratch_packets);
+                jitter.push(packet, &mut ready);
+                for packet in ready.drain(..) {
+                    self.push_rtp(index, packet, out);
+                }
+                self.scratch_packets = ready;
+            }
+            None => self.push_rtp(index, packet, out),
         }
     }
 

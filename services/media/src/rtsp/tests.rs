@@ -265,3 +265,26 @@ fn sdp_without_packageable_media_is_refused() {
     let sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=2\r\n";
     assert!(PushSession::from_sdp(sdp.as_bytes()).is_err());
 }
+
+#[test]
+fn udp_tracks_put_reordered_packets_back_in_place() {
+    let mut session = PushSession::from_sdp(announce_sdp().as_bytes()).unwrap();
+    session.bind_reordered_channel(0, 0).unwrap();
+    let mut out = Vec::new();
+    let packets = fragments(&idr(3000), 1000);
+    // Fragments 2 and 3 swap places on the way; then a P-frame follows.
+    session.push_interleaved(0, rtp(96, 1, 0, false, &packets[0]), &mut out);
+    session.push_interleaved(0, rtp(96, 3, 0, true, &packets[2]), &mut out);
+    session.push_interleaved(0, rtp(96, 2, 0, false, &packets[1]), &mut out);
+    session.push_interleaved(0, rtp(96, 4, 3600, true, &[0x41, 1, 2, 3]), &mut out);
+    let pictures: Vec<bool> = out
+        .iter()
+        .filter_map(|frame| match frame {
+            MediaFrame::Video { keyframe, .. } => Some(*keyframe),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pictures, [true, false], "{out:?}");
+    let stats = session.stats();
+    assert_eq!((stats.packets_reordered, stats.packets_lost, stats.frames_dropped), (1, 0, 0), "{stats:?}");
+}

@@ -29,7 +29,7 @@ impl Segmenter {
             tracing::warn!(step_ms = step, "timestamp jump; starting a discontinuity");
             self.flush(events);
             self.pending_discontinuity = true;
-            self.anchor = None;
+            self.clock.reanchor();
             self.video.waiting_for_keyframe = true;
             self.offset_ms = self.output_end_ms - input_ms;
             self.video.last_ms = None;
@@ -64,6 +64,7 @@ impl Segmenter {
         }
         self.video.last_ms = Some(out_ms);
         self.video.last_dts = Some(dts);
+        self.clock.observe(out_ms, wall_ms);
         let frame_ticks = self.video.nominal_frame_ticks();
         self.output_end_ms = self.output_end_ms.max(out_ms + frame_ticks * 1000 / i64::from(VIDEO_TIMESCALE));
         if self.video.waiting_for_keyframe {
@@ -91,8 +92,9 @@ impl Segmenter {
         }
         let out_ms = self.output_ms_for(dts_ms, self.audio.last_ms, events);
         self.audio.last_ms = Some(out_ms);
+        self.clock.observe(out_ms, wall_ms);
         let rate = self.audio.sample_rate();
-        let frame = self.audio.samples_per_frame();
+        let frame = self.audio.frame_samples(&data);
         let from_clock = out_ms * rate / 1000;
         // Count samples while the publisher's clock agrees, so rounded
         // millisecond timestamps do not make durations jitter.
@@ -109,7 +111,7 @@ impl Segmenter {
         } else if self.segment.is_none() {
             return;
         }
-        self.audio.pending.push(PendingAudio { dts, data });
+        self.audio.pending.push(PendingAudio { dts, duration: frame, data });
         if driver == Driver::Audio {
             self.close_part_early(dts + frame, rate, frame, events);
         }
@@ -165,11 +167,11 @@ impl Segmenter {
     fn open_if_needed(&mut self, dts: i64, out_ms: i64, independent: bool, wall_ms: i64) {
         if self.segment.is_none() {
             // Re-anchoring never moves PROGRAM-DATE-TIME back over what was published.
-            let (anchor_out, anchor_wall) = *self.anchor.get_or_insert((out_ms, wall_ms.max(self.pdt_floor_ms)));
+            let program_date_time_ms = self.clock.segment_pdt(out_ms, wall_ms, self.pdt_floor_ms);
             let start_info = SegmentStart {
                 discontinuity: std::mem::take(&mut self.pending_discontinuity),
                 init_version: self.current_init_version,
-                program_date_time_ms: anchor_wall + (out_ms - anchor_out),
+                program_date_time_ms,
             };
             self.segment =
                 Some(OpenSegment { msn: self.next_msn, start: dts, parts_ticks: 0, next_part_index: 0, start_info });

@@ -7,6 +7,7 @@
 //! first frame at or past the part boundary, so every duration is exact.
 //! Segments start on keyframes.
 
+mod clock;
 mod cutting;
 mod tracks;
 
@@ -16,6 +17,8 @@ use crate::codec::{AudioConfig, VideoConfig};
 use crate::fmp4::{self, TrackMedia, TrackSpec};
 use crate::{MediaError, MediaFrame};
 use tracks::{AudioTrack, VideoTrack};
+
+pub use clock::{ClockDrift, MAX_PDT_ERROR_MS};
 
 #[cfg(test)]
 mod tests;
@@ -100,7 +103,8 @@ pub struct Part {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SegmenterEvent {
-    Init { version: u32, data: Bytes, info: StreamInfo },
+    /// `info` is boxed: it is rare and much larger than a part.
+    Init { version: u32, data: Bytes, info: Box<StreamInfo> },
     Part(Part),
     SegmentEnd { msn: u64, duration_secs: f64 },
 }
@@ -139,8 +143,8 @@ pub struct Segmenter {
     offset_ms: i64,
     /// End of the newest output sample, in milliseconds, for re-anchoring.
     output_end_ms: i64,
-    /// (output ms, wall ms) that PROGRAM-DATE-TIME counts from.
-    anchor: Option<(i64, i64)>,
+    /// PROGRAM-DATE-TIME against the wall clock.
+    clock: clock::ClockWatch,
     /// End of the newest closed segment in wall time; PDT never goes below it.
     pdt_floor_ms: i64,
     advertised_part_target_ms: Option<u32>,
@@ -162,7 +166,7 @@ impl Segmenter {
             pending_discontinuity: start.discontinuity,
             offset_ms: 0,
             output_end_ms: 0,
-            anchor: None,
+            clock: clock::ClockWatch::default(),
             pdt_floor_ms: i64::MIN,
             advertised_part_target_ms: start.advertised_part_target_ms,
             segment: None,
@@ -221,6 +225,11 @@ impl Segmenter {
         Ok(events)
     }
 
+    /// The publisher's clock against the wall clock, once measured.
+    pub fn clock_drift(&self) -> Option<ClockDrift> {
+        self.clock.drift()
+    }
+
     /// Closes the open part and segment, e.g. when the publisher leaves.
     pub fn finish(&mut self) -> Vec<SegmenterEvent> {
         let mut events = Vec::new();
@@ -235,7 +244,7 @@ impl Segmenter {
             self.flush(events);
             self.driver = None;
             self.pending_discontinuity = true;
-            self.anchor = None;
+            self.clock.reanchor();
         }
     }
 
@@ -278,7 +287,11 @@ impl Segmenter {
         events.push(SegmenterEvent::Init {
             version: self.current_init_version,
             data: fmp4::init_segment(&specs),
-            info: StreamInfo { video: self.video.config.clone(), audio: self.audio.config.clone(), part_target_ms },
+            info: Box::new(StreamInfo {
+                video: self.video.config.clone(),
+                audio: self.audio.config.clone(),
+                part_target_ms,
+            }),
         });
         self.driver = Some(driver);
         Some(driver)

@@ -62,6 +62,8 @@ impl VideoTrack {
 
 pub(super) struct PendingAudio {
     pub dts: i64,
+    /// In samples; varies per packet for Opus.
+    pub duration: i64,
     pub data: Bytes,
 }
 
@@ -77,6 +79,11 @@ pub(super) struct AudioTrack {
 impl AudioTrack {
     pub fn samples_per_frame(&self) -> i64 {
         self.config.as_ref().map_or(1024, |config| i64::from(config.samples_per_frame()))
+    }
+
+    /// Duration of this coded frame in samples.
+    pub fn frame_samples(&self, frame: &[u8]) -> i64 {
+        self.config.as_ref().map_or(1024, |config| i64::from(config.frame_samples(frame)))
     }
 
     pub fn sample_rate(&self) -> i64 {
@@ -95,12 +102,11 @@ impl AudioTrack {
             return None;
         }
         let taken: Vec<PendingAudio> = self.pending.drain(..count).collect();
-        let frame = self.samples_per_frame();
         let base = taken[0].dts;
         let samples = taken
             .iter()
             .map(|sample| Sample {
-                duration: clamp_duration(frame),
+                duration: clamp_duration(sample.duration),
                 size: sample.data.len() as u32,
                 keyframe: true,
                 composition_offset: 0,

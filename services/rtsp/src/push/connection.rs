@@ -1,17 +1,21 @@
-//! One RTSP publisher connection: requests answered in order, interleaved
-//! packets depacketized by `media::rtsp::PushSession` into the live edge.
+//! One RTSP publisher connection: requests answered in order, RTP packets
+//! (interleaved or over UDP) depacketized by `media::rtsp::PushSession`
+//! into the live edge.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
 use ingest::{ClaimRefused, StreamAuthorizer};
 use live::{PublishError, PublishSession, Registry};
-use media::rtsp::{MessageReader, PushSession, Request, Response, RtspInput};
+use media::rtsp::{MessageReader, PushSession, RecordTransport, Request, Response, RtspInput};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::Instrument;
 
+use super::auth::{self, DigestGate, Refusal};
+use super::udp::UdpTracks;
 use super::PushConfig;
 
 const READ_BUFFER: usize = 64 * 1024;
@@ -37,23 +41,35 @@ enum Close {
 
 pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, context: Context) {
     let span = tracing::info_span!("rtsp_push", %peer, stream = tracing::field::Empty);
-    let mut publisher = Publisher { context, peer, announced: None, recording: false, session_id: session_id(peer) };
+    let local_ip = socket.local_addr().map_or(peer.ip(), |local| local.ip());
+    let mut publisher = Publisher {
+        context,
+        peer,
+        local_ip,
+        announced: None,
+        recording: false,
+        session_id: session_id(peer),
+        digest: DigestGate::default(),
+        udp: UdpTracks::new(peer.ip()),
+        last_rtp: Instant::now(),
+    };
     let close = publisher.run(socket).instrument(span.clone()).await;
     let _entered = span.enter();
     let stats = publisher.announced.as_ref().map(|announced| announced.push.stats()).unwrap_or_default();
+    let foreign_udp = publisher.udp.foreign_packets();
     match close {
-        Close::Failed(reason) => tracing::warn!(%reason, ?stats, "RTSP publisher closed on error"),
-        Close::Idle => tracing::warn!(?stats, "RTSP publisher sent nothing for too long; dropped"),
+        Close::Failed(reason) => tracing::warn!(%reason, ?stats, foreign_udp, "RTSP publisher closed on error"),
+        Close::Idle => tracing::warn!(?stats, foreign_udp, "RTSP publisher sent nothing for too long; dropped"),
         Close::Refused(why) => tracing::info!(why, "RTSP publish refused; connection closed"),
-        Close::TakenOver => tracing::info!(?stats, "RTSP publisher taken over by a new connection"),
+        Close::TakenOver => tracing::info!(?stats, foreign_udp, "RTSP publisher taken over by a new connection"),
         Close::ShuttingDown => tracing::info!("RTSP publisher closed: server draining"),
-        Close::PeerClosed | Close::TornDown => tracing::info!(?stats, "RTSP publisher left"),
+        Close::PeerClosed | Close::TornDown => tracing::info!(?stats, foreign_udp, "RTSP publisher left"),
     }
 }
 
 /// What an accepted ANNOUNCE set up.
 struct Announced {
-    /// `/<app>/<key>`, the prefix every later request URI must have.
+    /// `/<app>/<key or name>`, the prefix every later request URI must have.
     path: String,
     push: PushSession,
     live: PublishSession,
@@ -62,9 +78,15 @@ struct Announced {
 struct Publisher {
     context: Context,
     peer: SocketAddr,
+    /// The address the publisher reached us on; UDP ports are bound there.
+    local_ip: IpAddr,
     announced: Option<Announced>,
     recording: bool,
     session_id: String,
+    digest: DigestGate,
+    udp: UdpTracks,
+    /// When the last RTP datagram arrived over UDP.
+    last_rtp: Instant,
 }
 
 impl Drop for Publisher {
@@ -83,17 +105,31 @@ impl Publisher {
         let mut buffer = vec![0u8; READ_BUFFER];
         let mut shutdown = self.context.shutdown.clone();
         let mut frames = Vec::new();
+        let mut last_read = Instant::now();
         loop {
+            // Over UDP the control connection may stay silent: RTP is what must keep coming.
+            let quiet_since = if self.recording && self.udp.in_use() { self.last_rtp } else { last_read };
+            let deadline = tokio::time::Instant::from_std(quiet_since + self.context.config.idle_timeout);
             let read = tokio::select! {
-                read = tokio::time::timeout(self.context.config.idle_timeout, socket.read(&mut buffer)) => read,
+                read = socket.read(&mut buffer) => read,
+                Some((channel, data)) = self.udp.next() => {
+                    if channel % 2 == 0 {
+                        self.last_rtp = Instant::now();
+                    }
+                    if let Err(close) = self.media(channel, data, &mut frames) {
+                        return close;
+                    }
+                    continue;
+                }
+                _ = tokio::time::sleep_until(deadline) => return Close::Idle,
                 _ = kicked(&self.announced) => return Close::TakenOver,
                 _ = shutdown.wait_for(|stop| *stop) => return Close::ShuttingDown,
             };
+            last_read = Instant::now();
             let count = match read {
-                Err(_) => return Close::Idle,
-                Ok(Err(error)) => return Close::Failed(error.to_string()),
-                Ok(Ok(0)) => return Close::PeerClosed,
-                Ok(Ok(count)) => count,
+                Err(error) => return Close::Failed(error.to_string()),
+                Ok(0) => return Close::PeerClosed,
+                Ok(count) => count,
             };
             reader.push(buffer.get(..count).unwrap_or_default());
             loop {
@@ -107,11 +143,12 @@ impl Publisher {
                     }
                 };
                 match input {
-                    RtspInput::Interleaved { channel, data } => {
+                    RtspInput::Interleaved { channel, data } if !self.udp.in_use() => {
                         if let Err(close) = self.media(channel, data, &mut frames) {
                             return close;
                         }
                     }
+                    RtspInput::Interleaved { .. } => {} // the session's RTP comes over UDP
                     RtspInput::Request(request) => {
                         let (response, close) = self.request(&request).await;
                         if let Err(error) = socket.write_all(&response.serialize()).await {
@@ -149,9 +186,12 @@ impl Publisher {
             "GET_PARAMETER" | "SET_PARAMETER" => (self.with_session(Response::to(request, 200)), None),
             "ANNOUNCE" => match self.announce(request).await {
                 Ok(()) => (self.with_session(Response::to(request, 200)), None),
-                Err((status, why)) => (Response::to(request, status), Some(Close::Refused(why))),
+                Err(Refusal::Challenge(header)) => {
+                    (Response::to(request, 401).with_header("WWW-Authenticate", header), None)
+                }
+                Err(Refusal::Close(status, why)) => (Response::to(request, status), Some(Close::Refused(why))),
             },
-            "SETUP" => (self.setup(request), None),
+            "SETUP" => (self.setup(request).await, None),
             "RECORD" => self.record(request),
             "TEARDOWN" => (Response::to(request, 200), Some(Close::TornDown)),
             _ => (Response::to(request, 405).with_header("Allow", PUBLIC_METHODS), None),
@@ -167,50 +207,46 @@ impl Publisher {
 
     /// Checks the key, claims the stream and parses the SDP. Mirrors the
     /// RTMP publish: authorize, claim, then begin publishing on the edge.
-    async fn announce(&mut self, request: &Request) -> Result<(), (u16, &'static str)> {
+    async fn announce(&mut self, request: &Request) -> Result<(), Refusal> {
         if self.announced.is_some() {
-            return Err((455, "second ANNOUNCE on one connection"));
+            return Err(Refusal::Close(455, "second ANNOUNCE on one connection"));
         }
         let segments = path_segments(&request.uri);
-        let [app, key] = segments.as_slice() else { return Err((404, "path is not /<app>/<stream-key>")) };
+        let [app, key_or_name] = segments.as_slice() else {
+            return Err(Refusal::Close(404, "path is not /<app>/<stream key or name>"));
+        };
         if *app != self.context.config.app {
-            return Err((404, "unknown application"));
+            return Err(Refusal::Close(404, "unknown application"));
         }
         let content_type = request.header("Content-Type").unwrap_or("application/sdp");
         if !content_type.to_ascii_lowercase().starts_with("application/sdp") {
-            return Err((415, "ANNOUNCE body is not SDP"));
+            return Err(Refusal::Close(415, "ANNOUNCE body is not SDP"));
         }
         let push = PushSession::from_sdp(&request.body).map_err(|error| {
             tracing::warn!(%error, "ANNOUNCE refused: unusable SDP");
-            (415, "unusable SDP")
+            Refusal::Close(415, "unusable SDP")
         })?;
-        let stream = match self.context.authorizer.authorize(app, key, self.peer).await {
-            Ok(Some(stream)) => stream,
-            Ok(None) => return Err((404, "unknown stream key")),
-            Err(reason) => {
-                tracing::error!(%reason, "ANNOUNCE refused: could not check the stream key");
-                return Err((503, "could not check the stream key"));
-            }
-        };
+        let authorizer = self.context.authorizer.as_ref();
+        let stream = auth::authenticate(authorizer, &mut self.digest, request, app, key_or_name, self.peer).await?;
         tracing::Span::current().record("stream", stream.as_str());
         let resume = match self.context.authorizer.claim(&stream).await {
             Ok(resume) => resume,
-            Err(ClaimRefused::Busy) => return Err((503, "stream live on another ingest pod")),
+            Err(ClaimRefused::Busy) => return Err(Refusal::Close(503, "stream live on another ingest pod")),
             Err(ClaimRefused::Unavailable(reason)) => {
                 tracing::error!(%reason, "ANNOUNCE refused: cannot claim the stream now");
-                return Err((503, "cannot claim the stream now"));
+                return Err(Refusal::Close(503, "cannot claim the stream now"));
             }
         };
         let live = match self.context.registry.begin_publish_resuming(&stream, resume.as_ref()) {
             Ok(live) => live,
-            Err(PublishError::AlreadyLive(_)) => return Err((503, "stream already live")),
+            Err(PublishError::AlreadyLive(_)) => return Err(Refusal::Close(503, "stream already live")),
         };
         tracing::info!(tracks = ?push.describe(), "RTSP publish announced");
-        self.announced = Some(Announced { path: format!("/{app}/{key}"), push, live });
+        self.announced = Some(Announced { path: format!("/{app}/{key_or_name}"), push, live });
         Ok(())
     }
 
-    fn setup(&mut self, request: &Request) -> Response {
+    async fn setup(&mut self, request: &Request) -> Response {
         let Some(announced) = self.announced.as_mut() else { return Response::to(request, 455) };
         if self.recording {
             return Response::to(request, 455);
@@ -220,14 +256,40 @@ impl Publisher {
         }
         let Some(track) = announced.push.track_for_setup(&request.uri) else { return Response::to(request, 404) };
         let transport = request.header("Transport").unwrap_or_default();
-        let Some(channel) = interleaved_channel(transport) else {
-            // UDP record is not offered: TCP interleaved only.
-            return Response::to(request, 461);
+        let reply = match RecordTransport::choose(transport) {
+            // One session uses one transport: mixing would let UDP and TCP channels collide.
+            Some(RecordTransport::Interleaved { rtp_channel }) if !self.udp.in_use() => {
+                if announced.push.bind_channel(track, rtp_channel).is_err() {
+                    return Response::to(request, 461);
+                }
+                format!("RTP/AVP/TCP;unicast;interleaved={}-{};mode=record", rtp_channel, rtp_channel.saturating_add(1))
+            }
+            Some(RecordTransport::Udp { client_rtp_port, client_rtcp_port })
+                if !announced.push.is_set_up() || self.udp.in_use() =>
+            {
+                // UDP datagrams are fed in as if they came on channels 2 * track and 2 * track + 1.
+                let Some(channel) = u8::try_from(track).ok().and_then(|track| track.checked_mul(2)) else {
+                    return Response::to(request, 461);
+                };
+                if announced.push.bind_reordered_channel(track, channel).is_err() {
+                    return Response::to(request, 461);
+                }
+                let range = self.context.config.udp_ports.as_ref();
+                let server_port = match self.udp.open(self.local_ip, range, channel).await {
+                    Ok(port) => port,
+                    Err(error) => {
+                        tracing::warn!(%error, "SETUP refused: no UDP port pair");
+                        return Response::to(request, 500);
+                    }
+                };
+                format!(
+                    "RTP/AVP/UDP;unicast;client_port={client_rtp_port}-{client_rtcp_port};server_port={}-{};mode=record",
+                    server_port,
+                    server_port + 1
+                )
+            }
+            _ => return Response::to(request, 461),
         };
-        if announced.push.bind_channel(track, channel).is_err() {
-            return Response::to(request, 461);
-        }
-        let reply = format!("RTP/AVP/TCP;unicast;interleaved={}-{};mode=record", channel, channel.saturating_add(1));
         self.with_session(Response::to(request, 200).with_header("Transport", reply))
     }
 
@@ -243,14 +305,15 @@ impl Publisher {
                 }
             }
             self.recording = true;
-            tracing::info!("RTSP publishing");
+            self.last_rtp = Instant::now(); // the UDP stall clock starts now
+            tracing::info!(udp = self.udp.in_use(), "RTSP publishing");
         }
         (self.with_session(Response::to(request, 200)), None)
     }
 }
 
 /// The path of a request URI (absolute `rtsp://host/...` or already a path), without its query.
-fn uri_path(uri: &str) -> &str {
+pub(crate) fn uri_path(uri: &str) -> &str {
     let without_scheme =
         uri.split_once("://").map(|(_, rest)| rest.find('/').map_or("", |slash| &rest[slash..])).unwrap_or(uri);
     without_scheme.split(['?', '#']).next().unwrap_or_default()
@@ -258,21 +321,6 @@ fn uri_path(uri: &str) -> &str {
 
 fn path_segments(uri: &str) -> Vec<&str> {
     uri_path(uri).split('/').filter(|segment| !segment.is_empty()).collect()
-}
-
-/// The RTP channel of `...;interleaved=0-1;...` in a TCP transport.
-fn interleaved_channel(transport: &str) -> Option<u8> {
-    // Clients may offer several transports separated by commas; take the first TCP one.
-    transport.split(',').find_map(|spec| {
-        let mut fields = spec.split(';').map(str::trim);
-        let protocol = fields.next()?;
-        if !protocol.eq_ignore_ascii_case("RTP/AVP/TCP") {
-            return None;
-        }
-        let range = fields.find_map(|field| field.strip_prefix("interleaved="))?;
-        let first = range.split('-').next()?;
-        first.trim().parse::<u8>().ok().filter(|channel| *channel < 255)
-    })
 }
 
 fn session_id(peer: SocketAddr) -> String {
@@ -292,12 +340,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_and_transports() {
+    fn paths() {
         assert_eq!(path_segments("rtsp://127.0.0.1:8554/live/abc?x=1"), ["live", "abc"]);
         assert_eq!(path_segments("/live/abc/streamid=0"), ["live", "abc", "streamid=0"]);
         assert_eq!(path_segments("rtsp://host"), Vec::<&str>::new());
-        assert_eq!(interleaved_channel("RTP/AVP/TCP;unicast;interleaved=2-3;mode=record"), Some(2));
-        assert_eq!(interleaved_channel("RTP/AVP/UDP;unicast;client_port=5000-5001;mode=record"), None);
-        assert_eq!(interleaved_channel("RTP/AVP;unicast;client_port=1-2,RTP/AVP/TCP;interleaved=4-5"), Some(4));
+        assert_eq!(uri_path("rtsp://user@host:1/live/a"), "/live/a");
     }
 }

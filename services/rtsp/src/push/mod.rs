@@ -1,12 +1,16 @@
 //! RTSP push server: encoders and `ffmpeg -f rtsp` publish with ANNOUNCE,
-//! SETUP (TCP interleaved), RECORD and TEARDOWN to
-//! `rtsp://host:port/<app>/<stream-key>`. The stream key is checked by the
-//! same [`ingest::StreamAuthorizer`] as RTMP, and frames reach the live edge
+//! SETUP (TCP interleaved or UDP), RECORD and TEARDOWN to
+//! `rtsp://host:port/<app>/<stream-key>`, or with RTSP Digest (password =
+//! stream key) to `rtsp://user:KEY@host:port/<app>/<stream-name>`. The key is
+//! checked by the same [`ingest::StreamAuthorizer`] as RTMP, and frames reach the live edge
 //! through a [`live::PublishSession`] exactly as an RTMP publisher's do. The
 //! protocol itself lives in `media::rtsp`; this is the tokio shell.
 
+mod auth;
 mod connection;
+mod udp;
 
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,12 +25,16 @@ use tokio::sync::watch;
 pub struct PushConfig {
     /// Bounds on request lines, headers and bodies.
     pub limits: RtspLimits,
-    /// A connection that sends nothing this long is dropped (10 s).
+    /// A connection that sends nothing this long is dropped (10 s); over
+    /// UDP, a session whose RTP stops this long ends.
     pub idle_timeout: Duration,
     /// Most concurrent RTSP connections (1000).
     pub max_connections: usize,
     /// The application path publishers use, as in rtsp://host/live/KEY (live).
     pub app: String,
+    /// Local ports for RTP over UDP, an even RTP and the next odd RTCP port
+    /// per track (none: ephemeral ports chosen by the system).
+    pub udp_ports: Option<RangeInclusive<u16>>,
 }
 
 impl Default for PushConfig {
@@ -36,6 +44,7 @@ impl Default for PushConfig {
             idle_timeout: Duration::from_secs(10),
             max_connections: 1000,
             app: "live".into(),
+            udp_ports: None,
         }
     }
 }

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+// Every test binary compiles this module; not all of them use every item.
+#[allow(unused_imports)]
 pub use process::run_with_timeout;
 pub use server::Server;
 
