@@ -84,10 +84,7 @@ fn a_fast_publisher_clock_is_reported_and_pdt_follows_the_wall_clock() {
                 let now = wall_ms().rem_euclid(DAY_MS);
                 let pdts = segment_pdts(&answer.text());
                 for pair in pdts.windows(2) {
-                    assert!(
-                        day_difference(pair[1].1, pair[0].1) > 0,
-                        "PROGRAM-DATE-TIME went backwards: {pdts:?}"
-                    );
+                    assert!(day_difference(pair[1].1, pair[0].1) > 0, "PROGRAM-DATE-TIME went backwards: {pdts:?}");
                 }
                 for (msn, pdt) in pdts {
                     if first_seen.iter().all(|(seen, _, _)| *seen != msn) {

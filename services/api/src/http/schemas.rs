@@ -68,12 +68,10 @@ pub fn components() -> Value {
         ("enabled", json!({"type": "boolean"})),
         ("created_at", millis()),
     ];
+    // Media clock against the wall clock: ahead (ms) since PDT was anchored,
+    // long-run rate (ppm, positive fast), PDT re-anchorings.
     let clock_drift = nullable(object(
-        &[
-            ("drift_ms", json!({"type": "integer", "description": "media clock ahead of the wall clock since PROGRAM-DATE-TIME was anchored (negative: behind)"})),
-            ("rate_ppm", nullable(json!({"type": "number", "description": "long-run rate against the wall clock, positive fast"}))),
-            ("pdt_corrections", json!({"type": "integer", "description": "times PROGRAM-DATE-TIME was re-anchored to the wall clock"})),
-        ],
+        &[("drift_ms", integer()), ("rate_ppm", nullable(json!({"type": "number"}))), ("pdt_corrections", integer())],
         &["drift_ms", "pdt_corrections"],
     ));
     let with = |base: &[(&str, Value)], extra: (&str, Value)| {

@@ -104,9 +104,16 @@ pub struct Part {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SegmenterEvent {
     /// `info` is boxed: it is rare and much larger than a part.
-    Init { version: u32, data: Bytes, info: Box<StreamInfo> },
+    Init {
+        version: u32,
+        data: Bytes,
+        info: Box<StreamInfo>,
+    },
     Part(Part),
-    SegmentEnd { msn: u64, duration_secs: f64 },
+    SegmentEnd {
+        msn: u64,
+        duration_secs: f64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
