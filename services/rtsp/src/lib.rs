@@ -7,6 +7,7 @@
 mod backoff;
 mod config;
 mod error;
+mod packets;
 pub mod push;
 mod redact;
 mod session;

@@ -55,12 +55,12 @@ pub(crate) async fn pull_once(context: SessionContext<'_>) -> SessionEnd {
     SessionEnd { error, went_online: pull.publish.is_some() }
 }
 
-struct Pull<'a> {
-    context: SessionContext<'a>,
+pub(crate) struct Pull<'a> {
+    pub context: SessionContext<'a>,
     resume: Option<live::ResumePoint>,
     /// The live edge claim; dropping it starts the reconnect grace period.
-    publish: Option<PublishSession>,
-    last_video_record: Option<Bytes>,
+    pub publish: Option<PublishSession>,
+    pub last_video_record: Option<Bytes>,
     video_timing: VideoTiming,
 }
 
@@ -82,6 +82,7 @@ impl Pull<'_> {
 
         let mut session =
             within(config, Session::describe(endpoint.url.clone(), options)).await?.map_err(retina_error)?;
+        let sdp = Bytes::copy_from_slice(session.sdp());
         let plan = plan_tracks(
             session.streams().iter().map(|stream| Offer { media: stream.media(), encoding: stream.encoding_name() }),
         )?;
@@ -98,6 +99,9 @@ impl Pull<'_> {
             within(config, session.setup(stream, setup)).await?.map_err(retina_error)?;
         }
         let playing = within(config, session.play(PlayOptions::default())).await?.map_err(retina_error)?;
+        if plan.opus {
+            return self.run_packets(playing, &plan, &sdp, &retina_error).await;
+        }
         let mut demuxed = playing.demuxed().map_err(retina_error)?;
         let mut audio_timing = AudioTiming::default();
 
@@ -195,8 +199,6 @@ impl Pull<'_> {
         self.push(MediaFrame::Audio { dts_ms, data: Bytes::copy_from_slice(frame.data()) })
     }
 
-    /// Claims the live stream once the first video parameters are known, so a
-    /// camera that never sends a decodable picture never opens a playlist.
     fn start_publishing(
         &mut self,
         plan: &TrackPlan,
@@ -204,6 +206,23 @@ impl Pull<'_> {
         video_config: MediaFrame,
         video_codec: String,
         resolution: (u32, u32),
+    ) -> Result<(), PullError> {
+        let audio = plan.audio.and_then(|index| match demuxed.streams().get(index)?.parameters() {
+            Some(ParametersRef::Audio(params)) => audio_config(params),
+            _ => None,
+        });
+        self.go_live(video_config, video_codec, resolution, audio, plan.audio.is_some())
+    }
+
+    /// Claims the live stream once the first video parameters are known, so a
+    /// camera that never sends a decodable picture never opens a playlist.
+    pub(crate) fn go_live(
+        &mut self,
+        video_config: MediaFrame,
+        video_codec: String,
+        resolution: (u32, u32),
+        audio: Option<(MediaFrame, String)>,
+        audio_expected: bool,
     ) -> Result<(), PullError> {
         let name = &self.context.config.name;
         let session =
@@ -213,15 +232,11 @@ impl Pull<'_> {
         self.publish = Some(session);
         self.push(video_config)?;
         let mut codecs = vec![video_codec];
-        let audio = plan.audio.and_then(|index| match demuxed.streams().get(index)?.parameters() {
-            Some(ParametersRef::Audio(params)) => audio_config(params),
-            _ => None,
-        });
         if let Some((frame, codec)) = audio {
             self.push(frame)?;
             codecs.push(codec);
-        } else if plan.audio.is_some() {
-            self.context.board.warn("the camera's AAC stream has no usable configuration; audio skipped".into());
+        } else if audio_expected {
+            self.context.board.warn("the camera's audio stream has no usable configuration; audio skipped".into());
         }
         tracing::info!(camera = %name, url = %self.context.config.redacted_url(), "camera online");
         self.context.board.update(|status| {
@@ -233,12 +248,12 @@ impl Pull<'_> {
         Ok(())
     }
 
-    fn push(&mut self, frame: MediaFrame) -> Result<(), PullError> {
+    pub(crate) fn push(&mut self, frame: MediaFrame) -> Result<(), PullError> {
         let Some(session) = self.publish.as_mut() else { return Ok(()) };
         session.push(frame).map_err(|error| PullError::Media(error.to_string()))
     }
 
-    fn count_loss(&self, lost: u16) {
+    pub(crate) fn count_loss(&self, lost: u16) {
         if lost > 0 {
             self.context.board.update(|status| status.packets_lost += u64::from(lost));
         }
@@ -246,7 +261,7 @@ impl Pull<'_> {
 }
 
 /// Resolves when another publisher took the live stream over.
-async fn kicked(publish: &Option<PublishSession>) {
+pub(crate) async fn kicked(publish: &Option<PublishSession>) {
     match publish {
         Some(session) => session.kicked().await,
         None => std::future::pending().await,

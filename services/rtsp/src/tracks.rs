@@ -12,6 +12,9 @@ use crate::PullError;
 pub(crate) struct TrackPlan {
     pub video: usize,
     pub audio: Option<usize>,
+    /// The audio is Opus, which retina cannot depacketize: the pull then
+    /// runs every track through our own RTP depacketizers.
+    pub opus: bool,
     /// Streams left out, as status warnings.
     pub warnings: Vec<String>,
 }
@@ -22,12 +25,14 @@ pub(crate) struct Offer<'a> {
     pub encoding: &'a str,
 }
 
-/// The first H.264/H.265 video stream and the first AAC audio stream. Other
-/// audio is skipped with a warning; video in another codec parks the pull.
+/// The first H.264/H.265 video stream and the first AAC or Opus audio
+/// stream. Other audio is skipped with a warning; video in another codec
+/// parks the pull.
 pub(crate) fn plan_tracks<'a>(offers: impl IntoIterator<Item = Offer<'a>>) -> Result<TrackPlan, PullError> {
     let mut video = None;
     let mut other_video = None;
     let mut audio = None;
+    let mut opus = false;
     let mut warnings = Vec::new();
     for (index, offer) in offers.into_iter().enumerate() {
         match offer.media {
@@ -35,9 +40,12 @@ pub(crate) fn plan_tracks<'a>(offers: impl IntoIterator<Item = Offer<'a>>) -> Re
             "video" => {
                 other_video.get_or_insert_with(|| offer.encoding.to_owned());
             }
-            "audio" if audio.is_none() && offer.encoding == "mpeg4-generic" => audio = Some(index),
+            "audio" if audio.is_none() && matches!(offer.encoding, "mpeg4-generic" | "opus") => {
+                audio = Some(index);
+                opus = offer.encoding == "opus";
+            }
             "audio" if audio.is_none() => warnings.push(format!(
-                "audio in {} is not supported (only AAC is packaged); the stream has no audio",
+                "audio in {} is not supported (AAC and Opus are packaged); the stream has no audio",
                 audio_label(offer.encoding)
             )),
             _ => {}
@@ -48,7 +56,7 @@ pub(crate) fn plan_tracks<'a>(offers: impl IntoIterator<Item = Offer<'a>>) -> Re
             if audio.is_some() {
                 warnings.clear();
             }
-            Ok(TrackPlan { video, audio, warnings })
+            Ok(TrackPlan { video, audio, opus, warnings })
         }
         (None, Some(encoding)) => Err(PullError::UnsupportedVideo(encoding)),
         (None, None) => Err(PullError::NoVideo),
@@ -67,8 +75,6 @@ fn audio_label(encoding: &str) -> String {
     match encoding {
         "pcmu" => "G.711 µ-law (PCMU)".to_owned(),
         "pcma" => "G.711 A-law (PCMA)".to_owned(),
-        // The fMP4 writer has no Opus sample entry yet.
-        "opus" => "Opus".to_owned(),
         other => other.to_uppercase(),
     }
 }
@@ -104,9 +110,11 @@ mod tests {
     #[test]
     fn picks_h264_and_aac() {
         let plan = plan_tracks(offers(&[("audio", "mpeg4-generic"), ("video", "h264")])).unwrap();
-        assert_eq!(plan, TrackPlan { video: 1, audio: Some(0), warnings: vec![] });
+        assert_eq!(plan, TrackPlan { video: 1, audio: Some(0), opus: false, warnings: vec![] });
         let plan = plan_tracks(offers(&[("video", "h265"), ("application", "vnd.onvif.metadata")])).unwrap();
-        assert_eq!(plan, TrackPlan { video: 0, audio: None, warnings: vec![] });
+        assert_eq!(plan, TrackPlan { video: 0, audio: None, opus: false, warnings: vec![] });
+        let plan = plan_tracks(offers(&[("video", "h264"), ("audio", "pcmu"), ("audio", "opus")])).unwrap();
+        assert_eq!(plan, TrackPlan { video: 0, audio: Some(2), opus: true, warnings: vec![] });
     }
 
     #[test]
@@ -115,8 +123,8 @@ mod tests {
         assert_eq!((plan.video, plan.audio), (0, None));
         assert_eq!(plan.warnings.len(), 1);
         assert!(plan.warnings[0].contains("PCMU"), "{:?}", plan.warnings);
-        let plan = plan_tracks(offers(&[("video", "h264"), ("audio", "opus")])).unwrap();
-        assert!(plan.warnings[0].contains("Opus"));
+        let plan = plan_tracks(offers(&[("video", "h264"), ("audio", "l16")])).unwrap();
+        assert!(plan.warnings[0].contains("L16"), "{:?}", plan.warnings);
         // A second, AAC audio stream is used instead and no warning stays.
         let plan = plan_tracks(offers(&[("video", "h264"), ("audio", "pcma"), ("audio", "mpeg4-generic")])).unwrap();
         assert_eq!((plan.audio, plan.warnings.len()), (Some(2), 0));

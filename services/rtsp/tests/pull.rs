@@ -178,3 +178,25 @@ async fn new_parameters_mid_stream_start_a_new_init_segment() {
     assert_eq!(dimensions(second_init), "640,360");
     pull.stop().await;
 }
+
+/// retina cannot depacketize Opus: these pulls run every track through our
+/// own RTP depacketizers, over both transports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opus_camera_is_packaged_as_opus_over_tcp_and_udp() {
+    for (video, transport, expected) in [("h264", RtpTransport::Tcp, "h264"), ("h265", RtpTransport::Udp, "hevc")] {
+        let camera = Camera::start(free_port(), &["--video", video, "--audio", "opus"]).await;
+        let registry = registry();
+        let name = format!("opus-{video}");
+        let mut config = camera_config(&name, camera.url("cam"));
+        config.transport = transport;
+        let pull = CameraPull::spawn(config, registry.clone()).unwrap();
+        let online = wait_state(&pull.handle(), CameraState::Online, ONLINE).await;
+        assert_eq!(online.codecs.get(1).map(String::as_str), Some("opus"), "{online:#?}");
+        assert!(online.warnings.is_empty(), "{online:#?}");
+        let playlist = wait_playlist(&registry, &name, ONLINE, |playlist| playlist.segments.len() >= 3).await;
+        let (init, msns) = segments_of_first_init(&playlist);
+        assert_decodes(&registry.get(&name).unwrap(), &name, init, &msns, &[expected, "opus"]);
+        pull.stop().await;
+        camera.kill().await;
+    }
+}

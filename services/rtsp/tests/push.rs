@@ -360,3 +360,28 @@ async fn udp_session_without_rtp_ends_despite_keepalives() {
     assert!(!stream.has_publisher(), "the publish ended");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_push_with_opus_audio_is_packaged_as_opus() {
+    let server = Server::start().await;
+    let publisher = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=8"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=8"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-bf", "0", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "libopus", "-b:a", "64k", "-ac", "2", "-f", "rtsp", "-rtsp_transport", "tcp"])
+        .arg(server.url("key-ocam"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start ffmpeg");
+    let playlist = wait_playlist(&server.registry, "ocam", STARTUP, |playlist| playlist.segments.len() >= 3).await;
+    let stream = server.registry.get("ocam").expect("stream");
+    let (init, msns) = newest_init_segments(&playlist);
+    assert_decodes(&stream, "rtsp-push-opus", init, &msns, &["h264", "opus"]);
+    let multivariant = stream.multivariant_playlist().expect("a multivariant playlist");
+    assert!(multivariant.contains(",opus\""), "CODECS names Opus: {multivariant}");
+    let (status, errors) = stderr_of(publisher).await;
+    assert_eq!(status, Some(0), "ffmpeg ended cleanly: {errors}");
+    server.stop().await;
+}

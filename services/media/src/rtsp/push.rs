@@ -11,7 +11,7 @@ use super::records::video_record;
 use super::reorder::DecodeTimes;
 use super::rtp::{parse_sender_report, Arrival, RtpPacket, SenderReport, SequenceTracker};
 use super::sdp::{decode_base64, decode_hex, parse_sdp, SdpMedia};
-use crate::codec::AacConfig;
+use crate::codec::{AacConfig, OpusConfig};
 use crate::{AudioCodec, MediaError, MediaFrame, VideoCodec};
 
 const WHAT: &str = "RTSP publish";
@@ -39,6 +39,10 @@ enum Depacketizer {
     },
     Audio {
         depacketizer: AacDepacketizer,
+        config: Bytes,
+    },
+    /// RFC 7587: every payload is one Opus packet; the header is implied.
+    Opus {
         config: Bytes,
     },
     /// A section we do not package: SETUP is allowed, its packets are dropped.
@@ -71,7 +75,7 @@ pub struct PushSession {
 }
 
 impl PushSession {
-    /// Chooses the first H.264/H.265 video and the first AAC audio section of
+    /// Chooses the first H.264/H.265 video and the first AAC or Opus audio section of
     /// an ANNOUNCEd SDP. Other sections are kept (their SETUP succeeds) but
     /// not packaged. An SDP with neither is refused.
     pub fn from_sdp(sdp: &[u8]) -> Result<Self, MediaError> {
@@ -87,6 +91,10 @@ impl PushSession {
                     has_audio = true;
                     audio_depacketizer(&media)?
                 }
+                ("audio", "opus") if !has_audio => {
+                    has_audio = true;
+                    opus_depacketizer(&media)
+                }
                 _ => Depacketizer::Ignored,
             };
             let track = Track {
@@ -101,7 +109,7 @@ impl PushSession {
             tracks.push(track);
         }
         if !has_video && !has_audio {
-            return Err(MediaError::unsupported(WHAT, "no H.264, H.265 or AAC (MPEG4-GENERIC) stream"));
+            return Err(MediaError::unsupported(WHAT, "no H.264, H.265, AAC (MPEG4-GENERIC) or Opus stream"));
         }
         Ok(Self {
             tracks,
@@ -168,6 +176,9 @@ impl PushSession {
                 Depacketizer::Audio { config, .. } => {
                     frames.push(MediaFrame::AudioConfig { codec: AudioCodec::Aac, record: config.clone() })
                 }
+                Depacketizer::Opus { config } => {
+                    frames.push(MediaFrame::AudioConfig { codec: AudioCodec::Opus, record: config.clone() })
+                }
                 _ => {}
             }
         }
@@ -207,7 +218,7 @@ impl PushSession {
                     stats.frames_dropped += depacketizer.dropped_frames;
                     stats.packets_dropped += depacketizer.bad_packets;
                 }
-                Depacketizer::Ignored => {}
+                Depacketizer::Opus { .. } | Depacketizer::Ignored => {}
             }
         }
         stats
@@ -261,7 +272,7 @@ impl PushSession {
                 match &mut track.depacketizer {
                     Depacketizer::Video { depacketizer, .. } => depacketizer.lost(),
                     Depacketizer::Audio { depacketizer, .. } => depacketizer.lost(),
-                    Depacketizer::Ignored => {}
+                    Depacketizer::Opus { .. } | Depacketizer::Ignored => {}
                 }
                 ticks
             }
@@ -302,6 +313,13 @@ impl PushSession {
                     self.last_audio_dts = Some(dts_ms);
                     out.push(MediaFrame::Audio { dts_ms, data });
                 }
+            }
+            Depacketizer::Opus { .. } if packet.payload.is_empty() => self.stats.packets_dropped += 1,
+            Depacketizer::Opus { .. } => {
+                let time_ms = offset_ms + ticks_to_ms(ticks, clock_rate);
+                let dts_ms = self.last_audio_dts.map_or(time_ms, |last| time_ms.max(last));
+                self.last_audio_dts = Some(dts_ms);
+                out.push(MediaFrame::Audio { dts_ms, data: packet.payload });
             }
             Depacketizer::Ignored => {}
         }
@@ -373,4 +391,11 @@ fn audio_depacketizer(media: &SdpMedia) -> Result<Depacketizer, MediaError> {
     let au_ticks = i64::from(aac.samples_per_frame) * i64::from(clock_rate) / i64::from(aac.sample_rate.max(1));
     let layout = AuHeaderLayout::from_sdp(media)?;
     Ok(Depacketizer::Audio { depacketizer: AacDepacketizer::new(layout, au_ticks), config })
+}
+
+/// Opus over RTP always declares 48000/2; `sprop-stereo=0` says the sender
+/// sends mono.
+fn opus_depacketizer(media: &SdpMedia) -> Depacketizer {
+    let channels = if media.parameter("sprop-stereo") == Some("0") { 1 } else { 2 };
+    Depacketizer::Opus { config: OpusConfig::for_channels(channels).record }
 }

@@ -288,3 +288,33 @@ fn udp_tracks_put_reordered_packets_back_in_place() {
     let stats = session.stats();
     assert_eq!((stats.packets_reordered, stats.packets_lost, stats.frames_dropped), (1, 0, 0), "{stats:?}");
 }
+
+#[test]
+fn opus_packets_become_audio_frames_on_a_48_khz_clock() {
+    let sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\n\
+               m=audio 0 RTP/AVP 97\r\na=rtpmap:97 opus/48000/2\r\na=fmtp:97 sprop-stereo=0\r\na=control:streamid=0\r\n";
+    let mut session = PushSession::from_sdp(sdp.as_bytes()).unwrap();
+    session.bind_channel(0, 0).unwrap();
+    let initial = session.initial_frames();
+    let [MediaFrame::AudioConfig { codec: crate::AudioCodec::Opus, record }] = &initial[..] else {
+        panic!("{initial:?}")
+    };
+    assert_eq!(crate::codec::OpusConfig::parse(record.clone()).unwrap().channels, 1, "sprop-stereo=0 is mono");
+    let mut frames = Vec::new();
+    for (sequence, timestamp) in [(10u16, 4000u32), (11, 4960), (12, 5920)] {
+        session.push_interleaved(0, rtp(97, sequence, timestamp, true, &[0xfc, 1, 2, 3]), &mut frames);
+    }
+    session.push_interleaved(0, rtp(97, 13, 6880, true, &[]), &mut frames);
+    let times: Vec<i64> = frames
+        .iter()
+        .map(|frame| match frame {
+            MediaFrame::Audio { dts_ms, data } => {
+                assert_eq!(&data[..], &[0xfc, 1, 2, 3]);
+                *dts_ms
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(times, [0, 20, 40]);
+    assert_eq!(session.stats().packets_dropped, 1, "an empty payload is dropped");
+}
