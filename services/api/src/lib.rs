@@ -18,8 +18,8 @@ pub use auth::{PasswordCost, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 pub use error::{ApiError, Checks, FieldError};
 pub use http::{openapi_document, router, routes, OPENAPI_PATH};
 pub use model::{
-    ApiKeyInfo, Area, AuditEntry, CameraSource, Device, Right, Role, StreamKind, StreamRecord, User, Webhook,
-    WebhookEvent,
+    ApiKeyInfo, Area, AuditEntry, CameraPull, CameraPullMode, CameraSource, Device, Right, Role, StreamKind,
+    StreamRecord, User, Webhook, WebhookEvent,
 };
 pub use state::{ApiOptions, ApiState};
 pub use status::{StatusFuture, StreamStatusSource};

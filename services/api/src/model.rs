@@ -122,7 +122,8 @@ impl fmt::Debug for StreamRecord {
     }
 }
 
-/// Where a camera stream is pulled from. Never returned by the API.
+/// Where a camera stream is pulled from and when. The URL and credentials
+/// are never returned by the API; the pull settings are (`CameraPull`).
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraSource {
@@ -131,6 +132,73 @@ pub struct CameraSource {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
+    /// `always` or `on_demand` (always).
+    #[serde(default)]
+    pub mode: CameraPullMode,
+    /// On demand: how long the pull outlives the last viewer request, in ms (30000).
+    #[serde(default = "CameraPull::default_linger_ms")]
+    pub linger_ms: u64,
+}
+
+impl CameraSource {
+    /// An always-on source at `url` without credentials.
+    pub fn new(url: impl Into<String>) -> Self {
+        CameraSource {
+            url: url.into(),
+            username: None,
+            password: None,
+            mode: CameraPullMode::default(),
+            linger_ms: CameraPull::default_linger_ms(),
+        }
+    }
+
+    pub fn pull(&self) -> CameraPull {
+        CameraPull { mode: self.mode, linger_ms: self.linger_ms }
+    }
+}
+
+/// When a camera is pulled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraPullMode {
+    /// All the time, by one ingest pod.
+    #[default]
+    Always,
+    /// While viewers ask for it, and `linger_ms` after the last request.
+    OnDemand,
+}
+
+impl CameraPullMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CameraPullMode::Always => "always",
+            CameraPullMode::OnDemand => "on_demand",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CameraPullMode> {
+        match text {
+            "always" => Some(CameraPullMode::Always),
+            "on_demand" => Some(CameraPullMode::OnDemand),
+            _ => None,
+        }
+    }
+}
+
+/// A camera's pull settings: safe to show, unlike its source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CameraPull {
+    pub mode: CameraPullMode,
+    pub linger_ms: u64,
+}
+
+impl CameraPull {
+    pub const MIN_LINGER_MS: u64 = 1_000;
+    pub const MAX_LINGER_MS: u64 = 3_600_000;
+
+    pub fn default_linger_ms() -> u64 {
+        30_000
+    }
 }
 
 impl fmt::Debug for CameraSource {

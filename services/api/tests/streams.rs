@@ -222,9 +222,53 @@ async fn rights_decide_what_a_viewer_sees_and_does(app: App) {
     assert_eq!(app.call(Method::GET, &path, Some(&viewer), None).await.status, StatusCode::FORBIDDEN);
 }
 
+async fn camera_pull_mode_is_stored_shown_and_validated(app: App) {
+    let camera = json!({"url": "rtsp://192.0.2.60/main", "mode": "on_demand", "linger_ms": 5000});
+    let created = app
+        .admin(Method::POST, "/api/v1/streams", Some(json!({"name": "gate", "kind": "camera", "camera": camera})))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.body["camera"], json!({"mode": "on_demand", "linger_ms": 5000}));
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/streams/{id}");
+    assert_eq!(app.admin(Method::GET, &path, None).await.body["camera"]["mode"], "on_demand");
+    let stored = app.state.database().camera_source(&id).await.unwrap().unwrap();
+    assert_eq!((stored.mode, stored.linger_ms), (api::CameraPullMode::OnDemand, 5000));
+    assert_eq!(app.state.database().on_demand_camera_names().await.unwrap().into_iter().collect::<Vec<_>>(), ["gate"]);
+
+    // Omitted settings fall back to the defaults: always, 30 s.
+    let patched = app.admin(Method::PATCH, &path, Some(json!({"camera": {"url": "rtsp://192.0.2.61/"}}))).await;
+    assert_eq!(patched.body["camera"], json!({"mode": "always", "linger_ms": 30000}), "{}", patched.text);
+    let push = app.admin(Method::POST, "/api/v1/streams", Some(json!({"name": "door"}))).await;
+    assert!(push.body.get("camera").is_none(), "{}", push.text);
+    let listed = app.admin(Method::GET, "/api/v1/streams", None).await.body;
+    let modes: Vec<&Value> = listed.as_array().unwrap().iter().map(|stream| &stream["camera"]["mode"]).collect();
+    assert_eq!(modes, [&Value::Null, &json!("always")]);
+
+    for (camera, field) in [
+        (json!({"url": "rtsp://h/", "mode": "sometimes"}), "camera.mode"),
+        (json!({"url": "rtsp://h/", "linger_ms": 10}), "camera.linger_ms"),
+        (json!({"url": "rtsp://h/", "linger_ms": -1}), "camera.linger_ms"),
+    ] {
+        let refused = app.admin(Method::PATCH, &path, Some(json!({"camera": camera}))).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{camera}");
+        assert_eq!(refused.body["fields"][0]["field"], field, "{}", refused.text);
+    }
+
+    let demand = app.state.database();
+    demand.record_camera_demand("gate", 2_000).await.unwrap();
+    demand.record_camera_demand("gate", 1_000).await.unwrap();
+    assert_eq!(demand.camera_demand().await.unwrap().get("gate"), Some(&2_000), "demand never moves back");
+    demand.record_camera_demand("gate", 3_000).await.unwrap();
+    assert_eq!(demand.camera_demand().await.unwrap().get("gate"), Some(&3_000));
+    assert_eq!(app.admin(Method::DELETE, &path, None).await.status, StatusCode::NO_CONTENT);
+    assert!(demand.camera_demand().await.unwrap().is_empty(), "a deleted camera leaves no demand behind");
+}
+
 on_both_databases!(
     hierarchy_of_areas_devices_and_streams,
     stream_input_is_validated,
     camera_sources_never_leave_the_database,
+    camera_pull_mode_is_stored_shown_and_validated,
     rights_decide_what_a_viewer_sees_and_does,
 );

@@ -32,15 +32,21 @@ pub async fn live_file(
         // future would otherwise be as large as the largest of them.
         return Box::pin(crate::dvr::playlist(&origin, &stream_name, &query)).await;
     }
-    let stream = origin.registry.get(&stream_name);
+    let on_demand = crate::demand::starts_on_demand(&origin, &stream_name).await;
+    let mut stream = origin.registry.get(&stream_name);
     if let (None, Some(upstream)) = (&stream, &origin.upstream) {
         if matches!(file, LiveFile::Media) {
             // Reject malformed queries here rather than upstream.
             query.blocking()?;
             query.skip()?;
         }
-        return Box::pin(crate::proxied::live_file(&origin, upstream, &stream_name, &file_name, file, uri.query()))
-            .await;
+        let request = crate::proxied::ProxiedRequest { stream: &stream_name, name: &file_name, file, on_demand };
+        return Box::pin(crate::proxied::live_file(&origin, upstream, request, uri.query())).await;
+    }
+    if stream.is_none() && on_demand && matches!(file, LiveFile::Multivariant | LiveFile::Media) {
+        // The first viewer of a stream pulled on demand gets a playlist, not a 404.
+        let started = crate::demand::wait_for_local_stream(&origin, &stream_name).await;
+        stream = Some(started.ok_or(OriginError::HoldExpired)?);
     }
     match file {
         LiveFile::Dvr => Err(OriginError::NotFound),

@@ -4,6 +4,7 @@
 
 mod access_gate;
 mod cache;
+mod demand;
 mod dvr;
 mod error;
 mod handlers;
@@ -26,6 +27,7 @@ use tower_http::cors::CorsLayer;
 
 pub use access::AccessControl;
 pub use access_gate::{PlayHook, TOKEN_HEADER};
+pub use demand::DemandHook;
 pub use dvr::{IndexFuture, SegmentIndex};
 pub use error::OriginError;
 pub use status::status_json;
@@ -48,6 +50,10 @@ pub struct Origin {
     /// on_play: asked once per viewer session; None lets everyone the
     /// access policy lets in.
     pub play_hook: Option<Arc<dyn PlayHook>>,
+    /// Told about every live request, for streams pulled on demand; None
+    /// where no stream starts on demand (or, on an ingest pod, where the
+    /// origin pods in front already report it).
+    pub demand: Option<Arc<dyn DemandHook>>,
 }
 
 /// Serves the origin on `listener` until `shutdown` resolves, then drains.

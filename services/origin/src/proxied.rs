@@ -1,7 +1,7 @@
 //! Requests for streams whose live edge is on another pod: forwarded to
 //! the owner through [`Upstream`], with media from the cache or storage.
 
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
@@ -13,14 +13,22 @@ use crate::{Origin, OriginError};
 /// How often an unreachable owner is looked up again within one request.
 const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// One request for a stream whose live edge is elsewhere.
+pub struct ProxiedRequest<'a> {
+    pub stream: &'a str,
+    pub name: &'a str,
+    pub file: LiveFile,
+    /// The stream starts on demand: a playlist waits for it to come up.
+    pub on_demand: bool,
+}
+
 pub async fn live_file(
     origin: &Origin,
     upstream: &Upstream,
-    stream: &str,
-    name: &str,
-    file: LiveFile,
+    request: ProxiedRequest<'_>,
     query: Option<&str>,
 ) -> Result<Response, OriginError> {
+    let ProxiedRequest { stream, name, file, on_demand } = request;
     let path = match query {
         Some(query) if !query.is_empty() => format!("/live/{stream}/{name}?{query}"),
         _ => format!("/live/{stream}/{name}"),
@@ -28,7 +36,9 @@ pub async fn live_file(
     let cache_key = format!("{stream}/{name}");
     match file {
         LiveFile::Dvr => Err(OriginError::NotFound),
-        LiveFile::Multivariant | LiveFile::Media => playlist(origin, upstream, stream, &path, &cache_key).await,
+        LiveFile::Multivariant | LiveFile::Media => {
+            playlist(origin, upstream, stream, &path, &cache_key, on_demand).await
+        }
         LiveFile::Part(..) => {
             if let Some(data) = upstream.cache.get(&cache_key) {
                 return Ok(media_response(data));
@@ -71,27 +81,30 @@ fn media_or_error(fetched: Fetched) -> Response {
 /// Playlists come from the owner byte for byte. While the owner cannot be
 /// reached (it died; a new one is taking over) the request keeps asking
 /// until its hold time ends, then gets the last good playlist rather than
-/// an error.
+/// an error. A stream that starts on demand is waited for the same way
+/// while no pod owns it yet (its pull is starting).
 async fn playlist(
     origin: &Origin,
     upstream: &Upstream,
     stream: &str,
     path: &str,
     cache_key: &str,
+    on_demand: bool,
 ) -> Result<Response, OriginError> {
     let deadline = Instant::now() + origin.default_hold;
     let last_key = cache_key.to_owned();
     loop {
         match upstream.fetch(stream, path, None).await {
             Ok(fetched) if fetched.status.is_server_error() => {}
+            Ok(fetched) if on_demand && fetched.status == StatusCode::NOT_FOUND => {}
             Ok(fetched) => {
                 if fetched.status.is_success() {
                     upstream.remember_playlist(&last_key, &fetched);
                 }
                 return Ok(passthrough(fetched));
             }
-            Err(FetchFailure::NoOwner) => return Err(OriginError::NotFound),
-            Err(FetchFailure::Unreachable) => {}
+            Err(FetchFailure::NoOwner) if !on_demand => return Err(OriginError::NotFound),
+            Err(FetchFailure::NoOwner | FetchFailure::Unreachable) => {}
         }
         if Instant::now() + RETRY_EVERY >= deadline {
             return match upstream.last_playlist(&last_key) {

@@ -55,6 +55,7 @@ async fn a_thousand_blocked_requests_cost_one_upstream_fetch() {
         upstream: Some(upstream.clone()),
         index: None,
         play_hook: None,
+        demand: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_address = listener.local_addr().unwrap();
@@ -112,6 +113,7 @@ async fn proxied_playlists_are_the_owners_bytes() {
         upstream: Some(upstream),
         index: None,
         play_hook: None,
+        demand: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_address = listener.local_addr().unwrap();

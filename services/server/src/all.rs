@@ -86,6 +86,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         upstream: None,
         index: Some(index),
         play_hook: Some(Arc::new(crate::cluster_link::WebhookPlayHook::new(api.clone()))),
+        demand: Some(Arc::new(crate::camera_demand::DemandRecorder::new(database.clone()))),
     });
     let mut http_shutdown = shutdown.clone();
     let metrics =

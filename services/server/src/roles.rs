@@ -179,6 +179,8 @@ pub async fn run_ingest(config: Config) -> Result<(), String> {
         upstream: None,
         index: Some(index),
         play_hook: None,
+        // The origin pods in front record viewer demand.
+        demand: None,
     });
     let (http_stop, http_stopped) = watch::channel(false);
     let metrics = crate::metrics::MetricSources {
@@ -243,6 +245,7 @@ pub async fn run_origin(config: Config) -> Result<(), String> {
         upstream: Some(upstream.clone()),
         index: Some(index),
         play_hook: Some(Arc::new(crate::cluster_link::WebhookPlayHook::new(api.clone()))),
+        demand: Some(Arc::new(crate::camera_demand::DemandRecorder::new(database.clone()))),
     });
     let metrics = crate::metrics::MetricSources { upstream: Some(upstream), ..Default::default() };
     let listener = bind(config.http_listen, "HTTP").await?;

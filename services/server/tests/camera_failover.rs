@@ -36,7 +36,7 @@ fn start_camera(port: u16) -> ChildGuard {
 
 async fn register_camera(database_url: &str, url: String) {
     let database = api::Database::connect(database_url).await.expect("database");
-    let camera = api::CameraSource { url, username: None, password: None };
+    let camera = api::CameraSource::new(url);
     let new = api::NewStream { name: "cam".into(), device_id: None, stream_key: None, camera: Some(camera) };
     database.create_stream(&new).await.expect("create the camera stream");
 }

@@ -59,7 +59,26 @@ pub fn components() -> Value {
         ("kind", enumeration(&["push", "camera"])),
         ("device_id", nullable(string())),
         ("created_at", millis()),
+        ("camera", reference("CameraPull")),
     ];
+    let pull_mode = json!({
+        "type": "string",
+        "enum": ["always", "on_demand"],
+        "default": "always",
+        "description": "on_demand: pulled while viewers ask for the stream, and linger_ms after the last request",
+    });
+    let linger = json!({"type": "integer", "format": "int64", "minimum": 1000, "maximum": 3_600_000, "default": 30000});
+    let camera_source = object(
+        &[
+            ("url", string()),
+            ("username", string()),
+            ("password", string()),
+            ("mode", pull_mode.clone()),
+            ("linger_ms", linger.clone()),
+        ],
+        &["url"],
+    );
+    let camera_pull = object(&[("mode", pull_mode), ("linger_ms", linger)], &["mode", "linger_ms"]);
     let signing_key = [("kid", string()), ("created_at", millis()), ("retired_at", nullable(millis()))];
     let webhook = [
         ("id", string()),
@@ -110,7 +129,8 @@ pub fn components() -> Value {
         "Device": object(&[("id", string()), ("area_id", string()), ("name", string()), ("description", string()), ("created_at", millis())], &[]),
         "NewDevice": object(&[("area_id", string()), ("name", string()), ("description", string())], &["area_id", "name"]),
         "DeviceChange": object(&[("area_id", string()), ("name", string()), ("description", string())], &[]),
-        "CameraSource": object(&[("url", string()), ("username", string()), ("password", string())], &["url"]),
+        "CameraSource": camera_source,
+        "CameraPull": camera_pull,
         "Stream": with(&stream, ("stream_key", json!({"type": "string", "description": "only when created or rotated"}))),
         "NewStream": object(&[
             ("name", string()),

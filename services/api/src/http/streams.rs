@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::extract::{Caller, JsonBody, QueryParams};
 use crate::error::ApiError;
-use crate::model::{CameraSource, Right, Role, StreamKind, StreamRecord};
+use crate::model::{CameraPull, CameraSource, Right, Role, StreamKind, StreamRecord};
 use crate::state::ApiState;
 use crate::store::{NewStream, StreamChange};
 
@@ -22,6 +22,9 @@ pub struct StreamView {
     /// Only when the stream is created or its key rotated.
     #[serde(skip_serializing_if = "Option::is_none")]
     stream_key: Option<String>,
+    /// A camera's pull settings (never its URL or credentials).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    camera: Option<CameraPull>,
 }
 
 impl StreamView {
@@ -33,7 +36,12 @@ impl StreamView {
             device_id: stream.device_id,
             created_at: stream.created_at,
             stream_key: None,
+            camera: None,
         }
+    }
+
+    fn with_pull(self, pull: Option<CameraPull>) -> Self {
+        StreamView { camera: pull, ..self }
     }
 
     fn with_key(stream: StreamRecord) -> Self {
@@ -92,7 +100,12 @@ pub async fn list(
             None => visible,
         }
     };
-    Ok(Json(streams.into_iter().map(StreamView::without_key).collect()))
+    let pulls = state.database().camera_pulls().await?;
+    let view = |stream: StreamRecord| {
+        let pull = pulls.get(&stream.id).copied();
+        StreamView::without_key(stream).with_pull(pull)
+    };
+    Ok(Json(streams.into_iter().map(view).collect()))
 }
 
 pub async fn create(
@@ -119,9 +132,10 @@ pub async fn create(
         stream_key: request.stream_key,
         camera: request.camera,
     };
+    let pull = new.camera.as_ref().map(CameraSource::pull);
     let stream = state.database().create_stream(&new).await.map_err(field_errors)?;
     caller.audit(&state, "stream.create", "stream", &stream.id).await?;
-    Ok((StatusCode::CREATED, Json(StreamView::with_key(stream))))
+    Ok((StatusCode::CREATED, Json(StreamView::with_key(stream).with_pull(pull))))
 }
 
 pub async fn get(
@@ -129,7 +143,9 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<StreamView>, ApiError> {
-    Ok(Json(StreamView::without_key(caller.stream_visible(&state, &id).await?)))
+    let stream = caller.stream_visible(&state, &id).await?;
+    let pull = camera_pull(&state, &stream).await?;
+    Ok(Json(StreamView::without_key(stream).with_pull(pull)))
 }
 
 pub async fn update(
@@ -146,7 +162,15 @@ pub async fn update(
         // Policies are matched by stream name.
         state.reload_access().await?;
     }
-    Ok(Json(StreamView::without_key(stream)))
+    let pull = camera_pull(&state, &stream).await?;
+    Ok(Json(StreamView::without_key(stream).with_pull(pull)))
+}
+
+async fn camera_pull(state: &ApiState, stream: &StreamRecord) -> Result<Option<CameraPull>, ApiError> {
+    if stream.kind != StreamKind::Camera {
+        return Ok(None);
+    }
+    Ok(state.database().camera_source(&stream.id).await?.map(|source| source.pull()))
 }
 
 pub async fn delete(

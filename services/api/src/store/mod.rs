@@ -1,6 +1,7 @@
 //! The data layer: one `Database` over `db::Db`, its methods split by topic.
 
 mod audit;
+mod cameras;
 mod hierarchy;
 mod keys;
 mod rights;

@@ -8,7 +8,7 @@ use sqlx::Row;
 use super::{now_millis, Database};
 use crate::crypto::random_hex;
 use crate::error::ApiError;
-use crate::model::{CameraSource, StreamKind, StreamRecord};
+use crate::model::{CameraPull, CameraSource, StreamKind, StreamRecord};
 
 const COLUMNS: &str = "id, name, stream_key, created_at, kind, device_id";
 
@@ -179,22 +179,36 @@ impl Database {
 
     pub async fn delete_stream(&self, id: &str) -> Result<StreamRecord, ApiError> {
         let current = self.stream(id).await?;
-        sqlx::query("DELETE FROM streams WHERE id = $1").bind(id).execute(self.pool()).await?;
+        let mut transaction = self.pool().begin().await?;
+        sqlx::query("DELETE FROM streams WHERE id = $1").bind(id).execute(&mut *transaction).await?;
+        // A camera of the same name made later starts without old viewers.
+        sqlx::query("DELETE FROM camera_demand WHERE stream = $1")
+            .bind(&current.name)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
         Ok(current)
     }
 
     /// For the component that pulls from the camera; never for API responses.
     pub async fn camera_source(&self, stream_id: &str) -> Result<Option<CameraSource>, ApiError> {
-        let row = sqlx::query("SELECT url, username, password FROM camera_sources WHERE stream_id = $1")
-            .bind(stream_id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT url, username, password, pull_mode, linger_ms FROM camera_sources WHERE stream_id = $1",
+        )
+        .bind(stream_id)
+        .fetch_optional(self.pool())
+        .await?;
         match row {
-            Some(row) => Ok(Some(CameraSource {
-                url: row.try_get("url")?,
-                username: row.try_get("username")?,
-                password: row.try_get("password")?,
-            })),
+            Some(row) => {
+                let pull = super::cameras::camera_pull(&row)?;
+                Ok(Some(CameraSource {
+                    url: row.try_get("url")?,
+                    username: row.try_get("username")?,
+                    password: row.try_get("password")?,
+                    mode: pull.mode,
+                    linger_ms: pull.linger_ms,
+                }))
+            }
             None => Ok(None),
         }
     }
@@ -206,13 +220,18 @@ async fn insert_camera(
     camera: &CameraSource,
 ) -> Result<(), ApiError> {
     validate_camera(camera)?;
-    sqlx::query("INSERT INTO camera_sources (stream_id, url, username, password) VALUES ($1, $2, $3, $4)")
-        .bind(stream_id)
-        .bind(&camera.url)
-        .bind(&camera.username)
-        .bind(&camera.password)
-        .execute(&mut **transaction)
-        .await?;
+    sqlx::query(
+        "INSERT INTO camera_sources (stream_id, url, username, password, pull_mode, linger_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(stream_id)
+    .bind(&camera.url)
+    .bind(&camera.username)
+    .bind(&camera.password)
+    .bind(camera.mode.as_str())
+    .bind(camera.linger_ms as i64)
+    .execute(&mut **transaction)
+    .await?;
     Ok(())
 }
 
@@ -238,6 +257,11 @@ fn validate_camera(camera: &CameraSource) -> Result<(), ApiError> {
             camera.password.as_ref().is_none_or(|word| word.len() <= 256),
             "camera.password",
             "at most 256 characters",
+        )
+        .check(
+            (CameraPull::MIN_LINGER_MS..=CameraPull::MAX_LINGER_MS).contains(&camera.linger_ms),
+            "camera.linger_ms",
+            "1000 to 3600000",
         );
     checks.finish()
 }

@@ -71,6 +71,7 @@ pub async fn start_servers_with_access(ingest_config: IngestConfig, access: Arc<
         upstream: None,
         index: None,
         play_hook: None,
+        demand: None,
     });
     tokio::spawn(origin::serve(http_listener, origin, std::future::pending()));
     servers
