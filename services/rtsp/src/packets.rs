@@ -86,23 +86,9 @@ impl Pull<'_> {
             MediaFrame::VideoConfig { codec, ref record } => {
                 let parsed = VideoConfig::parse(codec, record.clone()).map_err(media_error)?;
                 let (codec_string, resolution) = (parsed.codec_string(), (parsed.width(), parsed.height()));
-                if self.last_video_record.as_ref() == Some(record) {
-                    return Ok(());
-                }
-                let first = self.last_video_record.is_none();
-                self.last_video_record = Some(record.clone());
-                if first {
-                    return self.go_live(frame, codec_string, resolution, pending_audio.take(), plan.audio.is_some());
-                }
-                tracing::info!(camera = %self.context.config.name, "camera sent new video parameters");
-                self.push(frame)?;
-                self.context.board.update(|status| {
-                    status.resolution = Some(resolution);
-                    if let Some(video) = status.codecs.first_mut() {
-                        *video = codec_string;
-                    }
-                });
-                Ok(())
+                self.video_configuration(frame, codec_string, resolution, || {
+                    (pending_audio.take(), plan.audio.is_some())
+                })
             }
             MediaFrame::AudioConfig { codec, ref record } if self.publish.is_none() => {
                 let parsed = AudioConfig::parse(codec, record.clone()).map_err(media_error)?;

@@ -60,7 +60,7 @@ pub(crate) struct Pull<'a> {
     resume: Option<live::ResumePoint>,
     /// The live edge claim; dropping it starts the reconnect grace period.
     pub publish: Option<PublishSession>,
-    pub last_video_record: Option<Bytes>,
+    last_video_record: Option<Bytes>,
     video_timing: VideoTiming,
 }
 
@@ -169,14 +169,32 @@ impl Pull<'_> {
         demuxed: &retina::client::Demuxed,
     ) -> Result<(), PullError> {
         let (config_frame, codec, resolution) = video_config(params)?;
+        self.video_configuration(config_frame, codec, resolution, || {
+            let audio = plan.audio.and_then(|index| match demuxed.streams().get(index)?.parameters() {
+                Some(ParametersRef::Audio(params)) => audio_config(params),
+                _ => None,
+            });
+            (audio, plan.audio.is_some())
+        })
+    }
+
+    /// A video configuration frame: the first takes the stream live with the
+    /// audio `audio` yields (and whether audio was expected); a different
+    /// one later becomes a new init segment.
+    pub(crate) fn video_configuration(
+        &mut self,
+        config_frame: MediaFrame,
+        codec: String,
+        resolution: (u32, u32),
+        audio: impl FnOnce() -> (Option<(MediaFrame, String)>, bool),
+    ) -> Result<(), PullError> {
         let MediaFrame::VideoConfig { record, .. } = &config_frame else { return Ok(()) };
         if self.last_video_record.as_ref() == Some(record) {
             return Ok(());
         }
-        let first = self.last_video_record.is_none();
-        self.last_video_record = Some(record.clone());
-        if first {
-            return self.start_publishing(plan, demuxed, config_frame, codec, resolution);
+        if self.last_video_record.replace(record.clone()).is_none() {
+            let (audio, audio_expected) = audio();
+            return self.go_live(config_frame, codec, resolution, audio, audio_expected);
         }
         tracing::info!(camera = %self.context.config.name, "camera sent new video parameters");
         self.push(config_frame)?;
@@ -197,21 +215,6 @@ impl Pull<'_> {
         }
         let dts_ms = timing.map(ticks_to_ms(frame.timestamp().elapsed(), frame.timestamp().clock_rate().get()));
         self.push(MediaFrame::Audio { dts_ms, data: Bytes::copy_from_slice(frame.data()) })
-    }
-
-    fn start_publishing(
-        &mut self,
-        plan: &TrackPlan,
-        demuxed: &retina::client::Demuxed,
-        video_config: MediaFrame,
-        video_codec: String,
-        resolution: (u32, u32),
-    ) -> Result<(), PullError> {
-        let audio = plan.audio.and_then(|index| match demuxed.streams().get(index)?.parameters() {
-            Some(ParametersRef::Audio(params)) => audio_config(params),
-            _ => None,
-        });
-        self.go_live(video_config, video_codec, resolution, audio, plan.audio.is_some())
     }
 
     /// Claims the live stream once the first video parameters are known, so a

@@ -6,12 +6,9 @@
 #[allow(unused_imports)]
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cluster::{free_port, RoleProcess};
-use common::process::ChildGuard;
+use common::cluster::{free_port, start_rtsp_camera, RoleProcess};
 use db::test_server::PgTestServer;
 use loadtest::http::get_str;
 use loadtest::playlist::parse_media;
@@ -19,20 +16,6 @@ use storage::test_server::S3TestServer;
 
 const BUCKET: &str = "relay-cameras";
 const LEASE_MS: u64 = 3000;
-
-fn start_camera(port: u16) -> ChildGuard {
-    let script = common::repo_root().join("services/rtsp/tests/rtsp_camera.py");
-    let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-    let mut command = Command::new(python);
-    command.arg(script).args(["--port", &port.to_string()]).stdout(Stdio::null());
-    let camera = ChildGuard::spawn("rtsp camera", &mut command);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the test camera never listened");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    camera
-}
 
 async fn register_camera(database_url: &str, url: String) {
     let database = api::Database::connect(database_url).await.expect("database");
@@ -59,7 +42,7 @@ async fn killing_the_pulling_pod_moves_the_camera_within_the_lease() {
     let _turn = common::exclusive();
     let database = PgTestServer::shared().create_database();
     let camera_port = free_port();
-    let _camera = tokio::task::block_in_place(|| start_camera(camera_port));
+    let _camera = tokio::task::block_in_place(|| start_rtsp_camera(camera_port));
     register_camera(&database, format!("rtsp://127.0.0.1:{camera_port}/cam")).await;
     let s3 = S3TestServer::start_with_bucket(BUCKET).await;
     let mut shared = vec![("RELAY_DATABASE_URL", database.clone()), ("RELAY_CAMERA_LEASE_MS", LEASE_MS.to_string())];

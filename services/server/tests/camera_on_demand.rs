@@ -7,12 +7,9 @@
 #[allow(unused_imports)]
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cluster::{free_port, RoleProcess};
-use common::process::ChildGuard;
+use common::cluster::{free_port, start_rtsp_camera, RoleProcess};
 use db::test_server::PgTestServer;
 use loadtest::http::get_str;
 use loadtest::playlist::parse_media;
@@ -25,20 +22,6 @@ const LINGER_MS: u64 = 3000;
 /// (2 s segments): demand poll, RTSP setup, one keyframe interval and one
 /// segment, with room for a loaded 2-core machine.
 const FIRST_SEGMENT_WITHIN: Duration = Duration::from_secs(15);
-
-fn start_camera(port: u16) -> ChildGuard {
-    let script = common::repo_root().join("services/rtsp/tests/rtsp_camera.py");
-    let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-    let mut command = Command::new(python);
-    command.arg(script).args(["--port", &port.to_string()]).stdout(Stdio::null());
-    let camera = ChildGuard::spawn("rtsp camera", &mut command);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the test camera never listened");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    camera
-}
 
 /// Established TCP connections whose local end is the camera's port: the
 /// RTSP sessions the camera serves (interleaved RTP rides on them).
@@ -130,7 +113,7 @@ async fn an_on_demand_camera_is_pulled_only_while_viewers_ask_for_it() {
     let _turn = common::exclusive();
     let database = PgTestServer::shared().create_database();
     let camera_port = free_port();
-    let _camera = tokio::task::block_in_place(|| start_camera(camera_port));
+    let _camera = tokio::task::block_in_place(|| start_rtsp_camera(camera_port));
     let key = admin_key(&database).await;
     let s3 = S3TestServer::start_with_bucket(BUCKET).await;
     let mut shared = vec![("RELAY_DATABASE_URL", database.clone()), ("RELAY_CAMERA_LEASE_MS", LEASE_MS.to_string())];
@@ -211,7 +194,7 @@ async fn an_on_demand_camera_is_pulled_only_while_viewers_ask_for_it() {
 async fn in_one_process_the_first_viewer_waits_for_the_local_pull() {
     let _turn = common::exclusive();
     let camera_port = free_port();
-    let _camera = tokio::task::block_in_place(|| start_camera(camera_port));
+    let _camera = tokio::task::block_in_place(|| start_rtsp_camera(camera_port));
     let server = tokio::task::block_in_place(|| {
         common::Server::start_with_env(&[("RELAY_CAMERA_LEASE_MS", LEASE_MS.to_string())])
     });

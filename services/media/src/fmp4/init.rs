@@ -192,30 +192,35 @@ fn write_visual_sample_entry(out: &mut BytesMut, video: &VideoConfig) {
 }
 
 fn write_mp4a(out: &mut BytesMut, aac: &AacConfig) {
-    write_box(out, b"mp4a", |out| {
-        put_sample_entry_header(out);
-        put_zeros(out, 8);
-        out.put_u16(u16::from(aac.channels));
-        out.put_u16(16); // samplesize
-        put_zeros(out, 4); // pre_defined, reserved
-                           // 16.16 field: rates above 65535 Hz cannot be expressed, and
-                           // decoders take the real rate from the ASC anyway.
-        let rate = if aac.sample_rate <= 0xffff { aac.sample_rate << 16 } else { 0 };
-        out.put_u32(rate);
-        write_esds(out, &aac.record);
-    });
+    // 16.16 field: rates above 65535 Hz cannot be expressed, and decoders
+    // take the real rate from the ASC anyway.
+    let rate = if aac.sample_rate <= 0xffff { aac.sample_rate } else { 0 };
+    write_audio_sample_entry(out, b"mp4a", aac.channels, rate, |out| write_esds(out, &aac.record));
 }
 
 /// `Opus` sample entry with its `dOps` box (Opus in ISOBMFF, 4.3).
 fn write_opus(out: &mut BytesMut, opus: &OpusConfig) {
-    write_box(out, b"Opus", |out| {
+    write_audio_sample_entry(out, b"Opus", opus.channels, OPUS_RATE, |out| {
+        write_box(out, b"dOps", |out| out.put_slice(&opus.dops_body()))
+    });
+}
+
+/// AudioSampleEntry (ISO/IEC 14496-12 12.2.3) followed by the codec's box.
+fn write_audio_sample_entry(
+    out: &mut BytesMut,
+    entry: &[u8; 4],
+    channels: u8,
+    sample_rate: u32,
+    codec_box: impl FnOnce(&mut BytesMut),
+) {
+    write_box(out, entry, |out| {
         put_sample_entry_header(out);
         put_zeros(out, 8);
-        out.put_u16(u16::from(opus.channels));
+        out.put_u16(u16::from(channels));
         out.put_u16(16); // samplesize
         put_zeros(out, 4); // pre_defined, reserved
-        out.put_u32(OPUS_RATE << 16);
-        write_box(out, b"dOps", |out| out.put_slice(&opus.dops_body()));
+        out.put_u32(sample_rate << 16);
+        codec_box(out);
     });
 }
 

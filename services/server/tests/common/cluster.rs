@@ -76,3 +76,19 @@ impl RoleProcess {
         format!("rtmp://127.0.0.1:{}/live/{key}", self.rtmp_port)
     }
 }
+
+/// The GStreamer stand-in camera (services/rtsp/tests/rtsp_camera.py) at
+/// rtsp://127.0.0.1:PORT/cam, once it listens.
+pub fn start_rtsp_camera(port: u16) -> ChildGuard {
+    let script = super::repo_root().join("services/rtsp/tests/rtsp_camera.py");
+    let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+    let mut command = Command::new(python);
+    command.arg(script).args(["--port", &port.to_string()]).stdout(Stdio::null());
+    let camera = ChildGuard::spawn("rtsp camera", &mut command);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the test camera never listened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    camera
+}
