@@ -222,6 +222,9 @@ def test_lease_rights_go_to_the_ingest_account_only(full_render):
     (rule,) = role["rules"]
     assert rule["apiGroups"] == ["coordination.k8s.io"] and rule["resources"] == ["leases"]
     assert set(rule["verbs"]) == {"get", "list", "watch", "create", "update", "patch"}
+    # The Leases those rights are for: the server keeps camera leases there, in its own namespace.
+    assert relay_toml(objects)["camera_lease_backend"] == "kubernetes"
+    assert "kubernetes_namespace" not in relay_toml(objects)
     (binding,) = by_kind(objects, "RoleBinding").values()
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "demo-relay-ingest", "namespace": "video"}]

@@ -1,6 +1,8 @@
 //! Named leases in the database: at most one holder per name until it
 //! stops renewing. The retention sweeper and camera pulls use them.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use crate::{unix_ms, ClusterError, ClusterRegistry};
@@ -54,5 +56,30 @@ impl ClusterRegistry {
             .fetch_optional(&self.pool)
             .await?;
         Ok(holder)
+    }
+}
+
+/// What [`LeaseStore`] calls return.
+pub type LeaseFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ClusterError>> + Send + 'a>>;
+
+/// Where named leases live: the database (everywhere) or Kubernetes Lease
+/// objects (in a cluster). A name has one holder until it stops renewing.
+pub trait LeaseStore: Send + Sync + 'static {
+    /// Takes or renews lease `name` for `duration`. True while this pod
+    /// holds it.
+    fn acquire<'a>(&'a self, name: &'a str, duration: Duration) -> LeaseFuture<'a, bool>;
+
+    /// Gives lease `name` up if this pod holds it, so another pod may take
+    /// it at once.
+    fn release<'a>(&'a self, name: &'a str) -> LeaseFuture<'a, ()>;
+}
+
+impl LeaseStore for ClusterRegistry {
+    fn acquire<'a>(&'a self, name: &'a str, duration: Duration) -> LeaseFuture<'a, bool> {
+        Box::pin(self.acquire_lease(name, duration))
+    }
+
+    fn release<'a>(&'a self, name: &'a str) -> LeaseFuture<'a, ()> {
+        Box::pin(self.release_lease(name))
     }
 }

@@ -6,6 +6,7 @@
 mod claim;
 mod fenced;
 mod index;
+mod kube_lease;
 mod lease;
 mod retention;
 
@@ -16,6 +17,8 @@ use sqlx::AnyPool;
 pub use claim::{Claim, PublisherProbe};
 pub use fenced::FencedWriter;
 pub use index::StoredSegment;
+pub use kube_lease::{lease_object_name, KubeLeaseStore};
+pub use lease::{LeaseFuture, LeaseStore};
 pub use retention::{RetentionConfig, MAX_DVR_WINDOW};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +31,8 @@ pub enum ClusterError {
     Database(#[from] sqlx::Error),
     #[error("cannot open the database: {0}")]
     Open(#[from] db::DbError),
+    #[error("Kubernetes API: {0}")]
+    Kubernetes(String),
 }
 
 /// Who serves a live stream's edge right now.

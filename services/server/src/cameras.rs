@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::{CameraPull as PullSettings, CameraPullMode, Database};
-use cluster::ClusterRegistry;
 use live::Registry;
 use rtsp::{CameraConfig, CameraPull, CameraState, CameraStatus};
 use tokio::sync::watch;
@@ -86,7 +85,8 @@ struct Running {
 pub struct CameraManager {
     pub board: CameraBoard,
     pub database: Database,
-    pub cluster: ClusterRegistry,
+    /// Who pulls which camera: database rows or Kubernetes Lease objects.
+    pub leases: Arc<dyn cluster::LeaseStore>,
     pub live: Arc<Registry>,
     pub claimer: Arc<dyn ingest::StreamAuthorizer>,
     /// A lease not renewed this long passes to another pod.
@@ -182,7 +182,7 @@ impl CameraManager {
             }
             return;
         }
-        let held = match self.cluster.acquire_lease(&lease_name(name), self.lease).await {
+        let held = match self.leases.acquire(&lease_name(name), self.lease).await {
             Ok(held) => held,
             Err(error) => {
                 tracing::warn!(camera = %name, %error, "cannot renew the camera lease");
@@ -223,7 +223,7 @@ impl CameraManager {
         if let Some(running) = pulls.remove(name) {
             running.pull.stop().await;
         }
-        if let Err(error) = self.cluster.release_lease(&lease_name(name)).await {
+        if let Err(error) = self.leases.release(&lease_name(name)).await {
             tracing::warn!(camera = %name, %error, "cannot release the camera lease; it expires on its own");
         }
     }

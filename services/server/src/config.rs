@@ -86,6 +86,13 @@ pub struct Config {
     /// A camera pull moves to another ingest pod this long after its pod
     /// stops renewing the lease, in ms (6000).
     pub camera_lease_ms: u64,
+    /// Where camera leases live: `database` (anywhere) or `kubernetes`
+    /// (coordination.k8s.io Lease objects; the pod needs RBAC on leases)
+    /// (database).
+    pub camera_lease_backend: String,
+    /// Namespace of the camera Lease objects (none: the pod's own, from its
+    /// service account, else the kubeconfig context's, else `default`).
+    pub kubernetes_namespace: Option<String>,
 }
 
 impl Default for Config {
@@ -126,6 +133,8 @@ impl Default for Config {
             secure_cookies: false,
             rtsp_listen: SocketAddr::from(([0, 0, 0, 0], 8554)),
             camera_lease_ms: 6000,
+            camera_lease_backend: "database".into(),
+            kubernetes_namespace: None,
         }
     }
 }
@@ -186,6 +195,18 @@ impl Config {
         if !(1000..=60_000).contains(&self.camera_lease_ms) {
             return Err("camera_lease_ms must be 1000-60000".into());
         }
+        if self.camera_lease_backend != "database" && self.camera_lease_backend != "kubernetes" {
+            return Err("camera_lease_backend must be database or kubernetes".into());
+        }
+        if let Some(namespace) = &self.kubernetes_namespace {
+            let label = (1..=63).contains(&namespace.len())
+                && namespace.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+                && !namespace.starts_with('-')
+                && !namespace.ends_with('-');
+            if !label {
+                return Err("kubernetes_namespace must be a namespace name (lowercase letters, digits, '-')".into());
+            }
+        }
         if self.origin_cache_bytes < 1 << 20 {
             return Err("origin_cache_bytes must be at least 1 MiB".into());
         }
@@ -217,6 +238,14 @@ mod tests {
         assert_eq!(config.part_target_ms, 300);
         assert!(config.s3_force_path_style);
         assert_eq!(config.http_listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
+        let kubernetes = vec![
+            ("RELAY_CAMERA_LEASE_BACKEND".to_string(), "kubernetes".to_string()),
+            ("RELAY_KUBERNETES_NAMESPACE".to_string(), "video".to_string()),
+        ];
+        let config = Config::load(None, kubernetes.into_iter()).unwrap();
+        assert_eq!(config.camera_lease_backend, "kubernetes");
+        assert_eq!(config.kubernetes_namespace.as_deref(), Some("video"));
+        assert!(config.validate().is_ok());
         let unknown = vec![("RELAY_PART_TARGET".to_string(), "300".to_string())];
         assert!(Config::load(None, unknown.into_iter()).unwrap_err().contains("unknown field"));
     }
@@ -243,5 +272,9 @@ mod tests {
         assert!(config.validate().unwrap_err().contains("s3_bucket"));
         let config = Config { storage: "nfs".into(), ..Config::default() };
         assert!(config.validate().is_err());
+        let config = Config { camera_lease_backend: "etcd".into(), ..Config::default() };
+        assert!(config.validate().unwrap_err().contains("camera_lease_backend"));
+        let config = Config { kubernetes_namespace: Some("Video_1".into()), ..Config::default() };
+        assert!(config.validate().unwrap_err().contains("kubernetes_namespace"));
     }
 }

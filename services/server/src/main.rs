@@ -6,6 +6,7 @@ mod camera_demand;
 mod cameras;
 mod cluster_link;
 mod config;
+mod leases;
 mod metrics;
 mod roles;
 

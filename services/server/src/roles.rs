@@ -38,11 +38,12 @@ pub(crate) async fn spawn_cameras_and_rtsp(
         rtsp::PushConfig::default(),
         shutdown.clone(),
     ));
+    let leases = crate::leases::lease_store(config, registry).await?;
     let board = crate::cameras::CameraBoard::default();
     let cameras = crate::cameras::CameraManager {
         board: board.clone(),
         database: database.clone(),
-        cluster: registry.clone(),
+        leases,
         live: live.clone(),
         claimer: authorizer.clone(),
         lease: Duration::from_millis(config.camera_lease_ms),
