@@ -25,6 +25,11 @@ pub async fn live_file(
     Query(query): Query<PlaylistQuery>,
     uri: axum::http::Uri,
 ) -> Result<Response, OriginError> {
+    // The request's URI shares hyper's read buffer; holding it while a
+    // blocking reload waits would make hyper allocate a second 8 KiB buffer
+    // for every parked viewer, so only an owned copy of the query is kept.
+    let raw_query = uri.query().map(str::to_owned);
+    drop(uri);
     let file = LiveFile::parse(&file_name).ok_or(OriginError::NotFound)?;
     if file == LiveFile::Dvr {
         // Boxed: the DVR and proxy paths' futures are several times the
@@ -41,7 +46,7 @@ pub async fn live_file(
             query.skip()?;
         }
         let request = crate::proxied::ProxiedRequest { stream: &stream_name, name: &file_name, file, on_demand };
-        return Box::pin(crate::proxied::live_file(&origin, upstream, request, uri.query())).await;
+        return Box::pin(crate::proxied::live_file(&origin, upstream, request, raw_query.as_deref())).await;
     }
     if stream.is_none() && on_demand && matches!(file, LiveFile::Multivariant | LiveFile::Media) {
         // The first viewer of a stream pulled on demand gets a playlist, not a 404.
