@@ -123,6 +123,7 @@ fn a_fast_publisher_clock_is_reported_and_pdt_follows_the_wall_clock() {
         .expect("status request");
     let status: serde_json::Value = serde_json::from_str(&status.text()).expect("JSON");
     let clock = &status["clock"];
+    println!("clock status: {clock}; PDT minus first sight of the last segments, ms: {late:?}");
     let ppm = clock["rate_ppm"].as_f64().unwrap_or_default();
     assert!((35_000.0..=65_000.0).contains(&ppm), "a 5% fast clock is about 50000 ppm: {status}");
     assert!(clock["pdt_corrections"].as_u64().is_some_and(|count| count >= 1), "{status}");
