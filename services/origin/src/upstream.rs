@@ -108,7 +108,9 @@ impl Upstream {
                 if let Some(body) = cache_as.and_then(|key| self.cache.get(key)) {
                     return Ok(Fetched { status: StatusCode::OK, content_type: None, cache_control: None, body });
                 }
-                let fetched = self.fetch_now(stream, path_and_query).await;
+                // Boxed: every coalesced waiter's future would otherwise
+                // reserve room for the whole upstream request it never makes.
+                let fetched = Box::pin(self.fetch_now(stream, path_and_query)).await;
                 if let (Some(key), Ok(fetched)) = (cache_as, &fetched) {
                     if fetched.status.is_success() {
                         self.cache.insert(key, fetched.body.clone());
