@@ -6,22 +6,25 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Longest a recorded request counts as fresh for the throttle.
 const RECORD_EVERY: Duration = Duration::from_secs(1);
 /// How long the list of on-demand cameras is trusted before it is read again.
 const NAMES_FRESH_FOR: Duration = Duration::from_secs(2);
-/// A request never waits longer than this for that list.
+/// A read of that list is given up after this long.
 const NAMES_READ_TIMEOUT: Duration = Duration::from_millis(500);
+
+type OnDemandNames = Arc<RwLock<(Option<Instant>, HashSet<String>)>>;
 
 pub struct DemandRecorder {
     database: api::Database,
     /// The names of the on-demand cameras and when they were read.
-    on_demand: RwLock<(Option<Instant>, HashSet<String>)>,
-    /// One reader of the list at a time; the others use the previous one.
-    reading: tokio::sync::Mutex<()>,
+    on_demand: OnDemandNames,
+    /// Set while a read of that list is under way; the others use the previous one.
+    reading: Arc<AtomicBool>,
     recorded: Mutex<HashMap<String, Instant>>,
 }
 
@@ -29,35 +32,37 @@ impl DemandRecorder {
     pub fn new(database: api::Database) -> Self {
         Self {
             database,
-            on_demand: RwLock::new((None, HashSet::new())),
-            reading: tokio::sync::Mutex::new(()),
+            on_demand: Arc::new(RwLock::new((None, HashSet::new()))),
+            reading: Arc::new(AtomicBool::new(false)),
             recorded: Mutex::default(),
         }
     }
 
+    /// Answers from the list in memory. Only a request that finds no list
+    /// yet waits for the database; a stale list is read again in the
+    /// background, so viewers' requests never wait for it.
     async fn is_on_demand(&self, stream: &str) -> bool {
-        let fresh = |recorder: &Self| {
-            recorder.on_demand.read().ok().and_then(|names| {
-                let read_at = names.0?;
-                (read_at.elapsed() < NAMES_FRESH_FOR).then(|| names.1.contains(stream))
-            })
+        let (read_at, known) = match self.on_demand.read() {
+            Ok(names) => (names.0, names.1.contains(stream)),
+            Err(_) => return false,
         };
-        if let Some(known) = fresh(self) {
-            return known;
-        }
-        if let Ok(_reading) = self.reading.try_lock() {
-            let read = tokio::time::timeout(NAMES_READ_TIMEOUT, self.database.on_demand_camera_names()).await;
-            match read {
-                Ok(Ok(names)) => {
-                    if let Ok(mut known) = self.on_demand.write() {
-                        *known = (Some(Instant::now()), names);
-                    }
+        match read_at {
+            Some(at) if at.elapsed() < NAMES_FRESH_FOR => known,
+            Some(_) => {
+                if !self.reading.swap(true, Ordering::AcqRel) {
+                    let (database, names, reading) =
+                        (self.database.clone(), self.on_demand.clone(), self.reading.clone());
+                    tokio::spawn(async move { read_names(&database, &names, &reading).await });
                 }
-                Ok(Err(error)) => tracing::warn!(%error, "cannot list the on-demand cameras"),
-                Err(_) => tracing::warn!("listing the on-demand cameras timed out"),
+                known
+            }
+            None => {
+                if !self.reading.swap(true, Ordering::AcqRel) {
+                    read_names(&self.database, &self.on_demand, &self.reading).await;
+                }
+                self.on_demand.read().is_ok_and(|names| names.1.contains(stream))
             }
         }
-        self.on_demand.read().is_ok_and(|names| names.1.contains(stream))
     }
 
     /// True when this request should be written (the last one from this
@@ -74,6 +79,20 @@ impl DemandRecorder {
         recorded.insert(stream.to_owned(), now);
         true
     }
+}
+
+/// Reads the list of on-demand cameras into `names`, then clears `reading`.
+async fn read_names(database: &api::Database, names: &OnDemandNames, reading: &AtomicBool) {
+    match tokio::time::timeout(NAMES_READ_TIMEOUT, database.on_demand_camera_names()).await {
+        Ok(Ok(read)) => {
+            if let Ok(mut known) = names.write() {
+                *known = (Some(Instant::now()), read);
+            }
+        }
+        Ok(Err(error)) => tracing::warn!(%error, "cannot list the on-demand cameras"),
+        Err(_) => tracing::warn!("listing the on-demand cameras timed out"),
+    }
+    reading.store(false, Ordering::Release);
 }
 
 impl origin::DemandHook for DemandRecorder {

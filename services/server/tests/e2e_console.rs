@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{http, repo_root, require_file, require_tool, run_with_timeout, tools, Server};
+use common::{http, tools, Server};
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,11 +38,7 @@ fn wait_for_media(url: &str) {
 
 #[test]
 fn console_creates_a_token_protected_stream_whose_key_and_token_work() {
-    let node = require_tool("node");
-    let browser_dir = repo_root().join("tests/browser");
-    let setup_hint = "run `make deps` (npm ci in tests/browser, Debian chromium)";
-    require_file(&browser_dir.join("node_modules/playwright-core"), setup_hint);
-    require_file(std::path::Path::new("/usr/bin/chromium"), setup_hint);
+    let browser = common::browser::require();
 
     let _turn = common::exclusive();
     let server = Server::start();
@@ -52,17 +47,7 @@ fn console_creates_a_token_protected_stream_whose_key_and_token_work() {
     let main_publisher = tools::spawn_publisher(&server.publish_url(), 60);
     wait_for_media(&server.url("/live/main/media.m3u8"));
 
-    let run = run_with_timeout(
-        Command::new(node)
-            .arg(browser_dir.join("console.mjs"))
-            .args([server.http_base.as_str(), password.as_str(), STREAM])
-            .current_dir(&browser_dir),
-        Duration::from_secs(120),
-    );
-    assert!(run.success(), "console.mjs failed: {run}");
-    let line = run.stdout.lines().last().unwrap_or_default();
-    let report: Value =
-        serde_json::from_str(line).unwrap_or_else(|err| panic!("console.mjs printed no JSON ({err}): {run}"));
+    let report = browser.run("console.mjs", &[&server.http_base, &password, STREAM], Duration::from_secs(120));
     drop(main_publisher);
     assert!(report.get("step_error").is_none(), "the walk through the console stopped: {report}");
     assert_eq!(report["page_errors"], serde_json::json!([]), "{report}");

@@ -3,23 +3,15 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use common::{hls, http, repo_root, require_file, require_tool, run_with_timeout, tools, Server};
+use common::{hls, http, tools, Server};
 
 const PLAY_SECONDS: u64 = 25;
 
 #[test]
 fn hlsjs_plays_live_stream_in_low_latency_mode_without_stalls() {
-    let node = require_tool("node");
-    let browser_dir = repo_root().join("tests/browser");
-    let harness = browser_dir.join("play.mjs");
-    let setup_hint = "run `make deps` (npm ci in tests/browser, Debian chromium)";
-    require_file(&harness, setup_hint);
-    require_file(&browser_dir.join("node_modules/playwright-core"), setup_hint);
-    require_file(&browser_dir.join("node_modules/hls.js/dist/hls.min.js"), setup_hint);
-    require_file(std::path::Path::new("/usr/bin/chromium"), setup_hint);
+    let browser = common::browser::require();
 
     let _turn = common::exclusive();
     let server = Server::start();
@@ -42,18 +34,8 @@ fn hlsjs_plays_live_stream_in_low_latency_mode_without_stalls() {
         script.body.len()
     );
 
-    let run = run_with_timeout(
-        Command::new(node)
-            .arg(&harness)
-            .arg(&server.playlist_url)
-            .arg(PLAY_SECONDS.to_string())
-            .current_dir(&browser_dir),
-        Duration::from_secs(PLAY_SECONDS + 45),
-    );
-    assert!(run.success(), "play.mjs failed: {run}");
-    let line = run.stdout.lines().last().unwrap_or_default();
-    let report: serde_json::Value =
-        serde_json::from_str(line).unwrap_or_else(|err| panic!("play.mjs printed no JSON ({err}): {run}"));
+    let seconds = PLAY_SECONDS.to_string();
+    let report = browser.run("play.mjs", &[&server.playlist_url, &seconds], Duration::from_secs(PLAY_SECONDS + 45));
     eprintln!("hls.js report: {report}");
     eprintln!(
         "hls.js: first frame {} ms, latency to live edge (hls.latency) median {} s, \

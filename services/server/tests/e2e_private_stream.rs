@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use common::{http, repo_root, require_file, require_tool, run_with_timeout, tools, Server};
+use common::{http, tools, Server};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const PLAY_SECONDS: u64 = 12;
@@ -18,11 +17,7 @@ fn json(response: &http::Response) -> serde_json::Value {
 
 #[test]
 fn private_stream_plays_only_with_an_api_issued_token() {
-    let node = require_tool("node");
-    let browser_dir = repo_root().join("tests/browser");
-    let setup_hint = "run `make deps` (npm ci in tests/browser, Debian chromium)";
-    require_file(&browser_dir.join("node_modules/playwright-core"), setup_hint);
-    require_file(std::path::Path::new("/usr/bin/chromium"), setup_hint);
+    let browser = common::browser::require();
 
     let _turn = common::exclusive();
     let server = Server::start();
@@ -97,18 +92,8 @@ fn private_stream_plays_only_with_an_api_issued_token() {
     let forged = tokenized.replace("/t/", "/t/x");
     assert!(matches!(http::get(&forged, TIMEOUT).unwrap().status, 401 | 403), "a forged token is refused");
 
-    let run = run_with_timeout(
-        Command::new(node)
-            .arg(browser_dir.join("play.mjs"))
-            .arg(&tokenized)
-            .arg(PLAY_SECONDS.to_string())
-            .current_dir(&browser_dir),
-        Duration::from_secs(PLAY_SECONDS + 45),
-    );
-    assert!(run.success(), "play.mjs failed: {run}");
-    let line = run.stdout.lines().last().unwrap_or_default();
-    let report: serde_json::Value =
-        serde_json::from_str(line).unwrap_or_else(|err| panic!("play.mjs printed no JSON ({err}): {run}"));
+    let seconds = PLAY_SECONDS.to_string();
+    let report = browser.run("play.mjs", &[&tokenized, &seconds], Duration::from_secs(PLAY_SECONDS + 45));
     let fatal = &report["fatal_errors"];
     assert!(fatal.as_array().is_some_and(|errors| errors.is_empty()), "hls.js fatal errors: {fatal}; {report}");
     let played = report["played_s"].as_f64().unwrap_or(0.0);

@@ -5,6 +5,7 @@
 //! Every test binary compiles this module but uses only part of it.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cluster;
 pub mod hls;
 pub mod http;
