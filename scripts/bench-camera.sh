@@ -3,7 +3,7 @@
 #   - CPU per camera stream-second of `relay all` pulling RTSP cameras into
 #     LL-HLS, against ffmpeg remuxing the same cameras to HLS (`-c copy`);
 #   - the time from a camera restart to new parts on the playlist.
-# The cameras are GStreamer RTSP servers (services/rtsp/tests/rtsp_camera.py);
+# The cameras are GStreamer RTSP servers (services/testkit/scripts/rtsp_camera.py);
 # their own encoding runs in separate processes and is not counted.
 #
 # usage: scripts/bench-camera.sh   (CAMERAS=2 MEASURE_SECONDS=30 WIDTH=640 HEIGHT=360)
@@ -35,7 +35,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 ticks_per_second=$(getconf CLK_TCK)
 
 start_camera() { # port
-  "$PYTHON" "$repo/services/rtsp/tests/rtsp_camera.py" --port "$1" --width "$WIDTH" --height "$HEIGHT" \
+  "$PYTHON" "$repo/services/testkit/scripts/rtsp_camera.py" --port "$1" --width "$WIDTH" --height "$HEIGHT" \
     >"$WORK/camera-$1.log" 2>&1 &
   PIDS+=($!)
   CAMERA_PID=$!

@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api::{ApiOptions, ApiState, Database, PasswordCost};
+use api::{ApiOptions, ApiState};
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
+use catalog::{Catalog, CatalogOptions, Database, PasswordCost};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
 
@@ -28,8 +29,8 @@ async fn run() {
     let clients = setting("READS_CLIENTS", 16);
     let path = std::env::temp_dir().join(format!("api-bench-{}.db", std::process::id()));
     let database = Database::open_sqlite(&path).await.expect("database");
-    let options = ApiOptions { password_cost: PasswordCost::TestOnly, ..ApiOptions::default() };
-    let state = ApiState::new(database, options);
+    let options = CatalogOptions { password_cost: PasswordCost::TestOnly, ..CatalogOptions::default() };
+    let state = ApiState::new(Catalog::new(database, options), ApiOptions::default());
     let (admin, _) = state.ensure_admin("admin").await.expect("bootstrap").expect("fresh database");
     let (_, key) = state.database().create_api_key(&admin.id, "bench", None).await.expect("key");
     let mut streams = Vec::new();

@@ -6,10 +6,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use api::webhook::{signature, SIGNATURE_HEADER};
-use api::{PublishDecision, RetryPolicy, WebhookEvent, WebhookSender};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
+use catalog::webhook::{signature, SIGNATURE_HEADER};
+use catalog::{PublishDecision, RetryPolicy, WebhookEvent, WebhookSender};
 use common::App;
 use serde_json::{json, Value};
 

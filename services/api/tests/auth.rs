@@ -178,15 +178,15 @@ on_both_databases!(
 #[tokio::test]
 async fn bootstrap_password_logs_in() {
     let database =
-        api::Database::open_sqlite(&std::env::temp_dir().join(format!("api-boot-{}.db", std::process::id())))
+        catalog::Database::open_sqlite(&std::env::temp_dir().join(format!("api-boot-{}.db", std::process::id())))
             .await
             .unwrap();
-    let state = api::ApiState::new(database, common::options());
+    let state = common::state(catalog::Catalog::new(database, common::options()));
     let (user, password) = match state.ensure_admin("root").await.unwrap() {
         Some(created) => created,
         None => panic!("a fresh database has no admin"),
     };
-    assert_eq!(user.role, api::Role::Admin);
+    assert_eq!(user.role, catalog::Role::Admin);
     let router = api::router(state);
     let app_login = axum::http::Request::post("/api/v1/auth/login")
         .header(header::CONTENT_TYPE, "application/json")

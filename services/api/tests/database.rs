@@ -2,7 +2,7 @@
 
 mod common;
 
-use api::{ApiError, Role, StreamKind};
+use catalog::{CatalogError, Role, StreamKind};
 use common::App;
 
 async fn default_stream_is_created_once(app: App) {
@@ -18,10 +18,10 @@ async fn default_stream_is_created_once(app: App) {
 async fn keys_and_names_are_checked(app: App) {
     let db = app.state.database();
     db.add_stream("cam-1", Some("0123456789abcdef")).await.unwrap();
-    assert!(matches!(db.add_stream("cam-1", None).await, Err(ApiError::Conflict)));
-    assert!(matches!(db.add_stream("other", Some("0123456789abcdef")).await, Err(ApiError::Conflict)));
-    assert!(matches!(db.add_stream("Bad Name", None).await, Err(ApiError::InvalidName(_))));
-    assert!(matches!(db.add_stream("short", Some("abc")).await, Err(ApiError::InvalidKey)));
+    assert!(matches!(db.add_stream("cam-1", None).await, Err(CatalogError::Conflict)));
+    assert!(matches!(db.add_stream("other", Some("0123456789abcdef")).await, Err(CatalogError::Conflict)));
+    assert!(matches!(db.add_stream("Bad Name", None).await, Err(CatalogError::InvalidName(_))));
+    assert!(matches!(db.add_stream("short", Some("abc")).await, Err(CatalogError::InvalidKey)));
     assert_eq!(db.stream_by_key("wrong-key-wrong-key").await.unwrap(), None);
     assert_eq!(db.stream_by_key("").await.unwrap(), None);
 }

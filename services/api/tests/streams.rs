@@ -233,7 +233,7 @@ async fn camera_pull_mode_is_stored_shown_and_validated(app: App) {
     let path = format!("/api/v1/streams/{id}");
     assert_eq!(app.admin(Method::GET, &path, None).await.body["camera"]["mode"], "on_demand");
     let stored = app.state.database().camera_source(&id).await.unwrap().unwrap();
-    assert_eq!((stored.mode, stored.linger_ms), (api::CameraPullMode::OnDemand, 5000));
+    assert_eq!((stored.mode, stored.linger_ms), (catalog::CameraPullMode::OnDemand, 5000));
     assert_eq!(app.state.database().on_demand_camera_names().await.unwrap().into_iter().collect::<Vec<_>>(), ["gate"]);
 
     // Omitted settings fall back to the defaults: always, 30 s.

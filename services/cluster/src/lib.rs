@@ -3,22 +3,26 @@
 //! Everything an owner writes (index rows, objects) is fenced on its epoch,
 //! so a pod that lost a stream can never write over its successor.
 
+mod authorizer;
 mod claim;
 mod fenced;
 mod index;
 mod kube_lease;
 mod lease;
+mod peers;
 mod retention;
 
 use std::time::Duration;
 
 use sqlx::AnyPool;
 
+pub use authorizer::ClusterAuthorizer;
 pub use claim::{Claim, PublisherProbe};
 pub use fenced::FencedWriter;
 pub use index::StoredSegment;
 pub use kube_lease::{lease_object_name, KubeLeaseStore};
 pub use lease::{LeaseFuture, LeaseStore};
+pub use peers::{internal_client, publisher_probe, RemoteStatus};
 pub use retention::{RetentionConfig, MAX_DVR_WINDOW};
 
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@ mod playlist;
 mod publish;
 mod registry;
 mod status;
+mod status_json;
 mod writer;
 
 pub use continuity::{EdgeListener, ResumePoint, SegmentRecord};
@@ -16,6 +17,7 @@ pub use edge::{BlockState, LiveStream, PartState};
 pub use publish::PublishSession;
 pub use registry::{LiveConfig, PublishError, Registry};
 pub use status::StreamStatus;
+pub use status_json::status_json;
 pub use writer::{spawn_storage_writer, StorageWriter, StorageWriterStats, WriterConfig};
 
 /// Object keys in storage; names derive from sequence numbers only, so every

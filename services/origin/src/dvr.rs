@@ -16,7 +16,7 @@ use crate::{Origin, OriginError};
 /// Most segments one playlist lists: 24 h of 2 s segments.
 const MAX_LISTED: usize = 43_200;
 
-pub type IndexFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+pub type IndexFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, cluster::ClusterError>> + Send + 'a>>;
 
 /// The stored-segment index (the cluster registry in the database).
 pub trait SegmentIndex: Send + Sync + 'static {
@@ -36,7 +36,7 @@ pub trait SegmentIndex: Send + Sync + 'static {
 pub async fn playlist(origin: &Origin, stream: &str, query: &PlaylistQuery) -> Result<Response, OriginError> {
     let index = origin.index.as_ref().ok_or(OriginError::NotFound)?;
     let range = query.time_range()?;
-    let unavailable = |error: String| OriginError::Storage(format!("segment index: {error}"));
+    let unavailable = |error: cluster::ClusterError| OriginError::Storage(format!("segment index: {error}"));
     let (from_ms, to_ms, vod) = match range {
         Some((start, end)) => (start, end, true),
         None => {

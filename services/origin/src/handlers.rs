@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use live::{BlockState, LiveStream, PartState};
@@ -182,5 +182,20 @@ pub async fn publisher_state(State(origin): State<Arc<Origin>>, Path(stream_name
         "active"
     } else {
         "idle"
+    }
+}
+
+/// The status of a stream this pod holds, as the api role asks for it.
+pub async fn stream_status(
+    State(source): State<Arc<dyn catalog::StreamStatusSource>>,
+    Path(stream_name): Path<String>,
+) -> Response {
+    match source.status(&stream_name).await {
+        Ok(Some(status)) => axum::Json(status).into_response(),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(error) => {
+            tracing::warn!(stream = %stream_name, %error, "cannot tell the stream's status");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
     }
 }

@@ -4,14 +4,16 @@
 
 mod access_gate;
 mod cache;
+mod cluster;
 mod demand;
+mod demand_recorder;
 mod dvr;
 mod error;
 mod handlers;
+mod on_play;
 mod player;
 mod proxied;
 mod request;
-mod status;
 mod upstream;
 
 use std::sync::Arc;
@@ -26,11 +28,13 @@ use tower_http::cors::CorsLayer;
 
 pub use access::AccessControl;
 pub use access_gate::{PlayHook, TOKEN_HEADER};
+pub use cluster::{RegistryDirectory, RegistryIndex};
 pub use demand::DemandHook;
+pub use demand_recorder::DemandRecorder;
 pub use dvr::{IndexFuture, SegmentIndex};
 pub use error::OriginError;
-pub use status::status_json;
-pub use upstream::{internal_client, EdgeDirectory, FetchFailure, Fetched, Upstream};
+pub use on_play::OnPlayWebhooks;
+pub use upstream::{EdgeDirectory, FetchFailure, Fetched, Upstream};
 
 /// Shared by every request.
 pub struct Origin {
@@ -136,9 +140,15 @@ pub fn router(origin: Arc<Origin>) -> Router {
 }
 
 /// The ingest pod's internal endpoint: what other pods ask before taking
-/// a stream over. Never on a public port.
-pub fn internal_router(origin: Arc<Origin>) -> Router {
-    Router::new().route("/internal/v1/streams/{stream}/publisher", get(handlers::publisher_state)).with_state(origin)
+/// a stream over, and the status of the streams it holds (for the api
+/// role). Never on a public port.
+pub fn internal_router(origin: Arc<Origin>, status: Arc<dyn catalog::StreamStatusSource>) -> Router {
+    let status =
+        Router::new().route("/internal/v1/streams/{stream}/status", get(handlers::stream_status)).with_state(status);
+    Router::new()
+        .route("/internal/v1/streams/{stream}/publisher", get(handlers::publisher_state))
+        .with_state(origin)
+        .merge(status)
 }
 
 /// Only playlists are compressed; media is already compressed.

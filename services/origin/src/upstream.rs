@@ -26,18 +26,6 @@ pub trait EdgeDirectory: Send + Sync + 'static {
     fn forget(&self, stream: &str);
 }
 
-/// A keep-alive HTTP/1 client for pod-to-pod calls on the internal
-/// network, with Nagle off so small answers are not held back.
-pub fn internal_client(connect_timeout: Duration) -> Client<HttpConnector, Empty<Bytes>> {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(connect_timeout));
-    Client::builder(hyper_util::rt::TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(256)
-        .build(connector)
-}
-
 /// One upstream answer, shared by every request that waited for it.
 #[derive(Debug, Clone)]
 pub struct Fetched {
@@ -72,7 +60,7 @@ impl Upstream {
     /// `cache_bytes` bounds the media cache; `timeout` bounds one fetch and
     /// must exceed the longest blocking hold.
     pub fn new(directory: Arc<dyn EdgeDirectory>, cache_bytes: usize, timeout: Duration) -> Self {
-        let client = internal_client(Duration::from_millis(500));
+        let client = cluster::internal_client(Duration::from_millis(500));
         Self {
             directory,
             client,

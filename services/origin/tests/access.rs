@@ -2,16 +2,14 @@
 //! IP allow-lists, public streams, and byte-identical playlists for every
 //! token holder.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use access::{AccessControl, AccessPolicy, ClientIpSource, PlaybackClaims, SigningKey, TokenSigner};
 use bytes::Bytes;
-use common::{start_servers_with_access, Publisher, Servers, KEY, TIMEOUT};
-use ingest::IngestConfig;
 use loadtest::http::{get, get_str, Response, Url};
+use rtmp::RtmpConfig;
+use testkit::stack::{start_servers_with_access, Publisher, Servers, KEY, TIMEOUT};
 use tokio::io::AsyncWriteExt;
 
 const FIXTURE: &[u8] = include_bytes!("../../media/testdata/bframes.flv");
@@ -33,7 +31,7 @@ fn token(key: &SigningKey, claims: PlaybackClaims) -> String {
 /// publisher. Each test uses its own `msn`: tests share the process's store
 /// directory, and concurrent writes of one key race there.
 async fn servers(access: &Arc<AccessControl>, msn: u64) -> (Servers, String) {
-    let servers = start_servers_with_access(IngestConfig::default(), access.clone()).await;
+    let servers = start_servers_with_access(RtmpConfig::default(), access.clone()).await;
     for stream in ["demo", "other"] {
         servers.store.put(&live::segment_key(stream, msn), Bytes::from_static(SEGMENT)).await.unwrap();
     }

@@ -1,16 +1,14 @@
 //! An origin pod without the live edge asks the owning ingest pod once, no
 //! matter how many viewers wait for the same next part.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{start_servers, Publisher, KEY, TIMEOUT};
 use live::{LiveConfig, Registry};
 use loadtest::http::get_str;
 use loadtest::playlist::parse_media;
 use origin::{AccessControl, EdgeDirectory, Origin, Upstream};
+use testkit::stack::{start_servers, Publisher, KEY, TIMEOUT};
 
 const FIXTURE: &[u8] = include_bytes!("../../media/testdata/bframes.flv");
 const VIEWERS: usize = 1000;

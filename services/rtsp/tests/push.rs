@@ -5,21 +5,20 @@
 //! truncated interleaved frame) neither crash the server nor stall a
 //! publisher that is already flowing.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ingest::{AuthFuture, KeyFuture, StreamAuthorizer};
 use live::Registry;
+use publisher::{AuthFuture, KeyFuture, StreamAuthorizer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
-use support::*;
+use testkit::camera::STARTUP;
+use testkit::edge::*;
 
 /// Keys known to the test: `key-<name>` publishes stream `<name>`; streams
 /// named `dcam*` can also be published by name with that key as the Digest password.
@@ -54,7 +53,7 @@ impl Server {
         let port = listener.local_addr().expect("address").port();
         let registry = registry();
         let (stop, shutdown) = watch::channel(false);
-        let task = tokio::spawn(rtsp::push::run(listener, registry.clone(), Arc::new(KeyPrefix), config, shutdown));
+        let task = tokio::spawn(rtsp::run(listener, registry.clone(), Arc::new(KeyPrefix), config, shutdown));
         Server { port, registry, stop, task }
     }
 

@@ -5,17 +5,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster::{ClusterConfig, ClusterRegistry, FencedWriter};
-use ingest::IngestConfig;
+use cluster::{ClusterAuthorizer, ClusterConfig, ClusterRegistry, FencedWriter};
 use live::{LiveConfig, Registry, StorageWriter, WriterConfig};
 use media::rtmp::RtmpLimits;
 use media::segmenter::SegmenterConfig;
 use origin::Origin;
+use rtmp::RtmpConfig;
 use storage::{LocalDirStore, ObjectStore, S3Config, S3Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::cluster_link::{publisher_probe, ClusterAuthorizer};
 use crate::config::Config;
 
 pub fn init_logging(format: &str) {
@@ -32,8 +31,8 @@ pub fn init_logging(format: &str) {
 pub async fn run(config: Config) -> Result<(), String> {
     let database = crate::roles::connect_database(&config).await?;
     let first_stream = database.ensure_default_stream("main").await.map_err(|error| error.to_string())?;
-    let (api, access) = crate::roles::api_state(&database, &config).await?;
-    let admin = api.ensure_admin("admin").await.map_err(|error| error.to_string())?;
+    let (catalog, access) = crate::roles::catalog(&database, &config).await?;
+    let admin = catalog.ensure_admin("admin").await.map_err(|error| error.to_string())?;
     let store = open_store(&config).await?;
     let writer = StorageWriter::spawn(store.clone(), writer_config(&config))
         .map_err(|error| format!("storage spool: {error}"))?;
@@ -65,18 +64,18 @@ pub async fn run(config: Config) -> Result<(), String> {
     registry.spawn_housekeeping();
 
     let (shutdown_sender, shutdown) = watch::channel(false);
-    let ingest_config = ingest_config(&config);
-    let authorizer: Arc<dyn ingest::StreamAuthorizer> = Arc::new(ClusterAuthorizer {
-        api: api.clone(),
+    let rtmp_config = rtmp_config(&config);
+    let authorizer: Arc<dyn publisher::StreamAuthorizer> = Arc::new(ClusterAuthorizer {
+        catalog: catalog.clone(),
         registry: cluster.clone(),
         writer: fenced.clone(),
-        probe: publisher_probe(),
+        probe: cluster::publisher_probe(),
     });
     let ingest_task =
-        tokio::spawn(ingest::run(rtmp_listener, registry.clone(), authorizer.clone(), ingest_config, shutdown.clone()));
+        tokio::spawn(rtmp::run(rtmp_listener, registry.clone(), authorizer.clone(), rtmp_config, shutdown.clone()));
     let cameras =
         crate::roles::spawn_cameras_and_rtsp(&config, &database, &cluster, &registry, &authorizer, &shutdown).await?;
-    api.set_status_source(Arc::new(crate::cluster_link::LocalStatus { live: registry.clone(), cameras }));
+    catalog.set_status_source(Arc::new(cameras::LocalStatus { live: registry.clone(), cameras }));
 
     let origin = Arc::new(Origin {
         registry: registry.clone(),
@@ -85,12 +84,13 @@ pub async fn run(config: Config) -> Result<(), String> {
         access,
         upstream: None,
         index: Some(index),
-        play_hook: Some(Arc::new(crate::cluster_link::WebhookPlayHook::new(api.clone()))),
-        demand: Some(Arc::new(crate::camera_demand::DemandRecorder::new(database.clone()))),
+        play_hook: Some(Arc::new(origin::OnPlayWebhooks::new(catalog.webhooks().clone()))),
+        demand: Some(Arc::new(origin::DemandRecorder::new(database.clone()))),
     });
     let mut http_shutdown = shutdown.clone();
     let metrics =
         crate::metrics::MetricSources { writer: Some(writer.clone()), live: Some(registry.clone()), upstream: None };
+    let api = api::ApiState::new(catalog, crate::roles::api_options(&config));
     let router = origin::router(origin).merge(api::router(api)).merge(crate::metrics::router(metrics));
     let http_task = tokio::spawn(origin::serve_router(http_listener, router, async move {
         let _ = http_shutdown.wait_for(|stop| *stop).await;
@@ -138,12 +138,12 @@ pub(crate) fn live_config(config: &Config) -> LiveConfig {
     }
 }
 
-pub(crate) fn ingest_config(config: &Config) -> IngestConfig {
-    IngestConfig {
+pub(crate) fn rtmp_config(config: &Config) -> RtmpConfig {
+    RtmpConfig {
         limits: RtmpLimits { max_message_size: config.max_rtmp_message_bytes, ..RtmpLimits::default() },
         idle_timeout: Duration::from_millis(config.publisher_idle_timeout_ms),
         max_connections: config.max_rtmp_connections,
-        ..IngestConfig::default()
+        ..RtmpConfig::default()
     }
 }
 
@@ -162,7 +162,7 @@ pub(crate) async fn open_store(config: &Config) -> Result<Arc<dyn ObjectStore>, 
     Ok(Arc::new(store))
 }
 
-fn print_banner(config: &Config, rtmp: SocketAddr, http: SocketAddr, stream: &api::StreamRecord) {
+fn print_banner(config: &Config, rtmp: SocketAddr, http: SocketAddr, stream: &catalog::StreamRecord) {
     let host = |address: SocketAddr| config.public_host.clone().unwrap_or_else(|| display_host(address.ip()));
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "OBS server URL: rtmp://{}:{}/live", host(rtmp), rtmp.port());

@@ -2,11 +2,7 @@
 //! the management service in one process on SQLite and a local directory.
 
 mod all;
-mod camera_demand;
-mod cameras;
-mod cluster_link;
 mod config;
-mod leases;
 mod metrics;
 mod roles;
 

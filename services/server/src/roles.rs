@@ -10,42 +10,46 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use cluster::{ClusterConfig, ClusterRegistry, FencedWriter};
+use cluster::{ClusterAuthorizer, ClusterConfig, ClusterRegistry, FencedWriter};
 use live::{Registry, StorageWriter};
 use origin::{Origin, Upstream};
 use sqlx::AnyPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::all::{display_host, ingest_config, live_config, open_store, wait_for_signal, writer_config};
-use crate::cluster_link::{publisher_probe, ClusterAuthorizer, RegistryDirectory, RegistryIndex};
+use crate::all::{display_host, live_config, open_store, rtmp_config, wait_for_signal, writer_config};
 use crate::config::Config;
 
 /// The RTSP push listener and the camera pulls this pod holds leases for.
 pub(crate) async fn spawn_cameras_and_rtsp(
     config: &Config,
-    database: &api::Database,
+    database: &catalog::Database,
     registry: &ClusterRegistry,
     live: &Arc<Registry>,
-    authorizer: &Arc<dyn ingest::StreamAuthorizer>,
+    authorizer: &Arc<dyn publisher::StreamAuthorizer>,
     shutdown: &watch::Receiver<bool>,
-) -> Result<crate::cameras::CameraBoard, String> {
+) -> Result<cameras::CameraBoard, String> {
     let rtsp_listener = bind(config.rtsp_listen, "RTSP").await?;
-    tokio::spawn(rtsp::push::run(
+    tokio::spawn(rtsp::run(
         rtsp_listener,
         live.clone(),
         authorizer.clone(),
         rtsp::PushConfig::default(),
         shutdown.clone(),
     ));
-    let leases = crate::leases::lease_store(config, registry).await?;
-    let board = crate::cameras::CameraBoard::default();
-    let cameras = crate::cameras::CameraManager {
+    let backend = match config.camera_lease_backend.as_str() {
+        "kubernetes" => cameras::LeaseBackend::Kubernetes,
+        _ => cameras::LeaseBackend::Database,
+    };
+    let leases = cameras::lease_store(backend, config.kubernetes_namespace.as_deref(), registry)
+        .await
+        .map_err(|error| format!("camera leases: {error}"))?;
+    let board = cameras::CameraBoard::default();
+    let cameras = cameras::CameraManager {
         board: board.clone(),
         database: database.clone(),
         leases,
-        live: live.clone(),
-        claimer: authorizer.clone(),
+        gate: publisher::Gate::new(live.clone(), authorizer.clone(), "live"),
         lease: Duration::from_millis(config.camera_lease_ms),
     };
     tokio::spawn(cameras.run(shutdown.clone()));
@@ -61,10 +65,10 @@ pub(crate) fn retention_config(config: &Config) -> cluster::RetentionConfig {
 }
 
 pub(crate) fn segment_index(registry: &ClusterRegistry, config: &Config) -> Arc<dyn origin::SegmentIndex> {
-    Arc::new(RegistryIndex { registry: registry.clone(), default_window: Duration::from_secs(config.dvr_window_secs) })
+    Arc::new(origin::RegistryIndex::new(registry.clone(), Duration::from_secs(config.dvr_window_secs)))
 }
 
-pub async fn connect_database(config: &Config) -> Result<api::Database, String> {
+pub async fn connect_database(config: &Config) -> Result<catalog::Database, String> {
     let url = match &config.database_url {
         Some(url) => url.clone(),
         None => {
@@ -73,21 +77,25 @@ pub async fn connect_database(config: &Config) -> Result<api::Database, String> 
             format!("sqlite://{}?mode=rwc", config.data_dir.join("relay.db").display())
         }
     };
-    api::Database::connect(&url).await.map_err(|error| format!("database: {error}"))
+    catalog::Database::connect(&url).await.map_err(|error| format!("database: {error}"))
 }
 
-/// The management service's state over `database`, feeding `access`.
-pub(crate) async fn api_state(
-    database: &api::Database,
-    config: &Config,
-) -> Result<(api::ApiState, Arc<origin::AccessControl>), String> {
-    let options = api::ApiOptions { secure_cookies: config.secure_cookies, ..api::ApiOptions::default() };
+/// The control plane over `database`, feeding `access`.
+pub(crate) async fn catalog(
+    database: &catalog::Database,
+    _config: &Config,
+) -> Result<(catalog::Catalog, Arc<origin::AccessControl>), String> {
+    let options = catalog::CatalogOptions::default();
     let loaded = database
         .access_config(options.default_policy.clone(), options.client_ip.clone())
         .await
         .map_err(|error| format!("access policies: {error}"))?;
     let access = Arc::new(origin::AccessControl::new(loaded));
-    Ok((api::ApiState::with_access_control(database.clone(), options, access.clone()), access))
+    Ok((catalog::Catalog::with_access_control(database.clone(), options, access.clone()), access))
+}
+
+pub(crate) fn api_options(config: &Config) -> api::ApiOptions {
+    api::ApiOptions { secure_cookies: config.secure_cookies }
 }
 
 /// /readyz: the pod should get traffic (the database answers and it is
@@ -130,7 +138,7 @@ async fn bind(address: std::net::SocketAddr, what: &str) -> Result<TcpListener, 
 pub async fn run_ingest(config: Config) -> Result<(), String> {
     let database = connect_database(&config).await?;
     let pool = database.db().pool().clone();
-    let (api, _) = api_state(&database, &config).await?;
+    let (catalog, _) = catalog(&database, &config).await?;
     let store = open_store(&config).await?;
     let writer = StorageWriter::spawn(store.clone(), writer_config(&config))
         .map_err(|error| format!("storage spool: {error}"))?;
@@ -157,21 +165,21 @@ pub async fn run_ingest(config: Config) -> Result<(), String> {
 
     let draining = Arc::new(AtomicBool::new(false));
     let (shutdown_sender, shutdown) = watch::channel(false);
-    let authorizer: Arc<dyn ingest::StreamAuthorizer> = Arc::new(ClusterAuthorizer {
-        api,
+    let authorizer: Arc<dyn publisher::StreamAuthorizer> = Arc::new(ClusterAuthorizer {
+        catalog,
         registry: registry.clone(),
         writer: fenced.clone(),
-        probe: publisher_probe(),
+        probe: cluster::publisher_probe(),
     });
-    let ingest_task = tokio::spawn(ingest::run(
+    let ingest_task = tokio::spawn(rtmp::run(
         rtmp_listener,
         live.clone(),
         authorizer.clone(),
-        ingest_config(&config),
+        rtmp_config(&config),
         shutdown.clone(),
     ));
     let cameras = spawn_cameras_and_rtsp(&config, &database, &registry, &live, &authorizer, &shutdown).await?;
-    let status = crate::cluster_link::LocalStatus { live: live.clone(), cameras };
+    let status: Arc<dyn catalog::StreamStatusSource> = Arc::new(cameras::LocalStatus { live: live.clone(), cameras });
     let edge = Arc::new(Origin {
         registry: live,
         storage: store,
@@ -190,8 +198,7 @@ pub async fn run_ingest(config: Config) -> Result<(), String> {
         upstream: None,
     };
     let router = origin::router(edge.clone())
-        .merge(origin::internal_router(edge))
-        .merge(status.router())
+        .merge(origin::internal_router(edge, status))
         .merge(readiness(pool, draining.clone()))
         .merge(crate::metrics::router(metrics));
     let http_task = tokio::spawn(origin::serve_router(internal_listener, router, async move {
@@ -224,16 +231,16 @@ pub async fn run_ingest(config: Config) -> Result<(), String> {
 pub async fn run_origin(config: Config) -> Result<(), String> {
     let database = connect_database(&config).await?;
     let pool = database.db().pool().clone();
-    let (api, access) = api_state(&database, &config).await?;
+    let (catalog, access) = catalog(&database, &config).await?;
     // Policies and keys change through the api service; pick them up.
-    api.spawn_access_refresh(Duration::from_secs(5));
+    catalog.spawn_access_refresh(Duration::from_secs(5));
     let store = open_store(&config).await?;
     let registry =
         ClusterRegistry::new(pool.clone(), ClusterConfig { pod: pod_name(&config), ..ClusterConfig::default() });
     let hold = Duration::from_millis(3 * u64::from(config.segment_target_ms));
     let index = segment_index(&registry, &config);
     let upstream = Arc::new(Upstream::new(
-        Arc::new(RegistryDirectory::new(registry)),
+        Arc::new(origin::RegistryDirectory::new(registry)),
         config.origin_cache_bytes,
         hold + Duration::from_secs(2),
     ));
@@ -245,8 +252,8 @@ pub async fn run_origin(config: Config) -> Result<(), String> {
         access,
         upstream: Some(upstream.clone()),
         index: Some(index),
-        play_hook: Some(Arc::new(crate::cluster_link::WebhookPlayHook::new(api.clone()))),
-        demand: Some(Arc::new(crate::camera_demand::DemandRecorder::new(database.clone()))),
+        play_hook: Some(Arc::new(origin::OnPlayWebhooks::new(catalog.webhooks().clone()))),
+        demand: Some(Arc::new(origin::DemandRecorder::new(database.clone()))),
     });
     let metrics = crate::metrics::MetricSources { upstream: Some(upstream), ..Default::default() };
     let listener = bind(config.http_listen, "HTTP").await?;
@@ -264,15 +271,16 @@ pub async fn run_origin(config: Config) -> Result<(), String> {
 pub async fn run_api(config: Config) -> Result<(), String> {
     let database = connect_database(&config).await?;
     let pool = database.db().pool().clone();
-    let (api, _) = api_state(&database, &config).await?;
+    let (catalog, _) = catalog(&database, &config).await?;
     let registry =
         ClusterRegistry::new(pool.clone(), ClusterConfig { pod: pod_name(&config), ..ClusterConfig::default() });
-    api.set_status_source(Arc::new(crate::cluster_link::RemoteStatus::new(registry)));
-    if let Some((user, password)) = api.ensure_admin("admin").await.map_err(|error| error.to_string())? {
+    catalog.set_status_source(Arc::new(cluster::RemoteStatus::new(registry)));
+    if let Some((user, password)) = catalog.ensure_admin("admin").await.map_err(|error| error.to_string())? {
         println!("Console login: {} / {password} (shown once; change it)", user.username);
     }
     let listener = bind(config.http_listen, "HTTP").await?;
     let draining = Arc::new(AtomicBool::new(false));
+    let api = api::ApiState::new(catalog, api_options(&config));
     let router = readiness(pool, draining.clone()).route("/healthz", get(|| async { "ok" })).merge(api::router(api));
     tracing::info!(http = %config.http_listen, "api service running");
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -18,9 +18,9 @@ const BUCKET: &str = "relay-cameras";
 const LEASE_MS: u64 = 3000;
 
 async fn register_camera(database_url: &str, url: String) {
-    let database = api::Database::connect(database_url).await.expect("database");
-    let camera = api::CameraSource::new(url);
-    let new = api::NewStream { name: "cam".into(), device_id: None, stream_key: None, camera: Some(camera) };
+    let database = catalog::Database::connect(database_url).await.expect("database");
+    let camera = catalog::CameraSource::new(url);
+    let new = catalog::NewStream { name: "cam".into(), device_id: None, stream_key: None, camera: Some(camera) };
     database.create_stream(&new).await.expect("create the camera stream");
 }
 

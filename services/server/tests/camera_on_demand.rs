@@ -40,8 +40,8 @@ fn camera_connections(port: u16) -> usize {
 
 /// An admin API key, made directly in the database the api service uses.
 async fn admin_key(database_url: &str) -> String {
-    let database = api::Database::connect(database_url).await.expect("database");
-    let state = api::ApiState::new(database.clone(), api::ApiOptions::default());
+    let database = catalog::Database::connect(database_url).await.expect("database");
+    let state = catalog::Catalog::new(database.clone(), catalog::CatalogOptions::default());
     let (admin, _) = state.ensure_admin("admin").await.expect("admin").expect("a fresh database has no admin");
     database.create_api_key(&admin.id, "on-demand test", None).await.expect("api key").1
 }

@@ -24,8 +24,8 @@ const KEY: &str = "drain-test-key-0123456789";
 async fn sigterm_drains_publishers_and_uploads_then_exits() {
     let _turn = common::exclusive();
     let database = PgTestServer::shared().create_database();
-    let database_handle = api::Database::connect(&database).await.expect("database");
-    let new = api::NewStream { name: "show".into(), device_id: None, stream_key: Some(KEY.into()), camera: None };
+    let database_handle = catalog::Database::connect(&database).await.expect("database");
+    let new = catalog::NewStream { name: "show".into(), device_id: None, stream_key: Some(KEY.into()), camera: None };
     database_handle.create_stream(&new).await.expect("stream");
     let s3 = S3TestServer::start_with_bucket(BUCKET).await;
     let mut shared = vec![("RELAY_DATABASE_URL", database.clone()), ("RELAY_DRAIN_TIMEOUT_MS", "20000".to_string())];

@@ -128,7 +128,14 @@ fn on_publish_decides_and_on_unpublish_follows_with_signed_deliveries() {
             .and_then(|rest| rest.split(',').next())
             .and_then(|secs| secs.parse().ok())
             .unwrap_or_else(|| panic!("bad signature header {:?}", delivery.signature));
-        assert_eq!(delivery.signature, api::webhook::signature(SECRET, unix_secs, &delivery.body), "forged delivery");
-        assert_ne!(delivery.signature, api::webhook::signature("another-secret-0123456789", unix_secs, &delivery.body));
+        assert_eq!(
+            delivery.signature,
+            catalog::webhook::signature(SECRET, unix_secs, &delivery.body),
+            "forged delivery"
+        );
+        assert_ne!(
+            delivery.signature,
+            catalog::webhook::signature("another-secret-0123456789", unix_secs, &delivery.body)
+        );
     }
 }

@@ -11,10 +11,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::extract::{Caller, JsonBody};
-use crate::error::{ApiError, Checks};
-use crate::model::{Right, Role};
+use crate::error::ApiError;
 use crate::state::ApiState;
-use crate::store::SigningKeyInfo;
+use catalog::Checks;
+use catalog::SigningKeyInfo;
+use catalog::{Right, Role};
 
 #[derive(Serialize)]
 pub struct UserRights {

@@ -6,10 +6,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::extract::{Caller, JsonBody, QueryParams};
-use crate::error::{ApiError, Checks};
-use crate::model::{AuditEntry, Role, Webhook, WebhookEvent};
+use crate::error::ApiError;
 use crate::state::ApiState;
-use crate::store::AuditQuery;
+use catalog::AuditQuery;
+use catalog::Checks;
+use catalog::{AuditEntry, Role, Webhook, WebhookEvent};
 
 pub async fn audit(
     State(state): State<ApiState>,
@@ -84,7 +85,7 @@ pub async fn create_webhook(
         .finish()?;
     let secret = match new.secret {
         Some(secret) => secret,
-        None => crate::crypto::random_hex(32)?,
+        None => catalog::random_hex(32)?,
     };
     let mut events = new.events;
     events.dedup();

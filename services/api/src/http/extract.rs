@@ -9,13 +9,15 @@ use axum::http::request::Parts;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, FieldError};
-use crate::model::{Right, Role, StreamRecord, User};
+use crate::error::ApiError;
 use crate::state::ApiState;
+use catalog::CatalogError;
+use catalog::FieldError;
+use catalog::{Right, Role, StreamRecord, User};
 
 pub const SESSION_COOKIE: &str = "relay_session";
 
-/// The client address as configured by `ApiOptions::client_ip`.
+/// The client address as configured by `CatalogOptions::client_ip`.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub IpAddr);
 
@@ -46,15 +48,15 @@ impl FromRequestParts<ApiState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let ClientAddress(address) = ClientAddress::from_request_parts(parts, state).await?;
         let authenticated = if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-            let value = value.to_str().map_err(|_| ApiError::Unauthorized)?;
-            let key = value.strip_prefix("Bearer ").ok_or(ApiError::Unauthorized)?;
+            let value = value.to_str().map_err(|_| CatalogError::Unauthorized)?;
+            let key = value.strip_prefix("Bearer ").ok_or(CatalogError::Unauthorized)?;
             state.database().api_key_user(key.trim()).await?
         } else if let Some(token) = session_cookie(parts) {
             state.database().session_user(&token).await?
         } else {
             None
         };
-        let authenticated = authenticated.ok_or(ApiError::Unauthorized)?;
+        let authenticated = authenticated.ok_or(CatalogError::Unauthorized)?;
         Ok(Caller { user: authenticated.user, api_key_id: authenticated.api_key_id, address })
     }
 }
@@ -64,7 +66,7 @@ impl Caller {
         if self.user.role >= role {
             Ok(())
         } else {
-            Err(ApiError::Forbidden)
+            Err(CatalogError::Forbidden.into())
         }
     }
 
@@ -74,7 +76,7 @@ impl Caller {
         if self.user.role.manages_all_streams() || state.database().has_right(&self.user.id, stream_id, right).await? {
             Ok(stream)
         } else {
-            Err(ApiError::Forbidden)
+            Err(CatalogError::Forbidden.into())
         }
     }
 
@@ -84,7 +86,7 @@ impl Caller {
         if self.user.role.manages_all_streams() || state.database().has_any_right(&self.user.id, stream_id).await? {
             Ok(stream)
         } else {
-            Err(ApiError::Forbidden)
+            Err(CatalogError::Forbidden.into())
         }
     }
 
@@ -98,7 +100,7 @@ impl Caller {
     ) -> Result<(), ApiError> {
         let address = self.address.to_string();
         let actor = Some((self.user.id.as_str(), self.user.username.as_str()));
-        state.database().record_audit(actor, &address, action, object_type, object_id).await
+        Ok(state.database().record_audit(actor, &address, action, object_type, object_id).await?)
     }
 }
 
@@ -139,7 +141,11 @@ impl<T: DeserializeOwned> FromRequest<ApiState> for JsonBody<T> {
             Bytes::from_request(request, state).await.map_err(|_| ApiError::field("body", "unreadable body"))?;
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            ApiError::Validation(vec![field_error(&error.path().to_string(), &error.inner().to_string(), "body")])
+            ApiError::from(CatalogError::Validation(vec![field_error(
+                &error.path().to_string(),
+                &error.inner().to_string(),
+                "body",
+            )]))
         })?;
         deserializer.end().map_err(|_| ApiError::field("body", "trailing characters after the JSON value"))?;
         Ok(JsonBody(value))
@@ -156,7 +162,8 @@ impl<T: DeserializeOwned> FromRequestParts<ApiState> for QueryParams<T> {
         let query = parts.uri.query().unwrap_or_default();
         let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
         serde_path_to_error::deserialize(deserializer).map(QueryParams).map_err(|error| {
-            ApiError::Validation(vec![field_error(&error.path().to_string(), &error.inner().to_string(), "query")])
+            CatalogError::Validation(vec![field_error(&error.path().to_string(), &error.inner().to_string(), "query")])
+                .into()
         })
     }
 }

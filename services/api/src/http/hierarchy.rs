@@ -6,9 +6,10 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::extract::{Caller, JsonBody, QueryParams};
-use crate::error::{ApiError, Checks};
-use crate::model::{Area, Device, Role};
+use crate::error::ApiError;
 use crate::state::ApiState;
+use catalog::Checks;
+use catalog::{Area, Device, Role};
 
 pub(crate) fn valid_label(name: &str) -> bool {
     (1..=128).contains(&name.chars().count()) && !name.chars().any(char::is_control)

@@ -22,6 +22,7 @@ pub use openapi::openapi_document;
 
 use crate::error::ApiError;
 use crate::state::ApiState;
+use catalog::CatalogError;
 
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
 
@@ -241,5 +242,5 @@ pub fn router(state: ApiState) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::NotFound("route")
+    CatalogError::NotFound("route").into()
 }

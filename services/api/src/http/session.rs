@@ -8,10 +8,12 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::extract::{session_cookie_from_headers, Caller, ClientAddress, JsonBody, SESSION_COOKIE};
-use crate::auth::MAX_PASSWORD_LEN;
-use crate::error::{ApiError, Checks};
-use crate::model::User;
+use crate::error::ApiError;
 use crate::state::ApiState;
+use catalog::CatalogError;
+use catalog::Checks;
+use catalog::User;
+use catalog::MAX_PASSWORD_LEN;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,7 +41,7 @@ pub async fn login(
         .finish()?;
     let user_key = format!("user:{}", request.username);
     let keys = [user_key.clone(), format!("ip:{address}")];
-    state.limiter().check(&keys).map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
+    state.limiter().check(&keys).map_err(|retry_after_secs| CatalogError::TooManyRequests { retry_after_secs })?;
     let found = state.database().user_for_login(&request.username).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
@@ -48,18 +50,18 @@ pub async fn login(
     let valid = state.passwords().verify(hash, &request.password).await?;
     let Some(user) = user.filter(|_| valid) else {
         state.limiter().record_failure(&keys);
-        return Err(ApiError::Unauthorized);
+        return Err(CatalogError::Unauthorized.into());
     };
     state.limiter().clear(&user_key);
     let ttl = state.options().session_ttl;
     let token = state.database().create_session(&user.id, i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)).await?;
     let actor = Some((user.id.as_str(), user.username.as_str()));
     state.database().record_audit(actor, &address.to_string(), "session.login", "user", &user.id).await?;
-    let secure = if state.options().secure_cookies { "; Secure" } else { "" };
+    let secure = if state.http_options().secure_cookies { "; Secure" } else { "" };
     let cookie =
         format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}", ttl.as_secs());
     let mut response = Json(Me { user, api_key_id: None }).into_response();
-    response.headers_mut().insert(SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| ApiError::Random)?);
+    response.headers_mut().insert(SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| CatalogError::Random)?);
     Ok(response)
 }
 
@@ -70,7 +72,7 @@ pub async fn logout(State(state): State<ApiState>, caller: Caller, headers: Head
     caller.audit(&state, "session.logout", "user", &caller.user.id).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    response.headers_mut().insert(SET_COOKIE, HeaderValue::from_str(&expired).map_err(|_| ApiError::Random)?);
+    response.headers_mut().insert(SET_COOKIE, HeaderValue::from_str(&expired).map_err(|_| CatalogError::Random)?);
     Ok(response)
 }
 

@@ -8,9 +8,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::extract::{Caller, JsonBody, QueryParams};
 use crate::error::ApiError;
-use crate::model::{CameraPull, CameraSource, Right, Role, StreamKind, StreamRecord};
 use crate::state::ApiState;
-use crate::store::{NewStream, StreamChange};
+use catalog::CatalogError;
+use catalog::{CameraPull, CameraSource, Right, Role, StreamKind, StreamRecord};
+use catalog::{NewStream, StreamChange};
 
 #[derive(Serialize)]
 pub struct StreamView {
@@ -197,11 +198,11 @@ pub async fn rotate_key(
 }
 
 /// Name and key problems of the store are field errors of this request.
-fn field_errors(error: ApiError) -> ApiError {
+fn field_errors(error: CatalogError) -> ApiError {
     match error {
-        ApiError::InvalidName(_) => ApiError::field("name", "1 to 64 of a-z 0-9 - _"),
-        ApiError::InvalidKey => ApiError::field("stream_key", "16 to 128 of A-Z a-z 0-9 - _"),
-        other => other,
+        CatalogError::InvalidName(_) => ApiError::field("name", "1 to 64 of a-z 0-9 - _"),
+        CatalogError::InvalidKey => ApiError::field("stream_key", "16 to 128 of A-Z a-z 0-9 - _"),
+        other => other.into(),
     }
 }
 
@@ -214,7 +215,7 @@ pub async fn status(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let stream = caller.stream_visible(&state, &id).await?;
     let live = match state.status_source() {
-        Some(source) => source.status(&stream.name).await.map_err(ApiError::Internal)?,
+        Some(source) => source.status(&stream.name).await.map_err(|error| CatalogError::Internal(error.to_string()))?,
         None => None,
     };
     let mut status = live.unwrap_or_else(|| serde_json::json!({"state": "offline"}));

@@ -6,10 +6,12 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::extract::{Caller, JsonBody};
-use crate::auth::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
-use crate::error::{ApiError, Checks};
-use crate::model::{ApiKeyInfo, Role, User};
+use crate::error::ApiError;
 use crate::state::ApiState;
+use catalog::CatalogError;
+use catalog::Checks;
+use catalog::{ApiKeyInfo, Role, User};
+use catalog::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,7 +78,7 @@ pub async fn update(
 ) -> Result<Json<User>, ApiError> {
     let is_admin = caller.require(Role::Admin).is_ok();
     if !(is_admin || (caller.user.id == id && change.role.is_none())) {
-        return Err(ApiError::Forbidden);
+        return Err(CatalogError::Forbidden.into());
     }
     Checks::default()
         .check(change.password.as_deref().is_none_or(valid_password), "password", PASSWORD_RULE)
@@ -86,7 +88,7 @@ pub async fn update(
         && change.role.is_some_and(|role| role != Role::Admin)
         && state.database().count_admins().await? <= 1
     {
-        return Err(ApiError::InUse("the last admin cannot lose the admin role"));
+        return Err(CatalogError::InUse("the last admin cannot lose the admin role").into());
     }
     let hash = match &change.password {
         Some(password) => Some(state.passwords().hash(password).await?),
@@ -104,7 +106,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
     if caller.user.id == id {
-        return Err(ApiError::InUse("you cannot delete yourself"));
+        return Err(CatalogError::InUse("you cannot delete yourself").into());
     }
     state.database().delete_user(&id).await?;
     caller.audit(&state, "user.delete", "user", &id).await?;
@@ -158,7 +160,7 @@ pub async fn delete_key(
     let key = state.database().api_key(&id).await?;
     if key.user_id != caller.user.id && caller.require(Role::Admin).is_err() {
         // Someone else's key does not exist as far as this caller can tell.
-        return Err(ApiError::NotFound("API key"));
+        return Err(CatalogError::NotFound("API key").into());
     }
     state.database().delete_api_key(&id).await?;
     caller.audit(&state, "api_key.delete", "api_key", &id).await?;

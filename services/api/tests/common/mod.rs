@@ -7,11 +7,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use access::AccessControl;
-use api::{ApiOptions, ApiState, Database, PasswordCost};
+use api::{ApiOptions, ApiState};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
+use catalog::{Catalog, CatalogOptions, Database, PasswordCost};
 use db::test_server::PgTestServer;
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -32,8 +33,13 @@ pub struct Reply {
     pub text: String,
 }
 
-pub fn options() -> ApiOptions {
-    ApiOptions { password_cost: PasswordCost::TestOnly, ..ApiOptions::default() }
+pub fn options() -> CatalogOptions {
+    CatalogOptions { password_cost: PasswordCost::TestOnly, ..CatalogOptions::default() }
+}
+
+/// The HTTP state over `catalog`, cookies marked `Secure` as in production.
+pub fn state(catalog: Catalog) -> ApiState {
+    ApiState::new(catalog, ApiOptions::default())
 }
 
 impl App {
@@ -56,7 +62,7 @@ impl App {
 
     async fn start(database: Database, sqlite_path: Option<std::path::PathBuf>) -> App {
         let access = Arc::new(AccessControl::public());
-        let state = ApiState::with_access_control(database, options(), access.clone());
+        let state = state(Catalog::with_access_control(database, options(), access.clone()));
         let (admin, _) = state.ensure_admin("admin").await.unwrap().unwrap();
         let (_, admin_key) = state.database().create_api_key(&admin.id, "tests", None).await.unwrap();
         App { router: api::router(state.clone()), state, access, admin_key, sqlite_path }

@@ -18,6 +18,8 @@ pub mod records;
 pub mod reorder;
 pub mod rtp;
 pub mod sdp;
+pub mod timing;
+pub mod tracks;
 
 #[cfg(test)]
 mod tests;

@@ -77,10 +77,10 @@ impl RoleProcess {
     }
 }
 
-/// The GStreamer stand-in camera (services/rtsp/tests/rtsp_camera.py) at
+/// The GStreamer stand-in camera (services/testkit/scripts/rtsp_camera.py) at
 /// rtsp://127.0.0.1:PORT/cam, once it listens.
 pub fn start_rtsp_camera(port: u16) -> ChildGuard {
-    let script = super::repo_root().join("services/rtsp/tests/rtsp_camera.py");
+    let script = super::repo_root().join("services/testkit/scripts/rtsp_camera.py");
     let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
     let mut command = Command::new(python);
     command.arg(script).args(["--port", &port.to_string()]).stdout(Stdio::null());

@@ -1,0 +1,185 @@
+//! The control plane as one handle: the database, password hashing and
+//! login throttling, webhooks, the playback access control it feeds, and
+//! where stream status comes from.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use access::{AccessControl, AccessPolicy, ClientIpSource};
+
+use crate::auth::{LoginLimiter, PasswordCost, Passwords};
+use crate::error::CatalogError;
+use crate::model::StreamRecord;
+use crate::model::{Role, User};
+use crate::store::Database;
+use crate::webhook::{PublishDecision, RetryPolicy, WebhookSender};
+
+#[derive(Debug, Clone)]
+pub struct CatalogOptions {
+    /// How long a login session lasts. Default 12 hours.
+    pub session_ttl: Duration,
+    pub password_cost: PasswordCost,
+    /// Failed logins allowed per username and per client address in `login_window`. Default 5.
+    pub login_max_failures: usize,
+    /// Default one minute.
+    pub login_window: Duration,
+    /// How the client address is found (audit log, login throttling). Default: the socket peer.
+    pub client_ip: ClientIpSource,
+    /// The policy of streams without one, used when rebuilding the origin's access control. Default public.
+    pub default_policy: AccessPolicy,
+    /// Longest playback token lifetime that may be requested. Default 24 hours.
+    pub max_token_ttl: Duration,
+    /// Webhook delivery attempts and backoff. Default 4 attempts from 200 ms, 5 s timeout each.
+    pub webhook_retry: RetryPolicy,
+}
+
+impl Default for CatalogOptions {
+    fn default() -> Self {
+        CatalogOptions {
+            session_ttl: Duration::from_secs(12 * 3600),
+            password_cost: PasswordCost::Recommended,
+            login_max_failures: 5,
+            login_window: Duration::from_secs(60),
+            client_ip: ClientIpSource::Peer,
+            default_policy: AccessPolicy::Public,
+            max_token_ttl: Duration::from_secs(24 * 3600),
+            webhook_retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Cheap to clone; clones share everything.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    database: Database,
+    options: CatalogOptions,
+    passwords: Passwords,
+    limiter: LoginLimiter,
+    access: Option<Arc<AccessControl>>,
+    webhooks: WebhookSender,
+    status: std::sync::OnceLock<StatusSource>,
+}
+
+/// Wraps the status source so `Inner` stays `Debug`.
+struct StatusSource(Arc<dyn crate::status::StreamStatusSource>);
+
+impl std::fmt::Debug for StatusSource {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("StatusSource")
+    }
+}
+
+impl Catalog {
+    pub fn new(database: Database, options: CatalogOptions) -> Self {
+        Catalog::build(database, options, None)
+    }
+
+    /// Policies and signing keys changed through the catalog are pushed
+    /// into `access` at once (see [`Catalog::reload_access`]).
+    pub fn with_access_control(database: Database, options: CatalogOptions, access: Arc<AccessControl>) -> Self {
+        Catalog::build(database, options, Some(access))
+    }
+
+    fn build(database: Database, options: CatalogOptions, access: Option<Arc<AccessControl>>) -> Self {
+        let passwords = Passwords::new(options.password_cost);
+        let limiter = LoginLimiter::new(options.login_max_failures, options.login_window);
+        let webhooks = WebhookSender::new(database.clone()).with_retry(options.webhook_retry);
+        let status = std::sync::OnceLock::new();
+        Catalog { inner: Arc::new(Inner { database, options, passwords, limiter, access, webhooks, status }) }
+    }
+
+    /// Where `GET /api/v1/streams/{id}/status` asks; set once at startup.
+    pub fn set_status_source(&self, source: Arc<dyn crate::status::StreamStatusSource>) {
+        let _ = self.inner.status.set(StatusSource(source));
+    }
+
+    pub fn status_source(&self) -> Option<&Arc<dyn crate::status::StreamStatusSource>> {
+        self.inner.status.get().map(|source| &source.0)
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.inner.database
+    }
+
+    pub fn options(&self) -> &CatalogOptions {
+        &self.inner.options
+    }
+
+    pub fn passwords(&self) -> &Passwords {
+        &self.inner.passwords
+    }
+
+    pub fn limiter(&self) -> &LoginLimiter {
+        &self.inner.limiter
+    }
+
+    pub fn webhooks(&self) -> &WebhookSender {
+        &self.inner.webhooks
+    }
+
+    pub fn access_control(&self) -> Option<&Arc<AccessControl>> {
+        self.inner.access.as_ref()
+    }
+
+    /// Rebuilds policies and verifying keys from the database into the
+    /// origin's access control, keeping its client address source and default.
+    pub async fn reload_access(&self) -> Result<(), CatalogError> {
+        let Some(control) = &self.inner.access else { return Ok(()) };
+        let current = control.snapshot();
+        let loaded = self.database().access_config(current.default_policy.clone(), current.client_ip.clone()).await?;
+        control.replace(loaded);
+        Ok(())
+    }
+
+    /// Reloads the access control from the database every `every`, for
+    /// changes made through other API instances sharing the database.
+    pub fn spawn_access_refresh(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                if let Err(error) = state.reload_access().await {
+                    tracing::warn!(%error, "cannot reload access control");
+                }
+            }
+        })
+    }
+
+    /// Publish authorisation for ingest: the push stream with this key,
+    /// when every `on_publish` webhook allows it.
+    pub async fn authorize_publish(
+        &self,
+        stream_key: &str,
+        peer: IpAddr,
+    ) -> Result<Option<StreamRecord>, CatalogError> {
+        let Some(stream) = self.database().stream_by_key(stream_key).await? else { return Ok(None) };
+        match self.webhooks().on_publish(&stream.name, Some(peer)).await {
+            PublishDecision::Allow => Ok(Some(stream)),
+            PublishDecision::Deny(reason) => {
+                tracing::info!(stream = %stream.name, %reason, "publish denied by webhook");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Creates user `username` as admin when there is no admin yet, and
+    /// returns the generated password to show once.
+    pub async fn ensure_admin(&self, username: &str) -> Result<Option<(User, String)>, CatalogError> {
+        if self.database().count_admins().await? > 0 {
+            return Ok(None);
+        }
+        let password = crate::crypto::random_hex(12)?;
+        let hash = self.passwords().hash(&password).await?;
+        let user = self.database().create_user(username, &hash, Role::Admin).await?;
+        self.database().record_audit(None, "local", "user.create", "user", &user.id).await?;
+        Ok(Some((user, password)))
+    }
+}

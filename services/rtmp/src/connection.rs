@@ -1,0 +1,271 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use media::flv::{parse_audio_tag, parse_video_tag};
+use media::rtmp::{RtmpEvent, ServerConnection};
+use media::timeline::TimestampUnwrapper;
+use media::MediaError;
+use publisher::{kicked, Close, Gate, Publication, Refusal};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::RtmpConfig;
+
+/// Bytes taken from the socket per read call.
+const READ_BUFFER: usize = 64 * 1024;
+/// Wake this long after the frame completing a part is expected, so it is
+/// usually read in the same wake-up as the frames before it.
+const WAKE_AFTER_DUE: Duration = Duration::from_millis(2);
+/// Shorter pauses are not worth a timer.
+const MIN_PAUSE: Duration = Duration::from_millis(5);
+
+/// What read pauses are planned from: the publisher's average input rate
+/// and how its media clock maps to our monotonic clock.
+#[derive(Default)]
+struct ReadPacing {
+    started: Option<Instant>,
+    bytes: u64,
+    /// Arrival minus media time, in ms since `started`, of the frames that
+    /// were read the moment they arrived.
+    clock_offset_ms: Option<f64>,
+    /// Media time of the newest frame already used as a sample.
+    sampled_media_ms: Option<f64>,
+}
+
+impl ReadPacing {
+    fn record(&mut self, bytes: usize) {
+        self.started.get_or_insert_with(Instant::now);
+        self.bytes += bytes as u64;
+    }
+
+    /// Time the publisher takes to send `capacity` bytes at its average rate.
+    fn time_to_fill(&self, capacity: usize) -> Duration {
+        let elapsed = self.started.map_or(Duration::ZERO, |started| started.elapsed());
+        if elapsed < Duration::from_secs(1) || self.bytes == 0 {
+            return Duration::ZERO;
+        }
+        elapsed.mul_f64(capacity as f64 / self.bytes as f64)
+    }
+
+    /// Notes that the frame at media time `media_ms` has been read by now,
+    /// and returns when the frame at `due_ms` should arrive, if in the future.
+    /// `waited` says the read blocked until data came, so "now" is the true
+    /// arrival; otherwise the data had been waiting and "now" is only an
+    /// upper bound, which may lower the offset but never raise it.
+    fn wait_for(&mut self, media_ms: f64, due_ms: f64, waited: bool) -> Option<Duration> {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let now = Instant::now();
+        let offset = now.duration_since(started).as_secs_f64() * 1000.0 - media_ms;
+        // Only a batch that brought a newer frame says anything about arrivals.
+        let fresh = self.sampled_media_ms.is_none_or(|sampled| media_ms > sampled);
+        self.sampled_media_ms = Some(media_ms);
+        let learned = match self.clock_offset_ms {
+            Some(known) if !fresh => known,
+            Some(known) if !waited => known.min(offset),
+            _ => offset,
+        };
+        self.clock_offset_ms = Some(learned);
+        let arrival_ms = due_ms + learned;
+        let from_now_ms = arrival_ms - now.duration_since(started).as_secs_f64() * 1000.0;
+        (from_now_ms > 0.0).then(|| Duration::from_secs_f64(from_now_ms / 1000.0))
+    }
+}
+
+pub(crate) struct Context {
+    pub gate: Gate,
+    pub config: Arc<RtmpConfig>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, context: Context) {
+    let span = tracing::info_span!("rtmp", %peer, stream = tracing::field::Empty);
+    let close = Publisher::new(context, peer).run(socket).instrument(span.clone()).await;
+    let _entered = span.enter();
+    close.log("RTMP", &());
+}
+
+struct Publisher {
+    context: Context,
+    peer: SocketAddr,
+    rtmp: ServerConnection,
+    session: Option<Publication>,
+    video_clock: TimestampUnwrapper,
+    audio_clock: TimestampUnwrapper,
+}
+
+impl Publisher {
+    fn new(context: Context, peer: SocketAddr) -> Self {
+        let rtmp = ServerConnection::new(context.config.limits);
+        Self {
+            context,
+            peer,
+            rtmp,
+            session: None,
+            video_clock: TimestampUnwrapper::new(),
+            audio_clock: TimestampUnwrapper::new(),
+        }
+    }
+
+    async fn run(mut self, mut socket: TcpStream) -> Close {
+        let mut buffer = vec![0u8; READ_BUFFER];
+        let mut shutdown = self.context.shutdown.clone();
+        let mut pacing = ReadPacing::default();
+        loop {
+            let read_started = Instant::now();
+            let read = tokio::select! {
+                read = tokio::time::timeout(self.context.config.idle_timeout, socket.read(&mut buffer)) => read,
+                _ = kicked(&self.session) => return Close::TakenOver,
+                _ = draining(&mut shutdown) => return self.drain(&mut socket).await,
+            };
+            let mut cycle_bytes = match read {
+                Err(_) => return Close::Idle,
+                Ok(Err(error)) => return Close::failed(error),
+                Ok(Ok(0)) => return Close::PeerClosed,
+                Ok(Ok(count)) => count,
+            };
+            let waited = read_started.elapsed() >= Duration::from_millis(1);
+            let mut outcome = self.process(&buffer[..cycle_bytes]).await.err();
+            // Take everything already waiting, so a pause below never throttles.
+            while outcome.is_none() {
+                match socket.try_read(&mut buffer) {
+                    Ok(0) => outcome = Some(Close::PeerClosed),
+                    Ok(count) => {
+                        cycle_bytes += count;
+                        outcome = self.process(&buffer[..count]).await.err();
+                    }
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(error) => outcome = Some(Close::failed(error)),
+                }
+            }
+            if let Err(error) = self.flush(&mut socket).await {
+                return Close::failed(error);
+            }
+            if let Some(close) = outcome {
+                return close;
+            }
+            pacing.record(cycle_bytes);
+            if let Some(pause) = self.pause(&mut pacing, waited) {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = kicked(&self.session) => return Close::TakenOver,
+                    _ = draining(&mut shutdown) => return self.drain(&mut socket).await,
+                }
+            }
+        }
+    }
+
+    async fn process(&mut self, input: &[u8]) -> Result<(), Close> {
+        let events = self.rtmp.feed(input).map_err(media_close)?;
+        for event in events {
+            self.handle(event).await?;
+        }
+        Ok(())
+    }
+
+    async fn drain(&mut self, socket: &mut TcpStream) -> Close {
+        self.rtmp.disconnect("NetConnection.Connect.Closed", "Server is restarting; reconnect.");
+        let _ = self.flush(socket).await;
+        Close::ShuttingDown
+    }
+
+    /// How long the next read may wait: frames in the middle of a part are
+    /// not urgent, only the one that completes it is. Waking once per part
+    /// instead of once per TCP segment is most of the ingest CPU. The wait
+    /// ends just after the completing frame should arrive, predicted from
+    /// reads that saw frames arrive (a late frame is read the moment it arrives),
+    /// and is short enough that what arrives meanwhile fits in the buffer.
+    fn pause(&self, pacing: &mut ReadPacing, waited: bool) -> Option<Duration> {
+        let due = self.session.as_ref()?.part_due()?;
+        let until_due = pacing.wait_for(due.newest_frame_ms, due.completing_frame_ms, waited)?;
+        let pause = (until_due + WAKE_AFTER_DUE).min(pacing.time_to_fill(READ_BUFFER));
+        (pause >= MIN_PAUSE).then_some(pause)
+    }
+    async fn flush(&mut self, socket: &mut TcpStream) -> std::io::Result<()> {
+        while let Some(bytes) = self.rtmp.take_outgoing() {
+            socket.write_all(&bytes).await?;
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, event: RtmpEvent) -> Result<(), Close> {
+        match event {
+            RtmpEvent::Connected { app, .. } => {
+                tracing::debug!(%app, "connected");
+                Ok(())
+            }
+            RtmpEvent::PublishRequested { app, stream_key, .. } => self.publish(&app, &stream_key).await,
+            RtmpEvent::Metadata { .. } => Ok(()),
+            RtmpEvent::Video { timestamp, data } => {
+                let Some(session) = self.session.as_mut() else { return Ok(()) };
+                let dts_ms = self.video_clock.unwrap(timestamp);
+                let frame = parse_video_tag(data).map_err(media_close)?.into_media_frame(dts_ms);
+                match frame {
+                    Some(frame) => session.push(frame).map_err(media_close),
+                    None => Ok(()),
+                }
+            }
+            RtmpEvent::Audio { timestamp, data } => {
+                let Some(session) = self.session.as_mut() else { return Ok(()) };
+                let dts_ms = self.audio_clock.unwrap(timestamp);
+                match parse_audio_tag(data) {
+                    Ok(audio) => session.push(audio.into_media_frame(dts_ms)).map_err(media_close),
+                    // Audio we cannot package is dropped; the video still plays.
+                    Err(MediaError::Unsupported { detail, .. }) => {
+                        tracing::debug!(%detail, "audio frame dropped");
+                        Ok(())
+                    }
+                    Err(error) => Err(media_close(error)),
+                }
+            }
+            RtmpEvent::Unpublished => Err(Close::Finished),
+        }
+    }
+
+    async fn publish(&mut self, app: &str, stream_key: &str) -> Result<(), Close> {
+        if self.session.is_some() {
+            self.rtmp.reject_publish("NetStream.Publish.BadName", "Already publishing on this connection.");
+            return Err(Close::Rejected("second publish on one connection"));
+        }
+        let gate = &self.context.gate;
+        let admitted = match gate.authorize(app, stream_key, self.peer).await {
+            Ok(stream) => {
+                tracing::Span::current().record("stream", stream.as_str());
+                gate.open(&stream, Some(self.peer)).await
+            }
+            Err(refusal) => Err(refusal),
+        };
+        match admitted {
+            Ok(publication) => {
+                tracing::info!("publishing");
+                self.session = Some(publication);
+                self.rtmp.accept_publish();
+                Ok(())
+            }
+            Err(refusal) => {
+                self.rtmp.reject_publish(status_code(&refusal), refusal.public_message());
+                Err(Close::Refused(refusal))
+            }
+        }
+    }
+}
+
+/// The RTMP status code a refusal is sent with: `Failed` asks the encoder
+/// to retry, `BadName` says the key or stream is wrong.
+fn status_code(refusal: &Refusal) -> &'static str {
+    if refusal.is_temporary() {
+        "NetStream.Publish.Failed"
+    } else {
+        "NetStream.Publish.BadName"
+    }
+}
+
+async fn draining(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+fn media_close(error: MediaError) -> Close {
+    Close::failed(error)
+}
