@@ -26,7 +26,9 @@ impl Window {
             return; // older than the window
         }
         self.newest_second = Some(newest.max(second));
-        let slot = &mut self.slots[second.rem_euclid(WINDOW_SECONDS as i64) as usize];
+        let Some(slot) = self.slots.get_mut(second.rem_euclid(WINDOW_SECONDS as i64) as usize) else {
+            return; // rem_euclid keeps the index below WINDOW_SECONDS
+        };
         if slot.0 != second {
             *slot = (second, 0, 0);
         }
@@ -117,7 +119,9 @@ impl StreamGuidance {
     fn keyframe(&mut self, dts_ms: i64) {
         if let Some(previous) = self.last_keyframe_ms.filter(|previous| dts_ms > *previous) {
             let gop = dts_ms - previous;
-            self.recent_gops[(self.gop_count % RECENT_GOPS as u64) as usize] = gop;
+            if let Some(slot) = self.recent_gops.get_mut((self.gop_count % RECENT_GOPS as u64) as usize) {
+                *slot = gop;
+            }
             self.gop_count += 1;
             self.gop_total_ms = self.gop_total_ms.saturating_add(gop);
             self.gop_max_ms = Some(self.gop_max_ms.map_or(gop, |max| max.max(gop)));
@@ -127,7 +131,7 @@ impl StreamGuidance {
     }
 
     pub fn report(&self) -> GuidanceReport {
-        let recent = &self.recent_gops[..(self.gop_count as usize).min(RECENT_GOPS)];
+        let recent = self.recent_gops.get(..(self.gop_count as usize).min(RECENT_GOPS)).unwrap_or(&self.recent_gops);
         let range = recent.iter().min().zip(recent.iter().max()).map(|(min, max)| (*min, *max));
         let average = (self.gop_count > 0).then(|| self.gop_total_ms as f64 / self.gop_count as f64);
         let regular = range.filter(|_| recent.len() >= 2).map(|(min, max)| {

@@ -1,6 +1,19 @@
 //! Sans-io media layer. Nothing here does I/O or depends on an async runtime:
 //! callers feed bytes in and take frames, boxes and playlists out.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 pub mod amf0;
 pub mod codec;
 pub mod error;

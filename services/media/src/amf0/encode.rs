@@ -25,7 +25,7 @@ pub fn encode_value(value: &Amf0Value, out: &mut impl BufMut) {
             }
             Err(_) => {
                 let bytes = text.as_bytes();
-                let bytes = &bytes[..bytes.len().min(u32::MAX as usize)];
+                let bytes = bytes.get(..u32::MAX as usize).unwrap_or(bytes);
                 out.put_u8(marker::LONG_STRING);
                 out.put_u32(bytes.len() as u32);
                 out.put_slice(bytes);
@@ -43,7 +43,7 @@ pub fn encode_value(value: &Amf0Value, out: &mut impl BufMut) {
             encode_properties(properties, out);
         }
         Amf0Value::StrictArray(items) => {
-            let items = &items[..items.len().min(u32::MAX as usize)];
+            let items = items.get(..u32::MAX as usize).unwrap_or(items);
             out.put_u8(marker::STRICT_ARRAY);
             out.put_u32(items.len() as u32);
             for item in items {

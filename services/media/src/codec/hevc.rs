@@ -78,10 +78,10 @@ impl HevcConfig {
                 }
                 let unit = cursor.take(len)?;
                 // The NAL header is authoritative; the array type is only a label.
-                match (unit[0] >> 1) & 0x3f {
-                    NAL_VPS => vps.push(unit),
-                    NAL_SPS => sps.push(unit),
-                    NAL_PPS => pps.push(unit),
+                match unit.first().map(|header| (header >> 1) & 0x3f) {
+                    Some(NAL_VPS) => vps.push(unit),
+                    Some(NAL_SPS) => sps.push(unit),
+                    Some(NAL_PPS) => pps.push(unit),
                     _ => {} // SEI and others: kept in the record, not needed here
                 }
             }
@@ -154,13 +154,22 @@ impl Cursor<'_> {
         Ok(slice)
     }
 
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], MediaError> {
+        let rest = self.record.get(self.pos..).unwrap_or_default();
+        let Some(bytes) = rest.first_chunk::<N>() else {
+            return Err(MediaError::Truncated { what: WHAT, needed: N - rest.len() });
+        };
+        self.pos += N;
+        Ok(*bytes)
+    }
+
     fn u8(&mut self) -> Result<u8, MediaError> {
-        Ok(self.take(1)?[0])
+        let [byte] = self.array()?;
+        Ok(byte)
     }
 
     fn u16(&mut self) -> Result<u16, MediaError> {
-        let bytes = self.take(2)?;
-        Ok(u16::from_be_bytes([bytes[0], bytes[1]]))
+        Ok(u16::from_be_bytes(self.array()?))
     }
 }
 

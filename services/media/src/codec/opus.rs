@@ -42,33 +42,32 @@ impl OpusConfig {
         if record.len() > MAX_OPUS_HEAD {
             return Err(MediaError::TooLarge { what: WHAT, size: record.len(), limit: MAX_OPUS_HEAD });
         }
-        let fixed = record
-            .get(..FIXED_LEN)
+        let fixed: &[u8; FIXED_LEN] = record
+            .first_chunk()
             .ok_or_else(|| MediaError::invalid(WHAT, format!("{} bytes is too short", record.len())))?;
-        if &fixed[..8] != MAGIC {
+        if !fixed.starts_with(MAGIC) {
             return Err(MediaError::invalid(WHAT, "missing OpusHead magic"));
         }
+        let [_, _, _, _, _, _, _, _, version, channels, s0, s1, r0, r1, r2, r3, g0, g1, mapping_family] = *fixed;
         // RFC 7845: the upper nibble is the major version; only 0 is defined.
-        if fixed[8] >> 4 != 0 {
-            return Err(MediaError::unsupported(WHAT, format!("version {}", fixed[8])));
+        if version >> 4 != 0 {
+            return Err(MediaError::unsupported(WHAT, format!("version {version}")));
         }
-        let channels = fixed[9];
         if channels == 0 {
             return Err(MediaError::invalid(WHAT, "zero channels"));
         }
-        let pre_skip = u16::from_le_bytes([fixed[10], fixed[11]]);
-        let input_sample_rate = u32::from_le_bytes([fixed[12], fixed[13], fixed[14], fixed[15]]);
-        let output_gain = i16::from_le_bytes([fixed[16], fixed[17]]);
-        let mapping_family = fixed[18];
+        let pre_skip = u16::from_le_bytes([s0, s1]);
+        let input_sample_rate = u32::from_le_bytes([r0, r1, r2, r3]);
+        let output_gain = i16::from_le_bytes([g0, g1]);
         let mapping = if mapping_family == 0 {
             if channels > 2 {
                 return Err(MediaError::invalid(WHAT, "mapping family 0 allows at most 2 channels"));
             }
             None
         } else {
-            let table = record.get(FIXED_LEN..FIXED_LEN + 2 + usize::from(channels));
-            let table = table.ok_or_else(|| MediaError::invalid(WHAT, "channel mapping table is cut short"))?;
-            let (streams, coupled) = (table[0], table[1]);
+            let Some(&[streams, coupled, ..]) = record.get(FIXED_LEN..FIXED_LEN + 2 + usize::from(channels)) else {
+                return Err(MediaError::invalid(WHAT, "channel mapping table is cut short"));
+            };
             if streams == 0 || coupled > streams {
                 return Err(MediaError::invalid(WHAT, "bad stream or coupled count"));
             }
@@ -129,13 +128,20 @@ impl OpusConfig {
 pub fn packet_samples(packet: &[u8]) -> Option<u32> {
     let toc = *packet.first()?;
     let config = toc >> 3;
-    let per_frame = match config {
+    let per_frame = match (config, config % 4) {
         // SILK: 10, 20, 40, 60 ms.
-        0..=11 => [480, 960, 1920, 2880][usize::from(config % 4)],
+        (0..=11, 0) => 480,
+        (0..=11, 1) => 960,
+        (0..=11, 2) => 1920,
+        (0..=11, _) => 2880,
         // Hybrid: 10, 20 ms.
-        12..=15 => [480, 960][usize::from(config % 2)],
+        (12..=15, 0 | 2) => 480,
+        (12..=15, _) => 960,
         // CELT: 2.5, 5, 10, 20 ms.
-        _ => [120, 240, 480, 960][usize::from(config % 4)],
+        (_, 0) => 120,
+        (_, 1) => 240,
+        (_, 2) => 480,
+        (_, _) => 960,
     };
     let frames = match toc & 0x3 {
         0 => 1,
@@ -212,5 +218,16 @@ mod tests {
         assert_eq!(packet_samples(&[0x03, 0x00]), None, "zero frames");
         assert_eq!(packet_samples(&[0x03]), None, "missing count byte");
         assert_eq!(packet_samples(&[]), None);
+    }
+
+    #[test]
+    fn every_toc_config_has_its_frame_size() {
+        // RFC 6716 Table 2, one frame (code 0), in 48 kHz samples.
+        let silk = [480, 960, 1920, 2880];
+        let hybrid = [480, 960];
+        let celt = [120, 240, 480, 960];
+        let expected: Vec<u32> = silk.repeat(3).into_iter().chain(hybrid.repeat(2)).chain(celt.repeat(4)).collect();
+        let actual: Vec<u32> = (0..32u8).map(|config| packet_samples(&[config << 3]).unwrap()).collect();
+        assert_eq!(actual, expected);
     }
 }

@@ -41,14 +41,14 @@ pub struct FlvFileReader {
 impl FlvFileReader {
     /// Parses the file header; tags are read lazily.
     pub fn new(data: Bytes) -> Result<Self, MediaError> {
-        let Some(header) = data.get(..FILE_HEADER_LEN) else {
+        let Some(header) = data.first_chunk::<FILE_HEADER_LEN>() else {
             return Err(MediaError::Truncated { what: WHAT, needed: FILE_HEADER_LEN - data.len() });
         };
-        if &header[..3] != b"FLV" {
+        let [f, l, v, _version, flags, o0, o1, o2, o3] = *header;
+        if [f, l, v] != *b"FLV" {
             return Err(MediaError::invalid(WHAT, "missing FLV signature"));
         }
-        let flags = header[4];
-        let data_offset = u32::from_be_bytes([header[5], header[6], header[7], header[8]]) as usize;
+        let data_offset = u32::from_be_bytes([o0, o1, o2, o3]) as usize;
         if data_offset < FILE_HEADER_LEN {
             return Err(MediaError::invalid(WHAT, format!("data offset {data_offset}")));
         }
@@ -75,12 +75,13 @@ impl FlvFileReader {
         if rest.is_empty() {
             return Ok(None);
         }
-        let Some(tag_header) = rest.get(..TAG_HEADER_LEN) else {
+        let Some(tag_header) = rest.first_chunk::<TAG_HEADER_LEN>() else {
             return Err(MediaError::Truncated { what: WHAT, needed: TAG_HEADER_LEN - rest.len() });
         };
-        let tag_type = tag_header[0] & 0x1f;
-        let body_len = u32::from_be_bytes([0, tag_header[1], tag_header[2], tag_header[3]]) as usize;
-        let timestamp = u32::from_be_bytes([tag_header[7], tag_header[4], tag_header[5], tag_header[6]]);
+        let [flags, l0, l1, l2, t0, t1, t2, t_ext, _, _, _] = *tag_header;
+        let tag_type = flags & 0x1f;
+        let body_len = u32::from_be_bytes([0, l0, l1, l2]) as usize;
+        let timestamp = u32::from_be_bytes([t_ext, t0, t1, t2]);
         let total = TAG_HEADER_LEN + body_len + PREVIOUS_TAG_SIZE_LEN;
         if rest.len() < total {
             return Err(MediaError::Truncated { what: WHAT, needed: total - rest.len() });

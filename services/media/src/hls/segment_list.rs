@@ -34,15 +34,16 @@ impl SegmentList {
     /// window must number its segments consecutively, so it starts after
     /// the newest hole in the sequence; VOD marks holes as discontinuities.
     pub fn render(&self) -> Option<String> {
-        let mut start = 0;
+        let mut segments = self.segments.as_slice();
         if !self.vod {
-            for index in 1..self.segments.len() {
-                if self.segments[index].msn != self.segments[index - 1].msn + 1 {
-                    start = index;
-                }
+            // Start after the newest hole: the last pair that is not consecutive.
+            if let Some(hole) = self.segments.windows(2).rposition(|pair| match pair {
+                [previous, next] => next.msn != previous.msn + 1,
+                _ => false,
+            }) {
+                segments = self.segments.get(hole + 1..).unwrap_or_default();
             }
         }
-        let segments = &self.segments[start..];
         let first = segments.first()?;
         let target = segments.iter().map(|segment| segment.duration.round() as u64).max().unwrap_or(1).max(1);
         let mut out = String::with_capacity(128 + segments.len() * 96);
@@ -108,6 +109,14 @@ mod tests {
         assert!(
             text.contains("#EXT-X-GAP\n#EXTINF:2.0,\nseg8.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init1.mp4\"\n")
         );
+
+        let segments: Vec<_> = [1, 2, 5, 6, 9, 10].into_iter().map(segment).collect();
+        let text = SegmentList { segments, vod: false, ended: true }.render().unwrap();
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:9\n"), "{text}");
+        assert_eq!(text.matches(".m4s").count(), 2);
+        let segments: Vec<_> = [4, 5, 6].into_iter().map(segment).collect();
+        let text = SegmentList { segments, vod: false, ended: false }.render().unwrap();
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:4\n") && text.matches(".m4s").count() == 3, "{text}");
     }
 
     #[test]

@@ -151,7 +151,12 @@ impl ChunkReader {
         let stream = self.streams.get(&chunk_stream_id);
         let previous = stream.map(|stream| stream.header);
         let received_so_far = stream.and_then(|stream| stream.partial.as_ref()).map(BytesMut::len);
-        let fields_len = [11usize, 7, 3, 0][usize::from(format)];
+        let fields_len: usize = match format {
+            0 => 11,
+            1 => 7,
+            2 => 3,
+            _ => 0,
+        };
         let Some(fields) = input.get(position..position + fields_len) else {
             return Ok(None);
         };

@@ -33,7 +33,7 @@ impl ChunkWriter {
     /// Payloads are built by the server itself and stay far below the 24-bit
     /// length limit; anything longer is cut rather than mis-framed.
     pub fn write_message(&mut self, chunk_stream_id: u8, type_id: u8, stream_id: u32, timestamp: u32, payload: &[u8]) {
-        let payload = &payload[..payload.len().min(MAX_MESSAGE_LEN)];
+        let payload = payload.get(..MAX_MESSAGE_LEN).unwrap_or(payload);
         let basic = chunk_stream_id & 0x3f;
         let extended = timestamp >= EXTENDED_TIMESTAMP_MARKER;
         self.outbox.put_u8(basic);

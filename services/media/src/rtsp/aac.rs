@@ -77,8 +77,7 @@ impl AacDepacketizer {
     }
 
     fn push_inner(&mut self, timestamp: i64, marker: bool, payload: &Bytes, out: &mut Vec<(i64, Bytes)>) -> Option<()> {
-        let length_bytes = payload.get(..2)?;
-        let header_bits = usize::from(u16::from_be_bytes([length_bytes[0], length_bytes[1]]));
+        let header_bits = usize::from(u16::from_be_bytes(*payload.first_chunk::<2>()?));
         let header_bytes = header_bits.div_ceil(8);
         let headers = payload.get(2..2 + header_bytes)?;
         let mut data_start = 2 + header_bytes;

@@ -117,8 +117,7 @@ impl H26xDepacketizer {
     }
 
     fn push_h265(&mut self, payload: &Bytes) -> Option<()> {
-        let header = payload.get(..2)?;
-        let (first, second) = (header[0], header[1]);
+        let &[first, second] = payload.first_chunk::<2>()?;
         match (first >> 1) & 0x3f {
             0..=47 => self.add_nal(payload.clone()),
             48 => self.aggregate(payload, 2),
@@ -135,8 +134,7 @@ impl H26xDepacketizer {
     fn aggregate(&mut self, payload: &Bytes, header_length: usize) -> Option<()> {
         let mut position = header_length;
         while position < payload.len() {
-            let size = payload.get(position..position + 2)?;
-            let size = usize::from(u16::from_be_bytes([size[0], size[1]]));
+            let size = usize::from(u16::from_be_bytes(*payload.get(position..)?.first_chunk::<2>()?));
             position += 2;
             if size == 0 || position + size > payload.len() {
                 return None;

@@ -110,9 +110,8 @@ impl MessageReader {
     }
 
     fn interleaved(&mut self) -> Option<RtspInput> {
-        let header = self.buffer.get(..INTERLEAVED_HEADER)?;
-        let channel = header[1];
-        let length = usize::from(u16::from_be_bytes([header[2], header[3]]));
+        let &[_, channel, l0, l1] = self.buffer.first_chunk::<INTERLEAVED_HEADER>()?;
+        let length = usize::from(u16::from_be_bytes([l0, l1]));
         if self.buffer.len() < INTERLEAVED_HEADER + length {
             return None;
         }

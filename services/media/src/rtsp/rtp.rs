@@ -21,23 +21,27 @@ pub struct RtpPacket {
 
 impl RtpPacket {
     pub fn parse(data: Bytes) -> Result<Self, MediaError> {
-        let header = data.get(..FIXED_HEADER).ok_or(MediaError::Truncated { what: WHAT, needed: FIXED_HEADER })?;
-        if header[0] >> 6 != 2 {
+        let header: &[u8; FIXED_HEADER] =
+            data.first_chunk().ok_or(MediaError::Truncated { what: WHAT, needed: FIXED_HEADER })?;
+        let [flags, marker_type, n0, n1, t0, t1, t2, t3, s0, s1, s2, s3] = *header;
+        if flags >> 6 != 2 {
             return Err(MediaError::invalid(WHAT, "version is not 2"));
         }
-        let padding = header[0] & 0x20 != 0;
-        let extension = header[0] & 0x10 != 0;
-        let csrc_count = usize::from(header[0] & 0x0f);
-        let marker = header[1] & 0x80 != 0;
-        let payload_type = header[1] & 0x7f;
-        let sequence_number = u16::from_be_bytes([header[2], header[3]]);
-        let timestamp = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-        let ssrc = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+        let padding = flags & 0x20 != 0;
+        let extension = flags & 0x10 != 0;
+        let csrc_count = usize::from(flags & 0x0f);
+        let marker = marker_type & 0x80 != 0;
+        let payload_type = marker_type & 0x7f;
+        let sequence_number = u16::from_be_bytes([n0, n1]);
+        let timestamp = u32::from_be_bytes([t0, t1, t2, t3]);
+        let ssrc = u32::from_be_bytes([s0, s1, s2, s3]);
 
         let mut start = FIXED_HEADER + 4 * csrc_count;
         if extension {
-            let words = data.get(start + 2..start + 4).ok_or(MediaError::Truncated { what: WHAT, needed: 4 })?;
-            start += 4 + 4 * usize::from(u16::from_be_bytes([words[0], words[1]]));
+            let Some(&[w0, w1]) = data.get(start + 2..start + 4) else {
+                return Err(MediaError::Truncated { what: WHAT, needed: 4 });
+            };
+            start += 4 + 4 * usize::from(u16::from_be_bytes([w0, w1]));
         }
         let mut end = data.len();
         if padding {
@@ -72,15 +76,17 @@ impl SenderReport {
 
 /// The first sender report in a compound RTCP packet, if it starts with one.
 pub fn parse_sender_report(data: &[u8]) -> Option<SenderReport> {
-    let header = data.get(..28)?;
-    if header[0] >> 6 != 2 || header[1] != 200 {
+    // Header word, SSRC, NTP timestamp (two words), RTP timestamp, then the
+    // packet and octet counts.
+    let header: &[u8; 28] = data.first_chunk()?;
+    let [flags, packet_type, _, _, s0, s1, s2, s3, h0, h1, h2, h3, l0, l1, l2, l3, r0, r1, r2, r3, ..] = *header;
+    if flags >> 6 != 2 || packet_type != 200 {
         return None;
     }
-    let word = |at: usize| u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
     Some(SenderReport {
-        ssrc: word(4),
-        ntp_timestamp: (u64::from(word(8)) << 32) | u64::from(word(12)),
-        rtp_timestamp: word(16),
+        ssrc: u32::from_be_bytes([s0, s1, s2, s3]),
+        ntp_timestamp: u64::from_be_bytes([h0, h1, h2, h3, l0, l1, l2, l3]),
+        rtp_timestamp: u32::from_be_bytes([r0, r1, r2, r3]),
     })
 }
 

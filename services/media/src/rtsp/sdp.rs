@@ -144,10 +144,12 @@ pub fn decode_hex(text: &str) -> Result<Vec<u8>, MediaError> {
     if !text.len().is_multiple_of(2) {
         return Err(MediaError::invalid(WHAT, "odd hex length"));
     }
-    text.chunks_exact(2)
-        .map(|pair| {
+    let (pairs, _) = text.as_chunks::<2>();
+    pairs
+        .iter()
+        .map(|&[high, low]| {
             let digit = |byte: u8| (byte as char).to_digit(16).ok_or_else(|| MediaError::invalid(WHAT, "bad hex"));
-            Ok((digit(pair[0])? * 16 + digit(pair[1])?) as u8)
+            Ok((digit(high)? * 16 + digit(low)?) as u8)
         })
         .collect()
 }

@@ -318,3 +318,41 @@ fn opus_packets_become_audio_frames_on_a_48_khz_clock() {
     assert_eq!(times, [0, 20, 40]);
     assert_eq!(session.stats().packets_dropped, 1, "an empty payload is dropped");
 }
+
+#[test]
+fn rtp_header_csrcs_extension_and_padding_are_taken_off() {
+    let mut packet = BytesMut::new();
+    packet.put_u8(0x80 | 0x20 | 0x10 | 2); // padding, extension, two CSRCs
+    packet.put_u8(0x80 | 96);
+    packet.put_u16(513);
+    packet.put_u32(0x0102_0304);
+    packet.put_u32(0xdead_beef);
+    packet.put_u64(0); // CSRCs
+    packet.put_u16(0xbede);
+    packet.put_u16(1); // one extension word
+    packet.put_u32(0);
+    packet.put_slice(b"body");
+    packet.put_slice(&[0, 0, 3]);
+    let parsed = rtp::RtpPacket::parse(packet.clone().freeze()).unwrap();
+    assert!(parsed.marker);
+    assert_eq!((parsed.payload_type, parsed.sequence_number), (96, 513));
+    assert_eq!((parsed.timestamp, parsed.ssrc), (0x0102_0304, 0xdead_beef));
+    assert_eq!(&parsed.payload[..], b"body");
+
+    assert!(rtp::RtpPacket::parse(packet.clone().freeze().slice(..21)).is_err(), "extension header cut");
+    assert!(rtp::RtpPacket::parse(packet.freeze().slice(..11)).is_err(), "fixed header cut");
+}
+
+#[test]
+fn sender_report_gives_the_clock_pair() {
+    let mut report = vec![0x80, 200, 0, 6, 0, 0, 0x12, 0x34];
+    report.extend_from_slice(&[0xe0, 0, 0, 1, 0x80, 0, 0, 0, 0, 0, 0x03, 0xe8, 0, 0, 0, 1, 0, 0, 0, 2]);
+    let report_header = rtp::parse_sender_report(&report).unwrap();
+    assert_eq!(report_header.ssrc, 0x1234);
+    assert_eq!(report_header.ntp_timestamp, 0xe000_0001_8000_0000);
+    assert_eq!(report_header.rtp_timestamp, 1000);
+    assert_eq!(report_header.ntp_ms() % 1000, 500);
+    assert!(rtp::parse_sender_report(&report[..27]).is_none());
+    report[1] = 201;
+    assert!(rtp::parse_sender_report(&report).is_none(), "receiver report");
+}

@@ -39,11 +39,8 @@ impl VideoTrack {
 
     /// Takes every pending sample as one run ending at `end` (90 kHz).
     pub fn take_run(&mut self, track_id: u32, end: i64) -> Option<TrackRun> {
-        if self.pending.is_empty() {
-            return None;
-        }
+        let base = self.pending.first()?.dts;
         let pending = std::mem::take(&mut self.pending);
-        let base = pending[0].dts;
         let mut samples = Vec::with_capacity(pending.len());
         let mut data = Vec::with_capacity(pending.len());
         for (index, sample) in pending.iter().enumerate() {
@@ -101,8 +98,8 @@ impl AudioTrack {
         if count == 0 {
             return None;
         }
+        let base = self.pending.first()?.dts;
         let taken: Vec<PendingAudio> = self.pending.drain(..count).collect();
-        let base = taken[0].dts;
         let samples = taken
             .iter()
             .map(|sample| Sample {
