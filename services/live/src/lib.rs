@@ -16,7 +16,9 @@ pub use edge::{BlockState, LiveStream, PartState};
 pub use publish::PublishSession;
 pub use registry::{LiveConfig, PublishError, Registry};
 pub use status::StreamStatus;
-pub use writer::{spawn_storage_writer, StorageWriter, StorageWriterStats, WriterConfig};
+pub use writer::{
+    spawn_storage_writer, HeldObject, MemoryReservation, StorageWriter, StorageWriterStats, WriterConfig,
+};
 
 /// Object keys in storage; names derive from sequence numbers only, so every
 /// pod computes the same ones.
