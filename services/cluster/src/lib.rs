@@ -18,7 +18,7 @@ use sqlx::AnyPool;
 
 pub use authorizer::ClusterAuthorizer;
 pub use claim::{Claim, PublisherProbe};
-pub use fenced::FencedWriter;
+pub use fenced::{FencedWriter, FencedWriterStats};
 pub use index::StoredSegment;
 pub use kube_lease::{lease_object_name, KubeLeaseStore};
 pub use lease::{LeaseFuture, LeaseStore};
@@ -37,6 +37,8 @@ pub enum ClusterError {
     Open(#[from] db::DbError),
     #[error("Kubernetes API: {0}")]
     Kubernetes(String),
+    #[error("the database did not answer within {0:?}")]
+    Timeout(Duration),
 }
 
 /// Who serves a live stream's edge right now.

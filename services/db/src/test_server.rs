@@ -7,6 +7,10 @@
 //!
 //! PostgreSQL refuses to run as root; as root the cluster belongs to the
 //! `postgres` system user and its programs run through `runuser`.
+//!
+//! [`PgTestServer::stop`] and [`PgTestServer::start_again`] take a server
+//! down and bring it back on the same port, for outage tests; use a server
+//! of the test's own ([`PgTestServer::start`]), not the shared one.
 
 use std::io::ErrorKind;
 use std::os::unix::fs::MetadataExt;
@@ -23,6 +27,8 @@ static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
 pub struct PgTestServer {
     root: PathBuf,
     bin: PathBuf,
+    data: PathBuf,
+    as_root: bool,
     port: u16,
     next_database: AtomicU32,
     watchdog: Child,
@@ -63,6 +69,8 @@ impl PgTestServer {
         let mut server = PgTestServer {
             root,
             bin,
+            data,
+            as_root,
             port: 0,
             next_database: AtomicU32::new(0),
             watchdog: watchdog.0,
@@ -70,33 +78,68 @@ impl PgTestServer {
         };
         for attempt in 1..=START_ATTEMPTS {
             server.port = free_port();
-            let options = format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-                 -c full_page_writes=off -c max_connections=200",
-                server.port,
-                server.root.display()
-            );
-            let started = pg_command(&server.bin.join("pg_ctl"), as_root)
-                .arg("start")
-                .arg("-D")
-                .arg(&data)
-                .args(["-w", "-t", "60", "-s", "-o", &options, "-l"])
-                .arg(server.root.join("server.log"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .map(|status| status.success())
-                .unwrap_or(false);
-            if started {
+            if server.pg_ctl_start() {
                 return server;
             }
             if attempt == START_ATTEMPTS {
-                let log = std::fs::read_to_string(server.root.join("server.log")).unwrap_or_default();
-                panic!("PostgreSQL did not start:\n{log}");
+                panic!("PostgreSQL did not start:\n{}", server.log());
             }
         }
         unreachable!("the loop returns or panics")
+    }
+
+    /// Starts the server on `self.port`; false if it did not come up.
+    fn pg_ctl_start(&self) -> bool {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=200",
+            self.port,
+            self.root.display()
+        );
+        pg_command(&self.bin.join("pg_ctl"), self.as_root)
+            .arg("start")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-w", "-t", "60", "-s", "-o", &options, "-l"])
+            .arg(self.root.join("server.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|status| status.success())
+            .unwrap_or(false)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default()
+    }
+
+    /// Stops the server (fast shutdown: open connections are closed) and
+    /// waits until it is down. Data stay; [`Self::start_again`] resumes.
+    /// Blocks: call it from `spawn_blocking` in an async test.
+    pub fn stop(&self) {
+        run(
+            pg_command(&self.bin.join("pg_ctl"), self.as_root)
+                .arg("stop")
+                .arg("-D")
+                .arg(&self.data)
+                .args(["-m", "fast", "-w", "-t", "60", "-s"]),
+            "pg_ctl stop",
+        );
+    }
+
+    /// Starts a stopped server again on the same port, so existing URLs and
+    /// pools reach it. Panics if it does not come up. Blocking, as `stop`.
+    pub fn start_again(&self) {
+        for attempt in 1..=START_ATTEMPTS {
+            if self.pg_ctl_start() {
+                return;
+            }
+            if attempt == START_ATTEMPTS {
+                panic!("PostgreSQL did not start again on port {}:\n{}", self.port, self.log());
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
     }
 
     /// One server for the whole test process, started on first use.

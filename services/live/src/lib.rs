@@ -18,7 +18,9 @@ pub use publish::PublishSession;
 pub use registry::{LiveConfig, PublishError, Registry};
 pub use status::StreamStatus;
 pub use status_json::status_json;
-pub use writer::{spawn_storage_writer, StorageWriter, StorageWriterStats, WriterConfig};
+pub use writer::{
+    spawn_storage_writer, HeldObject, MemoryReservation, StorageWriter, StorageWriterStats, WriterConfig,
+};
 
 /// Object keys in storage; names derive from sequence numbers only, so every
 /// pod computes the same ones.

@@ -5,8 +5,14 @@
 //! File layout: `MAGIC`, the object key, `\n`, the object bytes. Files are
 //! written under a temporary name and renamed, so a crash leaves either a
 //! whole spool file or a `.tmp` that recovery deletes.
+//!
+//! Objects held for another component (see `HeldObject`) are spooled the
+//! same way in the subdirectory `held/`, which recovery does not read: they
+//! must not be uploaded before their owner releases them, and a restart
+//! discards them.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use tokio::io::AsyncReadExt;
@@ -27,14 +33,38 @@ pub(super) struct SpoolFile {
 #[derive(Debug)]
 pub(super) struct Spool {
     dir: PathBuf,
-    next_sequence: u64,
+    next_sequence: AtomicU64,
+}
+
+/// The subdirectory of held objects.
+pub(super) const HELD_DIR: &str = "held";
+
+/// Bytes `data` takes in the spool under `key`: what the spool bound counts.
+pub(super) fn file_size(key: &str, data: &Bytes) -> u64 {
+    (MAGIC.len() + key.len() + 1 + data.len()) as u64
 }
 
 impl Spool {
     /// Creates the directory now, so a bad path fails at startup.
     pub fn create(dir: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
-        Ok(Self { dir, next_sequence: 0 })
+        Ok(Self { dir, next_sequence: AtomicU64::new(0) })
+    }
+
+    /// The spool of held objects under `dir`. What a previous run held was
+    /// never released: its directory is removed (returned: how many files
+    /// it had), and created again on the first write.
+    pub fn create_held(dir: &Path) -> std::io::Result<(Self, usize)> {
+        let held = dir.join(HELD_DIR);
+        let removed = match std::fs::read_dir(&held) {
+            Ok(entries) => entries.count(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(error) => return Err(error),
+        };
+        if removed > 0 || held.exists() {
+            std::fs::remove_dir_all(&held)?;
+        }
+        Ok((Self { dir: held, next_sequence: AtomicU64::new(0) }, removed))
     }
 
     /// Objects a previous run left behind, oldest first. Unreadable files
@@ -55,7 +85,7 @@ impl Spool {
             }
         }
         found.sort_unstable();
-        self.next_sequence = found.last().map_or(0, |(sequence, _)| sequence + 1);
+        *self.next_sequence.get_mut() = found.last().map_or(0, |(sequence, _)| sequence + 1);
         let mut recovered = Vec::with_capacity(found.len());
         for (_, path) in found {
             match read_key(&path).await {
@@ -69,13 +99,17 @@ impl Spool {
         Ok(recovered)
     }
 
-    pub async fn write(&mut self, key: &str, data: &Bytes) -> std::io::Result<SpoolFile> {
+    /// The path of the next spool file, in upload order.
+    fn next_path(&self) -> PathBuf {
+        let name = format!("{:020}", self.next_sequence.fetch_add(1, Ordering::Relaxed));
+        self.dir.join(name).with_extension(EXTENSION)
+    }
+
+    pub async fn write(&self, key: &str, data: &Bytes) -> std::io::Result<SpoolFile> {
         if key.len() > MAX_KEY_LEN || key.contains('\n') {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "key cannot be spooled"));
         }
-        let name = format!("{:020}", self.next_sequence);
-        self.next_sequence += 1;
-        let path = self.dir.join(&name).with_extension(EXTENSION);
+        let path = self.next_path();
         let temporary = path.with_extension(TEMPORARY_EXTENSION);
         let mut contents = Vec::with_capacity(MAGIC.len() + key.len() + 1 + data.len());
         contents.extend_from_slice(MAGIC);
@@ -84,7 +118,14 @@ impl Spool {
         contents.extend_from_slice(data);
         let size = contents.len() as u64;
         let written = async {
-            tokio::fs::write(&temporary, contents).await?;
+            match tokio::fs::write(&temporary, &contents).await {
+                // The held spool's directory is made on first use.
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    tokio::fs::create_dir_all(&self.dir).await?;
+                    tokio::fs::write(&temporary, &contents).await?;
+                }
+                result => result?,
+            }
             tokio::fs::rename(&temporary, &path).await
         }
         .await;
@@ -93,6 +134,14 @@ impl Spool {
             return Err(error);
         }
         Ok(SpoolFile { path, size })
+    }
+
+    /// Moves a file written by another spool (the held one, on the same
+    /// file system) to the end of this one, so that a restart uploads it.
+    pub async fn adopt(&self, file: &SpoolFile) -> std::io::Result<SpoolFile> {
+        let path = self.next_path();
+        tokio::fs::rename(&file.path, &path).await?;
+        Ok(SpoolFile { path, size: file.size })
     }
 }
 
@@ -141,7 +190,7 @@ mod tests {
     async fn spooled_objects_survive_a_restart_in_order() {
         let dir = std::env::temp_dir().join(format!("relay-spool-unit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let mut spool = Spool::create(dir.clone()).unwrap();
+        let spool = Spool::create(dir.clone()).unwrap();
         let first = spool.write("live/a/seg1.m4s", &Bytes::from_static(b"one")).await.unwrap();
         spool.write("live/a/seg2.m4s", &Bytes::from_static(b"two")).await.unwrap();
         assert_eq!(read(&first.path).await.unwrap(), Bytes::from_static(b"one"));
@@ -152,9 +201,34 @@ mod tests {
         let recovered = reopened.recover().await.unwrap();
         let keys: Vec<&str> = recovered.iter().map(|(key, _)| key.as_str()).collect();
         assert_eq!(keys, ["live/a/seg1.m4s", "live/a/seg2.m4s"]);
-        assert_eq!(reopened.next_sequence, 6);
+        assert_eq!(reopened.next_sequence.load(Ordering::Relaxed), 6);
         let remaining = std::fs::read_dir(&dir).unwrap().count();
         assert_eq!(remaining, 2, "temporary and corrupt files are removed");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn held_files_are_not_recovered_and_are_adopted_in_order() {
+        let dir = std::env::temp_dir().join(format!("relay-spool-held-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut spool = Spool::create(dir.clone()).unwrap();
+        let (held, removed) = Spool::create_held(&dir).unwrap();
+        assert_eq!(removed, 0);
+        let data = Bytes::from_static(b"held");
+        let file = held.write("live/a/seg1.m4s", &data).await.unwrap();
+        assert_eq!(file.size, file_size("live/a/seg1.m4s", &data));
+        assert!(spool.recover().await.unwrap().is_empty(), "held objects are not uploaded on recovery");
+        let (_, removed) = Spool::create_held(&dir).unwrap();
+        assert_eq!(removed, 1, "a restart discards held objects");
+        assert!(!dir.join(HELD_DIR).exists(), "and its directory until the next write");
+
+        let (held, _) = Spool::create_held(&dir).unwrap();
+        let file = held.write("live/a/seg2.m4s", &data).await.unwrap();
+        let adopted = spool.adopt(&file).await.unwrap();
+        assert!(!file.path.exists());
+        assert_eq!(read(&adopted.path).await.unwrap(), data);
+        let recovered = Spool::create(dir.clone()).unwrap().recover().await.unwrap();
+        assert_eq!(recovered.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>(), ["live/a/seg2.m4s"]);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -10,20 +10,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use storage::{ObjectStore, StorageError};
 use tokio::sync::mpsc;
 use tokio::task::{self, JoinError, JoinSet};
 use tokio::time::Instant;
 
-use super::spool::{self, Spool, SpoolFile};
-use super::{Counters, Incoming, WriterConfig};
-
-#[derive(Clone)]
-enum Body {
-    Memory(Bytes),
-    Spooled(SpoolFile),
-}
+use super::spool::{self, Spool};
+use super::{Body, Counters, Incoming, WriterConfig};
 
 struct Entry {
     id: u64,
@@ -129,31 +122,54 @@ impl Uploader {
     /// Keeps a new object in memory while storage keeps up, and moves it to
     /// the spool when storage is failing or memory is half full. If the
     /// spool is full or failing too, it stays in memory: `enqueue` drops
-    /// only when memory is full as well.
-    async fn admit(&mut self, Incoming { key, data }: Incoming) {
+    /// only when memory is full as well. A held object's spool file moves
+    /// into the spool as it is.
+    async fn admit(&mut self, Incoming { key, body }: Incoming) {
+        let data = match body {
+            Body::Memory(data) => data,
+            Body::Spooled(file) => {
+                let file = match &self.spool {
+                    Some(spool) => match spool.adopt(&file).await {
+                        Ok(adopted) => adopted,
+                        Err(error) => {
+                            // It still uploads from where it is; only a restart would not find it.
+                            tracing::warn!(%key, %error, "cannot move a held object into the storage spool");
+                            file
+                        }
+                    },
+                    None => file,
+                };
+                self.counters.spooled_total.fetch_add(1, Ordering::Relaxed);
+                self.push(key, Body::Spooled(file));
+                return;
+            }
+        };
         let size = data.len() as u64;
         let down = self.health.down_since.is_some();
-        let memory_pressed = self.counters.memory_objects.load(Ordering::Relaxed) * 2
-            > self.config.memory_objects as u64
-            || self.counters.memory_bytes.load(Ordering::Relaxed) * 2 > self.config.memory_bytes;
-        let spool_room = self.counters.spooled_bytes.load(Ordering::Relaxed) + size <= self.config.spool_max_bytes;
-        if let Some(spool) = self.spool.as_mut().filter(|_| (down || memory_pressed) && spool_room) {
-            match spool.write(&key, &data).await {
-                Ok(file) => {
-                    if std::mem::take(&mut self.spool_failing) {
-                        tracing::info!("storage spool writable again");
+        let memory_pressed = self.counters.memory_pressed(self.config.memory_objects as u64, self.config.memory_bytes);
+        let file_size = spool::file_size(&key, &data);
+        if let Some(spool) = self.spool.as_ref().filter(|_| down || memory_pressed) {
+            if self.counters.reserve_spool(file_size, self.config.spool_max_bytes) {
+                match spool.write(&key, &data).await {
+                    Ok(file) => {
+                        if std::mem::take(&mut self.spool_failing) {
+                            tracing::info!("storage spool writable again");
+                        }
+                        self.counters.release_queued(size);
+                        self.counters.spooled_total.fetch_add(1, Ordering::Relaxed);
+                        self.counters.spooled.fetch_add(1, Ordering::Relaxed);
+                        self.push(key, Body::Spooled(file));
+                        return;
                     }
-                    self.counters.release_memory(size);
-                    self.counters.spooled_total.fetch_add(1, Ordering::Relaxed);
-                    self.counters.spool_added(file.size);
-                    self.push(key, Body::Spooled(file));
-                    return;
+                    Err(error) => {
+                        self.counters.spooled_bytes.fetch_sub(file_size, Ordering::Relaxed);
+                        if !std::mem::replace(&mut self.spool_failing, true) {
+                            tracing::warn!(%key, %error, "cannot write to the storage spool; objects wait in memory");
+                        } else {
+                            tracing::debug!(%key, %error, "storage spool still failing");
+                        }
+                    }
                 }
-                Err(error) if !self.spool_failing => {
-                    self.spool_failing = true;
-                    tracing::warn!(%key, %error, "cannot write to the storage spool; objects wait in memory");
-                }
-                Err(error) => tracing::debug!(%key, %error, "storage spool still failing"),
             }
         }
         self.push(key, Body::Memory(data));
@@ -253,7 +269,7 @@ impl Uploader {
     async fn remove(&mut self, index: usize) {
         let Some(entry) = self.waiting.remove(index) else { return };
         match entry.body {
-            Body::Memory(data) => self.counters.release_memory(data.len() as u64),
+            Body::Memory(data) => self.counters.release_queued(data.len() as u64),
             Body::Spooled(file) => {
                 spool::remove(&file.path).await;
                 self.counters.spool_removed(file.size);
