@@ -115,24 +115,24 @@ wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$S3_PORT/" || die "s3s-fs did
 # --- the cluster -------------------------------------------------------------
 CLUSTER_ENV=(
     "RELAY_DATABASE_URL=sqlite://$WORK/relay.db?mode=rwc"
-    RELAY_STORAGE=s3 "RELAY_S3_BUCKET=$BUCKET" "RELAY_S3_ENDPOINT=http://127.0.0.1:$S3_PORT"
+    RELAY_STORAGE_KIND=s3 "RELAY_S3_BUCKET=$BUCKET" "RELAY_S3_ENDPOINT=http://127.0.0.1:$S3_PORT"
     RELAY_S3_REGION=us-east-1 RELAY_S3_FORCE_PATH_STYLE=true
     "RELAY_S3_ACCESS_KEY_ID=$S3_KEY" "RELAY_S3_SECRET_ACCESS_KEY=$S3_SECRET"
-    RELAY_RTSP_LISTEN=127.0.0.1:0 NO_COLOR=1
+    RELAY_RTSP_LISTEN=127.0.0.1:0 RELAY_HTTP_MAX_CONNECTIONS=65536 NO_COLOR=1
 )
 start_pod() { # start_pod ROLE NAME HTTP_PORT [PREFIX...]; sets LAST_PID
     local role=$1 name=$2 http=$3
     shift 3
     mkdir -p "$WORK/$name"
-    start_bg "$WORK/$name.log" env "${CLUSTER_ENV[@]}" "RELAY_DATA_DIR=$WORK/$name" "RELAY_POD_NAME=$name" \
+    start_bg "$WORK/$name.log" env "${CLUSTER_ENV[@]}" "RELAY_SERVER_DATA_DIR=$WORK/$name" "RELAY_CLUSTER_POD_NAME=$name" \
         "RELAY_RTMP_LISTEN=127.0.0.1:$INGEST_RTMP" "RELAY_HTTP_LISTEN=127.0.0.1:$http" \
-        "RELAY_INTERNAL_LISTEN=127.0.0.1:$http" "RELAY_ADVERTISE_ADDRESS=127.0.0.1:$http" \
+        "RELAY_CLUSTER_INTERNAL_LISTEN=127.0.0.1:$http" "RELAY_CLUSTER_ADVERTISE_ADDRESS=127.0.0.1:$http" \
         "$@" "$RELAY" "$role"
     wait_for 60 curl -sf "http://127.0.0.1:$http/readyz" || die "$name did not start: $(tail -5 "$WORK/$name.log")"
 }
 # The schema exists before the pods share it.
-env "${CLUSTER_ENV[@]}" "RELAY_DATA_DIR=$WORK/admin" "$RELAY" streams add probe --key bench-key-probe-01 >/dev/null
-env "${CLUSTER_ENV[@]}" "RELAY_DATA_DIR=$WORK/admin" "$RELAY" streams add store --key bench-key-store-01 >/dev/null
+env "${CLUSTER_ENV[@]}" "RELAY_SERVER_DATA_DIR=$WORK/admin" "$RELAY" streams add probe --key bench-key-probe-01 >/dev/null
+env "${CLUSTER_ENV[@]}" "RELAY_SERVER_DATA_DIR=$WORK/admin" "$RELAY" streams add store --key bench-key-store-01 >/dev/null
 log "starting ingest pod and two origin pods"
 start_pod ingest ingest-1 "$INGEST_HTTP"
 INGEST_PID=$LAST_PID
@@ -145,7 +145,7 @@ EGRESS_PID=$LAST_PID
 # --- relay all, the single-process peer ----------------------------------
 log "starting relay all"
 mkdir -p "$WORK/all"
-start_bg "$WORK/all.log" env RELAY_RTSP_LISTEN=127.0.0.1:0 NO_COLOR=1 "$RELAY" all --rtmp-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
+start_bg "$WORK/all.log" env RELAY_RTSP_LISTEN=127.0.0.1:0 RELAY_HTTP_MAX_CONNECTIONS=65536 NO_COLOR=1 "$RELAY" all --rtmp-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
     --public-host 127.0.0.1 --data-dir "$WORK/all"
 ALL_PID=$LAST_PID
 wait_for 30 grep -q '^Playlist URL:' "$WORK/all.log" || die "relay all did not start: $(tail -5 "$WORK/all.log")"

@@ -7,6 +7,9 @@
 //! playlists carry it to every part and segment while playlist bodies stay
 //! the same for every viewer. See docs/design/playback-tokens.md.
 
+// Network input reaches this crate: nothing here may panic on it.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+
 mod client_ip;
 mod control;
 mod key;

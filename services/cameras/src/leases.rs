@@ -29,7 +29,8 @@ pub async fn lease_store(
     match backend {
         LeaseBackend::Kubernetes => {
             let holder = cluster.config().pod.clone();
-            Ok(Arc::new(KubeLeaseStore::connect(namespace, holder).await?))
+            let clock = cluster.config().clock.clone();
+            Ok(Arc::new(KubeLeaseStore::connect(namespace, holder, clock).await?))
         }
         LeaseBackend::Database => Ok(Arc::new(cluster.clone())),
     }

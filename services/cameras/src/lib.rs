@@ -5,6 +5,9 @@
 //! pulls (leases across pods, viewer demand for on-demand cameras). The
 //! RTSP push server (encoders publishing to us) is the `rtsp` crate.
 
+// Network input reaches this crate: nothing here may panic on it.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+
 mod backoff;
 mod config;
 mod error;

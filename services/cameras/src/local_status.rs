@@ -26,8 +26,8 @@ impl LocalStatus {
             (None, None) => None,
             (live, camera) => {
                 let mut status = live.unwrap_or_else(|| serde_json::json!({"state": "offline"}));
-                if let Some(camera) = camera {
-                    status["camera"] = camera;
+                if let (Some(camera), Some(fields)) = (camera, status.as_object_mut()) {
+                    fields.insert("camera".into(), camera);
                 }
                 Some(status)
             }

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use catalog::{CameraPullMode, CameraSource, Database};
 use publisher::Gate;
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::CameraConfig;
@@ -111,7 +110,7 @@ impl CameraManager {
     /// to take) the lease of each one it should pull. In between it looks
     /// only at the demand, so a viewer of an idle on-demand camera waits
     /// for the next look, not for a whole round.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: listener::Shutdown) {
         let mut pulls: HashMap<String, Running> = HashMap::new();
         let mut cameras: HashMap<String, Camera> = HashMap::new();
         let round = self.lease / 3;
@@ -121,7 +120,7 @@ impl CameraManager {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = shutdown.wait_for(|stop| *stop) => break,
+                _ = shutdown.begun() => break,
             }
             let full_round = listed_at.is_none_or(|at| at.elapsed() >= round);
             let any_on_demand = cameras.values().any(|camera| camera.source().mode == CameraPullMode::OnDemand);
@@ -135,7 +134,7 @@ impl CameraManager {
                     continue;
                 }
             };
-            let now_ms = live::unix_ms_now();
+            let now_ms = self.gate.registry().config().clock.unix_ms();
             if full_round {
                 match self.cameras().await {
                     Ok(listed) => {
@@ -182,7 +181,7 @@ impl CameraManager {
                 if let Some(mut status) = last {
                     status.state = CameraState::Idle;
                     status.reason = Some("pulled on demand; nobody is watching".into());
-                    status.since_unix_ms = live::unix_ms_now();
+                    status.since_unix_ms = self.gate.registry().config().clock.unix_ms();
                     self.board.set(name, Some(BoardEntry::Idle(status)));
                 }
             }
@@ -237,5 +236,28 @@ impl CameraManager {
             .into_iter()
             .map(|(name, source)| (name.clone(), Camera { config: CameraConfig::new(name, source) }))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn camera(mode: CameraPullMode, linger_ms: u64) -> Camera {
+        let source = CameraSource { mode, linger_ms, ..CameraSource::new("rtsp://10.0.0.5/stream") };
+        Camera { config: CameraConfig::new("door", source) }
+    }
+
+    #[test]
+    fn an_on_demand_camera_is_wanted_until_its_linger_passes() {
+        let lazy = camera(CameraPullMode::OnDemand, 30_000);
+        let asked_at = 1_780_000_000_000;
+        let demand = HashMap::from([("door".to_owned(), asked_at)]);
+        assert!(!lazy.wanted("door", &HashMap::new(), asked_at), "nobody asked");
+        assert!(lazy.wanted("door", &demand, asked_at + 29_999));
+        assert!(!lazy.wanted("door", &demand, asked_at + 30_000), "the linger is over");
+        assert!(!lazy.wanted("other", &demand, asked_at), "demand is per stream");
+        let always = camera(CameraPullMode::Always, 30_000);
+        assert!(always.wanted("door", &HashMap::new(), asked_at + 3_600_000));
     }
 }

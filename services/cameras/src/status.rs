@@ -47,13 +47,13 @@ pub struct CameraStatus {
 }
 
 impl CameraStatus {
-    pub(crate) fn new(name: &str, url: String) -> Self {
+    pub(crate) fn new(name: &str, url: String, since_unix_ms: i64) -> Self {
         Self {
             name: name.to_owned(),
             state: CameraState::Idle,
             url,
             reason: None,
-            since_unix_ms: unix_ms_now(),
+            since_unix_ms,
             codecs: Vec::new(),
             resolution: None,
             warnings: Vec::new(),
@@ -67,18 +67,21 @@ impl CameraStatus {
 /// The pull task's side of the status channel.
 pub(crate) struct StatusBoard {
     sender: watch::Sender<CameraStatus>,
+    /// Stamps state changes.
+    clock: clock::Clock,
 }
 
 impl StatusBoard {
-    pub fn new(initial: CameraStatus) -> (Self, watch::Receiver<CameraStatus>) {
+    pub fn new(initial: CameraStatus, clock: clock::Clock) -> (Self, watch::Receiver<CameraStatus>) {
         let (sender, receiver) = watch::channel(initial);
-        (Self { sender }, receiver)
+        (Self { sender, clock }, receiver)
     }
 
     pub fn set_state(&self, state: CameraState, reason: Option<String>) {
+        let now_ms = self.clock.unix_ms();
         self.sender.send_modify(|status| {
             if status.state != state {
-                status.since_unix_ms = unix_ms_now();
+                status.since_unix_ms = now_ms;
             }
             status.state = state;
             status.reason = reason;
@@ -98,8 +101,4 @@ impl StatusBoard {
             true
         });
     }
-}
-
-pub(crate) fn unix_ms_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64)
 }

@@ -41,7 +41,9 @@ impl CameraPull {
     /// fencing, continuity). Must be called inside a tokio runtime.
     pub fn spawn(config: CameraConfig, gate: Gate) -> Result<CameraPull, PullError> {
         config.validate()?;
-        let (board, status) = StatusBoard::new(CameraStatus::new(&config.name, config.redacted_url()));
+        let clock = gate.registry().config().clock.clone();
+        let since_ms = clock.unix_ms();
+        let (board, status) = StatusBoard::new(CameraStatus::new(&config.name, config.redacted_url(), since_ms), clock);
         let (config_sender, config_receiver) = watch::channel(config);
         let (stop, stop_receiver) = watch::channel(false);
         let task = Supervisor { gate, board, config: config_receiver, stop: stop_receiver, attempts: 0 };

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use live::{ResumePoint, SegmentRecord};
 
 use crate::index::StoredSegment;
-use crate::{unix_ms, ClusterError, ClusterRegistry};
+use crate::{ClusterError, ClusterRegistry};
 
 /// Asks a live owner at `address` whether stream `stream` still has an
 /// active publisher there. An unreachable owner counts as gone.
@@ -45,7 +45,7 @@ impl ClusterRegistry {
             let ours = owner.as_deref() == Some(self.config.pod.as_str());
             let lease_ms = self.config.lease.as_millis() as i64;
             if let (Some(address), false, 0) = (address.filter(|_| owner.is_some()), ours, ended) {
-                if unix_ms() - heartbeat_ms < lease_ms && probe(address, stream.to_owned()).await {
+                if self.now_ms() - heartbeat_ms < lease_ms && probe(address, stream.to_owned()).await {
                     return Err(ClusterError::Busy(stream.to_owned()));
                 }
             }
@@ -61,7 +61,7 @@ impl ClusterRegistry {
             .bind(&self.config.pod)
             .bind(&self.config.address)
             .bind(new_epoch)
-            .bind(unix_ms())
+            .bind(self.now_ms())
             .bind(next)
             .bind(stream)
             .bind(epoch)
@@ -102,7 +102,7 @@ impl ClusterRegistry {
         .bind(stream)
         .bind(&self.config.pod)
         .bind(&self.config.address)
-        .bind(unix_ms())
+        .bind(self.now_ms())
         .execute(&self.pool)
         .await;
         match inserted {
@@ -121,9 +121,9 @@ impl ClusterRegistry {
                 segment.discontinuity_sequence,
                 segment.init_version,
             ),
-            None => (unix_ms(), 0, 0),
+            None => (self.now_ms(), 0, 0),
         };
-        let duration_ms = (unix_ms() - start_ms).clamp(100, target.max(1) * 1000);
+        let duration_ms = (self.now_ms() - start_ms).clamp(100, target.max(1) * 1000);
         let record = SegmentRecord {
             msn: msn as u64,
             duration_secs: duration_ms as f64 / 1000.0,

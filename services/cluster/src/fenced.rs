@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use tokio::task::{self, JoinError, JoinSet};
 use tokio::time::Instant;
 
-use crate::{unix_ms, ClusterError, ClusterRegistry};
+use crate::{ClusterError, ClusterRegistry};
 
 /// Memory charged to the storage writer's budget for each queued event
 /// besides its payload: the stream name, object key, record and queue
@@ -684,7 +684,7 @@ async fn heartbeat_loop(shared: Weak<Shared>, registry: Arc<dyn RegistryWrites>,
                 Err(ClusterError::Fenced(_)) => shared.fenced(&stream, epoch),
                 Err(error) if !failing => {
                     failing = true;
-                    tracing::warn!(stream, %error, at = unix_ms(), "heartbeat failed; trying again every period");
+                    tracing::warn!(stream, %error, "heartbeat failed; trying again every period");
                 }
                 Err(error) => tracing::debug!(stream, %error, "heartbeat failed again"),
             }

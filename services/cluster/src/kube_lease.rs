@@ -32,23 +32,33 @@ const LEASE_NAME_ANNOTATION: &str = "relay/lease-name";
 pub struct KubeLeaseStore {
     api: Api<Lease>,
     holder: String,
+    /// renewTime is stamped, and expiry judged, on this wall clock.
+    clock: clock::Clock,
 }
 
 impl KubeLeaseStore {
-    pub fn new(client: kube::Client, namespace: &str, holder: impl Into<String>) -> Self {
-        Self { api: Api::namespaced(client, namespace), holder: holder.into() }
+    pub fn new(client: kube::Client, namespace: &str, holder: impl Into<String>, clock: clock::Clock) -> Self {
+        Self { api: Api::namespaced(client, namespace), holder: holder.into(), clock }
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millisecond(self.clock.unix_ms()).unwrap_or(Timestamp::UNIX_EPOCH)
     }
 
     /// A store with the credentials `kube` finds: the pod's service account
     /// inside a cluster, else KUBECONFIG or ~/.kube/config. The namespace is
     /// `namespace`, else the pod's own (or the kubeconfig context's).
-    pub async fn connect(namespace: Option<&str>, holder: impl Into<String>) -> Result<Self, ClusterError> {
+    pub async fn connect(
+        namespace: Option<&str>,
+        holder: impl Into<String>,
+        clock: clock::Clock,
+    ) -> Result<Self, ClusterError> {
         let config = kube::Config::infer()
             .await
             .map_err(|error| ClusterError::Kubernetes(format!("no Kubernetes credentials: {error}")))?;
         let namespace = namespace.map(str::to_owned).unwrap_or_else(|| config.default_namespace.clone());
         let client = kube::Client::try_from(config)?;
-        Ok(Self::new(client, &namespace, holder))
+        Ok(Self::new(client, &namespace, holder, clock))
     }
 
     pub fn holder(&self) -> &str {
@@ -61,12 +71,12 @@ impl KubeLeaseStore {
             return Ok(None);
         };
         let spec = lease.spec.unwrap_or_default();
-        Ok(holder_of(&spec).filter(|_| !expired(&spec, Timestamp::now())).map(str::to_owned))
+        Ok(holder_of(&spec).filter(|_| !expired(&spec, self.now())).map(str::to_owned))
     }
 
     async fn try_acquire(&self, name: &str, duration: Duration) -> Result<bool, ClusterError> {
         let object_name = lease_object_name(name);
-        let now = MicroTime(Timestamp::now());
+        let now = MicroTime(self.now());
         let seconds = lease_seconds(duration);
         let Some(mut lease) = self.api.get_opt(&object_name).await? else {
             let lease = Lease {

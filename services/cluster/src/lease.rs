@@ -5,13 +5,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::{unix_ms, ClusterError, ClusterRegistry};
+use crate::{ClusterError, ClusterRegistry};
 
 impl ClusterRegistry {
     /// Takes or renews lease `name` for this pod for `ttl`. True when this
     /// pod holds it afterwards.
     pub async fn acquire_lease(&self, name: &str, ttl: Duration) -> Result<bool, ClusterError> {
-        let now = unix_ms();
+        let now = self.now_ms();
         let expires = now + ttl.as_millis() as i64;
         let renewed = sqlx::query(
             "UPDATE leases SET holder = $1, expires_ms = $2 WHERE name = $3 AND (holder = $1 OR expires_ms < $4)",
@@ -52,7 +52,7 @@ impl ClusterRegistry {
     pub async fn lease_holder(&self, name: &str) -> Result<Option<String>, ClusterError> {
         let holder = sqlx::query_scalar::<_, String>("SELECT holder FROM leases WHERE name = $1 AND expires_ms >= $2")
             .bind(name)
-            .bind(unix_ms())
+            .bind(self.now_ms())
             .fetch_optional(&self.pool)
             .await?;
         Ok(holder)

@@ -63,6 +63,9 @@ pub struct ClusterConfig {
     pub heartbeat: Duration,
     /// A claim not renewed this long is free without asking its owner (5 s).
     pub lease: Duration,
+    /// Heartbeats, leases and retention compare its wall clock with the
+    /// other pods' (the system's; pods need NTP).
+    pub clock: clock::Clock,
     /// Complete segments a new owner lists from its predecessor (the live window).
     pub history_segments: usize,
 }
@@ -74,6 +77,7 @@ impl Default for ClusterConfig {
             address: "127.0.0.1:8081".into(),
             heartbeat: Duration::from_secs(1),
             lease: Duration::from_secs(5),
+            clock: clock::Clock::system(),
             history_segments: 10,
         }
     }
@@ -101,6 +105,11 @@ impl ClusterRegistry {
         &self.pool
     }
 
+    /// Now on the registry's wall clock, in Unix ms.
+    pub fn now_ms(&self) -> i64 {
+        self.config.clock.unix_ms()
+    }
+
     /// The stream's owner as the database says, fresh or not.
     pub async fn owner(&self, stream: &str) -> Result<Option<Owner>, ClusterError> {
         let row: Option<OwnerRow> = sqlx::query_as(
@@ -117,7 +126,7 @@ impl ClusterRegistry {
     /// Renews this pod's claim; `Fenced` when another pod took it over.
     pub async fn heartbeat(&self, stream: &str, epoch: i64) -> Result<(), ClusterError> {
         let updated = sqlx::query("UPDATE live_owners SET heartbeat_ms = $1 WHERE stream = $2 AND epoch = $3")
-            .bind(unix_ms())
+            .bind(self.now_ms())
             .bind(stream)
             .bind(epoch)
             .execute(&self.pool)
@@ -143,8 +152,6 @@ fn fenced_unless_updated(rows: u64, stream: &str) -> Result<(), ClusterError> {
         Ok(())
     }
 }
-
-pub(crate) use db::unix_millis as unix_ms;
 
 /// The pool of `url` (`sqlite://…` or `postgres://…`), migrated, as the
 /// management service opens it.

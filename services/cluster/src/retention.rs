@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use storage::ObjectStore;
 
-use crate::{unix_ms, ClusterError, ClusterRegistry};
+use crate::{ClusterError, ClusterRegistry};
 
 const SWEEPER_LEASE: &str = "retention-sweeper";
 /// Rows removed per statement, so one sweep never holds a long lock.
@@ -69,7 +69,7 @@ impl ClusterRegistry {
         let mut removed = 0;
         for stream in streams {
             let window = self.dvr_window(&stream, config.default_window).await?;
-            let cutoff = unix_ms() - window.as_millis() as i64;
+            let cutoff = self.now_ms() - window.as_millis() as i64;
             loop {
                 let expired: Vec<(i64, String)> = sqlx::query_as(
                     "SELECT msn, object_key FROM stored_segments WHERE stream = $1 \

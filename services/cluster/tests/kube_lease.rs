@@ -17,10 +17,19 @@ use serde_json::Value;
 
 const NAMESPACE: &str = "video";
 
+/// The pods' shared wall clock: it moves only when a test says so.
+fn clock() -> clock::Clock {
+    clock::Clock::manual(1_780_000_000_000)
+}
+
 fn store(server: &FakeApiServer, namespace: &str, holder: &str) -> KubeLeaseStore {
+    store_on(server, namespace, holder, clock())
+}
+
+fn store_on(server: &FakeApiServer, namespace: &str, holder: &str, clock: clock::Clock) -> KubeLeaseStore {
     let config = kube::Config::new(server.url.parse().unwrap());
     let client = kube::Client::try_from(config).unwrap();
-    KubeLeaseStore::new(client, namespace, holder)
+    KubeLeaseStore::new(client, namespace, holder, clock)
 }
 
 fn stored_lease(server: &FakeApiServer, lease: &str) -> Value {
@@ -34,8 +43,9 @@ fn holder(lease: &Value) -> Option<&str> {
 #[tokio::test]
 async fn the_holder_keeps_its_lease_while_it_renews_and_loses_it_after() {
     let server = FakeApiServer::start().await;
-    let a = store(&server, NAMESPACE, "pod-a");
-    let b = store(&server, NAMESPACE, "pod-b");
+    let clock = clock();
+    let a = store_on(&server, NAMESPACE, "pod-a", clock.clone());
+    let b = store_on(&server, NAMESPACE, "pod-b", clock.clone());
     let duration = Duration::from_secs(2);
 
     assert!(a.acquire("camera:lobby", duration).await.unwrap());
@@ -49,18 +59,21 @@ async fn the_holder_keeps_its_lease_while_it_renews_and_loses_it_after() {
 
     // Renewing moves renewTime on, keeps acquireTime, and keeps b out past
     // the first renewal's expiry.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    clock.advance(Duration::from_millis(1200));
     assert!(a.acquire("camera:lobby", duration).await.unwrap());
     let renewed = stored_lease(&server, "camera:lobby");
     assert_eq!(renewed["spec"]["acquireTime"], taken["spec"]["acquireTime"]);
     assert_ne!(renewed["spec"]["renewTime"], taken["spec"]["renewTime"]);
     assert_ne!(renewed["metadata"]["resourceVersion"], taken["metadata"]["resourceVersion"]);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    clock.advance(Duration::from_millis(1200));
     assert!(!b.acquire("camera:lobby", duration).await.unwrap());
     assert_eq!(a.current_holder("camera:lobby").await.unwrap().as_deref(), Some("pod-a"));
 
-    // a stops renewing: once the duration has passed, b takes over.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // a stops renewing: once the duration since its renewal has passed, b
+    // takes over.
+    clock.advance(Duration::from_millis(799));
+    assert_eq!(a.current_holder("camera:lobby").await.unwrap().as_deref(), Some("pod-a"), "not before the duration");
+    clock.advance(Duration::from_millis(1));
     assert_eq!(b.current_holder("camera:lobby").await.unwrap(), None);
     assert!(b.acquire("camera:lobby", duration).await.unwrap());
     let moved = stored_lease(&server, "camera:lobby");

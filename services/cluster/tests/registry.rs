@@ -132,21 +132,34 @@ async fn concurrent_claims_give_one_owner_per_epoch() {
 }
 
 async fn leases_and_retention(pool: sqlx::AnyPool) {
-    let a = pod(&pool, "pod-a");
-    let b = pod(&pool, "pod-b");
+    // The pods' wall clock moves only when the test says so.
+    let clock = clock::Clock::manual(1_780_000_000_000);
+    let on_clock = |name: &str| {
+        let config = ClusterConfig {
+            pod: name.into(),
+            address: format!("{name}:8081"),
+            clock: clock.clone(),
+            ..ClusterConfig::default()
+        };
+        ClusterRegistry::new(pool.clone(), config)
+    };
+    let a = on_clock("pod-a");
+    let b = on_clock("pod-b");
     let ttl = std::time::Duration::from_millis(300);
     assert!(a.acquire_lease("sweeper", ttl).await.unwrap());
     assert!(!b.acquire_lease("sweeper", ttl).await.unwrap(), "held by a");
     assert!(a.acquire_lease("sweeper", ttl).await.unwrap(), "a renews");
     assert_eq!(b.lease_holder("sweeper").await.unwrap().as_deref(), Some("pod-a"));
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    clock.advance(std::time::Duration::from_millis(299));
+    assert!(!b.acquire_lease("sweeper", ttl).await.unwrap(), "not before the lease runs out");
+    clock.advance(std::time::Duration::from_millis(2));
     assert!(b.acquire_lease("sweeper", ttl).await.unwrap(), "a stopped renewing");
     b.release_lease("sweeper").await.unwrap();
     assert_eq!(a.lease_holder("sweeper").await.unwrap(), None);
 
     // Two streams, segments two hours old and new; one stream keeps 3 h.
     let store = storage::MemoryStore::default();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now = clock.unix_ms();
     for stream in ["old", "long"] {
         let claim = a.claim(stream, probe(false).as_ref()).await.unwrap();
         for msn in 0..4u64 {

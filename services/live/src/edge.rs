@@ -1,8 +1,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use clock::{Clock, Instant};
 use media::hls::SkipRequest;
 use media::segmenter::{Part, SegmentStart, SegmenterStart, StreamInfo};
 use tokio::sync::{watch, Notify};
@@ -105,6 +105,7 @@ pub struct LiveStream {
     listener: Option<Arc<dyn EdgeListener>>,
     state: Mutex<EdgeState>,
     version: watch::Sender<u64>,
+    clock: Clock,
 }
 
 impl LiveStream {
@@ -120,6 +121,7 @@ impl LiveStream {
             window: config.playlist_window_segments.max(3),
             storage,
             listener,
+            clock: config.clock.clone(),
             state: Mutex::new(EdgeState {
                 segments: VecDeque::new(),
                 inits: BTreeMap::new(),
@@ -194,7 +196,7 @@ impl LiveStream {
         };
         let kick = Arc::new(Notify::new());
         state.publisher = Some(Publisher { id, last_activity: now, kick: kick.clone() });
-        state.status_since_ms = Some(crate::unix_ms_now());
+        state.status_since_ms = Some(self.clock.unix_ms());
         state.disconnected_at = None;
         state.ended_at = None;
         self.changed(&mut state);
@@ -237,9 +239,13 @@ impl LiveStream {
         if let Some(current) = state.publisher.take() {
             tracing::warn!(stream = %self.name, "another ingest pod took the stream over; dropping our publisher");
             current.kick.notify_one();
-            state.disconnected_at = Some(Instant::now());
+            state.disconnected_at = Some(self.clock.now());
             self.changed(&mut state);
         }
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub(crate) fn end_if_abandoned(&self, now: Instant, grace: std::time::Duration) {
@@ -298,7 +304,8 @@ impl LiveStream {
 
     /// How long the connected publisher has been silent; None without one.
     pub fn publisher_silence(&self) -> Option<std::time::Duration> {
-        self.lock().publisher.as_ref().map(|publisher| publisher.last_activity.elapsed())
+        let now = self.clock.now();
+        self.lock().publisher.as_ref().map(|publisher| now.saturating_duration_since(publisher.last_activity))
     }
 
     /// True once the stream has at least one part to list.
@@ -332,7 +339,7 @@ impl LiveStream {
             let start = part.segment_start.unwrap_or(SegmentStart {
                 discontinuity: false,
                 init_version: 0,
-                program_date_time_ms: crate::unix_ms_now(),
+                program_date_time_ms: self.clock.unix_ms(),
             });
             state.segments.push_back(EdgeSegment {
                 msn: part.msn,

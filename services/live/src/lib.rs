@@ -31,8 +31,3 @@ pub fn segment_key(stream: &str, msn: u64) -> String {
 pub fn init_key(stream: &str, version: u32) -> String {
     format!("live/{stream}/init{version}.mp4")
 }
-
-/// Wall clock in Unix milliseconds (PROGRAM-DATE-TIME, status times).
-pub fn unix_ms_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64)
-}

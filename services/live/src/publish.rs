@@ -1,5 +1,4 @@
 use std::sync::Arc;
-use std::time::Instant;
 
 use media::segmenter::{Segmenter, SegmenterConfig, SegmenterEvent, SegmenterStart};
 use media::{MediaError, MediaFrame};
@@ -44,7 +43,7 @@ impl PublishSession {
 
     pub fn push(&mut self, frame: MediaFrame) -> Result<(), MediaError> {
         self.guidance.observe(&frame);
-        let events = self.segmenter.push(frame, crate::unix_ms_now())?;
+        let events = self.segmenter.push(frame, self.stream.clock().unix_ms())?;
         self.apply(events);
         Ok(())
     }
@@ -53,7 +52,7 @@ impl PublishSession {
         let stream = &self.stream;
         let mut state = stream.lock();
         match &mut state.publisher {
-            Some(publisher) if publisher.id == self.id => publisher.last_activity = Instant::now(),
+            Some(publisher) if publisher.id == self.id => publisher.last_activity = stream.clock().now(),
             _ => return,
         }
         if events.is_empty() {
@@ -90,8 +89,8 @@ impl Drop for PublishSession {
         let mut state = self.stream.lock();
         if state.publisher.as_ref().is_some_and(|publisher| publisher.id == self.id) {
             state.publisher = None;
-            state.disconnected_at = Some(Instant::now());
-            state.status_since_ms = Some(crate::unix_ms_now());
+            state.disconnected_at = Some(self.stream.clock().now());
+            state.status_since_ms = Some(self.stream.clock().unix_ms());
             self.stream.changed(&mut state);
         }
     }

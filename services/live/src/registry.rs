@@ -1,6 +1,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use clock::Clock;
 
 use media::segmenter::SegmenterConfig;
 
@@ -21,6 +23,9 @@ pub struct LiveConfig {
     pub takeover_after: Duration,
     /// An ended stream's edge stays in memory this long (60 s).
     pub ended_retention: Duration,
+    /// Grace periods and takeovers run on its monotonic time,
+    /// PROGRAM-DATE-TIME on its wall clock (the system's).
+    pub clock: Clock,
 }
 
 impl Default for LiveConfig {
@@ -31,6 +36,7 @@ impl Default for LiveConfig {
             reconnect_grace: Duration::from_secs(10),
             takeover_after: Duration::from_secs(5),
             ended_retention: Duration::from_secs(60),
+            clock: Clock::system(),
         }
     }
 }
@@ -110,13 +116,13 @@ impl Registry {
                 .clone()
         };
         let id = self.next_session_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let start = stream.claim(id, Instant::now(), self.config.takeover_after, resume)?;
+        let start = stream.claim(id, self.config.clock.now(), self.config.takeover_after, resume)?;
         Ok(PublishSession::new(stream, id, start, self.config.segmenter.clone()))
     }
 
     /// Ends playlists whose publisher stayed away past the grace period and
     /// forgets streams that ended long ago. Call periodically.
-    pub fn housekeeping(&self, now: Instant) {
+    pub fn housekeeping(&self, now: clock::Instant) {
         let Ok(mut streams) = self.streams.lock() else { return };
         streams.retain(|_, stream| {
             stream.end_if_abandoned(now, self.config.reconnect_grace);
@@ -132,7 +138,7 @@ impl Registry {
             loop {
                 tick.tick().await;
                 let Some(registry) = weak.upgrade() else { break };
-                registry.housekeeping(Instant::now());
+                registry.housekeeping(registry.config.clock.now());
             }
         });
     }

@@ -26,6 +26,8 @@ type OnDemandNames = Arc<RwLock<(Option<Instant>, HashSet<String>)>>;
 
 pub struct DemandRecorder {
     database: Database,
+    /// Stamps each request: the pods that pull compare it with theirs.
+    clock: clock::Clock,
     /// The names of the on-demand cameras and when they were read.
     on_demand: OnDemandNames,
     /// Set while a read of that list is under way; the others use the previous one.
@@ -34,9 +36,10 @@ pub struct DemandRecorder {
 }
 
 impl DemandRecorder {
-    pub fn new(database: Database) -> Self {
+    pub fn new(database: Database, clock: clock::Clock) -> Self {
         Self {
             database,
+            clock,
             on_demand: Arc::new(RwLock::new((None, HashSet::new()))),
             reading: Arc::new(AtomicBool::new(false)),
             recorded: Mutex::default(),
@@ -109,7 +112,7 @@ impl DemandHook for DemandRecorder {
             if self.due(stream) {
                 let database = self.database.clone();
                 let stream = stream.to_owned();
-                let at_ms = live::unix_ms_now();
+                let at_ms = self.clock.unix_ms();
                 tokio::spawn(async move {
                     if let Err(error) = database.record_camera_demand(&stream, at_ms).await {
                         tracing::warn!(%stream, %error, "cannot record viewer demand for the camera");

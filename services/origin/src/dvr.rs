@@ -41,7 +41,7 @@ pub async fn playlist(origin: &Origin, stream: &str, query: &PlaylistQuery) -> R
         Some((start, end)) => (start, end, true),
         None => {
             let window = index.window(stream).await.map_err(unavailable)?;
-            let now = live::unix_ms_now();
+            let now = origin.registry.config().clock.unix_ms();
             (now - window.as_millis() as i64, now + 60_000, false)
         }
     };

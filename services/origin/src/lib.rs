@@ -2,6 +2,9 @@
 //! Every URI is derived from sequence numbers, so any origin answers any
 //! request the same way and a CDN can cache what it gets.
 
+// Network input reaches this crate: nothing here may panic on it.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+
 mod access_gate;
 mod cache;
 mod cluster;
@@ -57,70 +60,6 @@ pub struct Origin {
     /// where no stream starts on demand (or, on an ingest pod, where the
     /// origin pods in front already report it).
     pub demand: Option<Arc<dyn DemandHook>>,
-}
-
-/// Serves the origin on `listener` until `shutdown` resolves, then drains.
-/// Nagle is off: a part's headers and body must not wait for an ACK.
-///
-/// HTTP/1.1 only, through hyper's HTTP/1 connection rather than axum's
-/// serve: origins speak plain HTTP to CDNs and players (browsers never use
-/// HTTP/2 without TLS), and the HTTP/1-only connection is about 3 KB
-/// smaller per parked viewer (docs/benchmarks.md).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    origin: Arc<Origin>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    serve_router(listener, router(origin), shutdown).await
-}
-
-/// As [`serve`] for a router that adds routes to [`router`]'s.
-pub async fn serve_router(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use hyper_util::rt::TokioIo;
-    use tower::ServiceExt;
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (socket, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: wait instead of spinning.
-                    tracing::warn!(%error, "cannot accept a viewer connection");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        if let Err(error) = socket.set_nodelay(true) {
-            tracing::debug!(%error, "cannot disable Nagle on a viewer connection");
-        }
-        let router = router.clone();
-        // The peer address feeds access policies (allow-lists, IP-bound tokens).
-        let service = hyper::service::service_fn(move |mut request: axum::http::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            router.clone().oneshot(request)
-        });
-        // Half-close: a parked viewer's connection is not read for EOF while
-        // its request waits, which would cost a second 8 KiB read buffer per
-        // viewer. A viewer that left is noticed when its response is written.
-        let connection =
-            hyper::server::conn::http1::Builder::new().half_close(true).serve_connection(TokioIo::new(socket), service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "viewer connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
 }
 
 pub fn router(origin: Arc<Origin>) -> Router {

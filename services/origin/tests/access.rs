@@ -8,7 +8,6 @@ use std::time::Duration;
 use access::{AccessControl, AccessPolicy, ClientIpSource, PlaybackClaims, SigningKey, TokenSigner};
 use bytes::Bytes;
 use loadtest::http::{get, get_str, Response, Url};
-use rtmp::RtmpConfig;
 use testkit::stack::{start_servers_with_access, Publisher, Servers, KEY, TIMEOUT};
 use tokio::io::AsyncWriteExt;
 
@@ -31,7 +30,7 @@ fn token(key: &SigningKey, claims: PlaybackClaims) -> String {
 /// publisher. Each test uses its own `msn`: tests share the process's store
 /// directory, and concurrent writes of one key race there.
 async fn servers(access: &Arc<AccessControl>, msn: u64) -> (Servers, String) {
-    let servers = start_servers_with_access(RtmpConfig::default(), access.clone()).await;
+    let servers = start_servers_with_access(rtmp::default_limits(), access.clone()).await;
     for stream in ["demo", "other"] {
         servers.store.put(&live::segment_key(stream, msn), Bytes::from_static(SEGMENT)).await.unwrap();
     }

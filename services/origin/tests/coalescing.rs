@@ -57,7 +57,7 @@ async fn a_thousand_blocked_requests_cost_one_upstream_fetch() {
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_address = listener.local_addr().unwrap();
-    tokio::spawn(origin::serve(listener, proxy, std::future::pending()));
+    testkit::stack::serve_origin(listener, proxy);
 
     let (mut publisher, accepted) = Publisher::publish(ingest.rtmp, KEY).await;
     assert!(accepted);
@@ -115,7 +115,7 @@ async fn proxied_playlists_are_the_owners_bytes() {
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_address = listener.local_addr().unwrap();
-    tokio::spawn(origin::serve(listener, proxy, std::future::pending()));
+    testkit::stack::serve_origin(listener, proxy);
     let (mut publisher, accepted) = Publisher::publish(ingest.rtmp, KEY).await;
     assert!(accepted);
     tokio::spawn(async move { publisher.replay(FIXTURE).await });

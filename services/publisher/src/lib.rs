@@ -4,6 +4,9 @@
 //! on the live edge. Refusals are typed so each protocol maps them to its
 //! own status codes, and a [`Close`] says why a connection ended.
 
+// Network input reaches this crate: nothing here may panic on it.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+
 mod authorizer;
 mod close;
 mod gate;

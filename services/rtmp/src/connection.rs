@@ -1,15 +1,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use clock::Instant;
+
+use listener::{Connection, GuardedStream, Shutdown, UsefulMark};
 use media::flv::{parse_audio_tag, parse_video_tag};
 use media::rtmp::{RtmpEvent, ServerConnection};
 use media::timeline::TimestampUnwrapper;
 use media::MediaError;
 use publisher::{kicked, Close, Gate, Publication, Refusal};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::RtmpConfig;
@@ -77,12 +78,12 @@ impl ReadPacing {
 pub(crate) struct Context {
     pub gate: Gate,
     pub config: Arc<RtmpConfig>,
-    pub shutdown: watch::Receiver<bool>,
 }
 
-pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, context: Context) {
+pub(crate) async fn serve(connection: Connection, context: Context) {
+    let Connection { stream, peer, useful, shutdown } = connection;
     let span = tracing::info_span!("rtmp", %peer, stream = tracing::field::Empty);
-    let close = Publisher::new(context, peer).run(socket).instrument(span.clone()).await;
+    let close = Publisher::new(context, peer, useful).run(stream, shutdown).instrument(span.clone()).await;
     let _entered = span.enter();
     close.log("RTMP", &());
 }
@@ -90,6 +91,9 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, context: Context)
 struct Publisher {
     context: Context,
     peer: SocketAddr,
+    /// Marked once a publish is accepted; the listener closes connections
+    /// that are not useful in time.
+    useful: UsefulMark,
     rtmp: ServerConnection,
     session: Option<Publication>,
     video_clock: TimestampUnwrapper,
@@ -97,11 +101,12 @@ struct Publisher {
 }
 
 impl Publisher {
-    fn new(context: Context, peer: SocketAddr) -> Self {
+    fn new(context: Context, peer: SocketAddr, useful: UsefulMark) -> Self {
         let rtmp = ServerConnection::new(context.config.limits);
         Self {
             context,
             peer,
+            useful,
             rtmp,
             session: None,
             video_clock: TimestampUnwrapper::new(),
@@ -109,32 +114,32 @@ impl Publisher {
         }
     }
 
-    async fn run(mut self, mut socket: TcpStream) -> Close {
+    /// Reads, packages and answers until the publisher leaves; an idle
+    /// publisher is the listener's to close.
+    async fn run(mut self, mut socket: GuardedStream, shutdown: Shutdown) -> Close {
         let mut buffer = vec![0u8; READ_BUFFER];
-        let mut shutdown = self.context.shutdown.clone();
         let mut pacing = ReadPacing::default();
         loop {
             let read_started = Instant::now();
             let read = tokio::select! {
-                read = tokio::time::timeout(self.context.config.idle_timeout, socket.read(&mut buffer)) => read,
+                read = socket.read(&mut buffer) => read,
                 _ = kicked(&self.session) => return Close::TakenOver,
-                _ = draining(&mut shutdown) => return self.drain(&mut socket).await,
+                _ = shutdown.begun() => return self.drain(&mut socket).await,
             };
             let mut cycle_bytes = match read {
-                Err(_) => return Close::Idle,
-                Ok(Err(error)) => return Close::failed(error),
-                Ok(Ok(0)) => return Close::PeerClosed,
-                Ok(Ok(count)) => count,
+                Err(error) => return Close::failed(error),
+                Ok(0) => return Close::PeerClosed,
+                Ok(count) => count,
             };
             let waited = read_started.elapsed() >= Duration::from_millis(1);
-            let mut outcome = self.process(&buffer[..cycle_bytes]).await.err();
+            let mut outcome = self.process(buffer.get(..cycle_bytes).unwrap_or_default()).await.err();
             // Take everything already waiting, so a pause below never throttles.
             while outcome.is_none() {
                 match socket.try_read(&mut buffer) {
                     Ok(0) => outcome = Some(Close::PeerClosed),
                     Ok(count) => {
                         cycle_bytes += count;
-                        outcome = self.process(&buffer[..count]).await.err();
+                        outcome = self.process(buffer.get(..count).unwrap_or_default()).await.err();
                     }
                     Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(error) => outcome = Some(Close::failed(error)),
@@ -151,7 +156,7 @@ impl Publisher {
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
                     _ = kicked(&self.session) => return Close::TakenOver,
-                    _ = draining(&mut shutdown) => return self.drain(&mut socket).await,
+                    _ = shutdown.begun() => return self.drain(&mut socket).await,
                 }
             }
         }
@@ -165,7 +170,7 @@ impl Publisher {
         Ok(())
     }
 
-    async fn drain(&mut self, socket: &mut TcpStream) -> Close {
+    async fn drain(&mut self, socket: &mut GuardedStream) -> Close {
         self.rtmp.disconnect("NetConnection.Connect.Closed", "Server is restarting; reconnect.");
         let _ = self.flush(socket).await;
         Close::ShuttingDown
@@ -183,7 +188,7 @@ impl Publisher {
         let pause = (until_due + WAKE_AFTER_DUE).min(pacing.time_to_fill(READ_BUFFER));
         (pause >= MIN_PAUSE).then_some(pause)
     }
-    async fn flush(&mut self, socket: &mut TcpStream) -> std::io::Result<()> {
+    async fn flush(&mut self, socket: &mut GuardedStream) -> std::io::Result<()> {
         while let Some(bytes) = self.rtmp.take_outgoing() {
             socket.write_all(&bytes).await?;
         }
@@ -240,6 +245,7 @@ impl Publisher {
         match admitted {
             Ok(publication) => {
                 tracing::info!("publishing");
+                self.useful.mark();
                 self.session = Some(publication);
                 self.rtmp.accept_publish();
                 Ok(())
@@ -262,10 +268,36 @@ fn status_code(refusal: &Refusal) -> &'static str {
     }
 }
 
-async fn draining(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
-}
-
 fn media_close(error: MediaError) -> Close {
     Close::failed(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn pauses_are_planned_from_the_publishers_rate_and_clock() {
+        let mut pacing = ReadPacing::default();
+        // Nothing is known in the first second: no pause.
+        pacing.record(250_000);
+        assert_eq!(pacing.time_to_fill(READ_BUFFER), Duration::ZERO);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        pacing.record(250_000);
+        // 500 kB in 2 s: 64 KiB arrive in about 262 ms.
+        let fill = pacing.time_to_fill(READ_BUFFER);
+        assert!(fill > Duration::from_millis(255) && fill < Duration::from_millis(270), "{fill:?}");
+
+        // A frame at media time 1000 ms read the moment it arrived (2 s
+        // after the start): the publisher's clock is 1000 ms behind ours,
+        // so the frame at 1200 ms is due 200 ms from now.
+        let wait = pacing.wait_for(1000.0, 1200.0, true).unwrap();
+        assert_eq!(wait, Duration::from_millis(200));
+        // Data that had waited in the buffer cannot raise the offset.
+        tokio::time::advance(Duration::from_millis(100)).await;
+        let wait = pacing.wait_for(1050.0, 1200.0, false).unwrap();
+        assert_eq!(wait, Duration::from_millis(100), "still due at the same instant");
+        // A frame already due is read at once.
+        assert_eq!(pacing.wait_for(1100.0, 1100.0, true), None);
+    }
 }

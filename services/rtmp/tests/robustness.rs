@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use loadtest::http::get_str;
-use rtmp::RtmpConfig;
 use testkit::stack::{start_servers_with, Publisher, KEY, TIMEOUT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -25,8 +24,8 @@ async fn closed_by_server(socket: &mut TcpStream, within: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_and_silent_publishers_are_dropped_while_others_stream() {
-    let config = RtmpConfig { idle_timeout: Duration::from_millis(700), ..RtmpConfig::default() };
-    let servers = start_servers_with(config).await;
+    let limits = listener::Limits { idle_timeout: Some(Duration::from_millis(700)), ..rtmp::default_limits() };
+    let servers = start_servers_with(limits).await;
 
     // A good publisher streams throughout.
     let (mut good, accepted) = Publisher::publish(servers.rtmp, KEY).await;

@@ -6,11 +6,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use listener::{Connection, GuardedStream, Shutdown, UsefulMark};
 use media::rtsp::{MessageReader, PushSession, RecordTransport, Request, Response, RtspInput};
 use publisher::{Close, Gate, Publication};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::auth::{self, DigestGate, Refusal};
@@ -23,7 +22,6 @@ const PUBLIC_METHODS: &str = "OPTIONS, ANNOUNCE, SETUP, RECORD, TEARDOWN, GET_PA
 pub(crate) struct Context {
     pub gate: Gate,
     pub config: Arc<PushConfig>,
-    pub shutdown: watch::Receiver<bool>,
 }
 
 /// What the close log line tells about the session.
@@ -34,12 +32,14 @@ struct SessionCounters {
     foreign_udp_packets: u64,
 }
 
-pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, context: Context) {
+pub(crate) async fn serve(connection: Connection, context: Context) {
+    let Connection { stream: socket, peer, useful, shutdown } = connection;
     let span = tracing::info_span!("rtsp_push", %peer, stream = tracing::field::Empty);
-    let local_ip = socket.local_addr().map_or(peer.ip(), |local| local.ip());
+    let local_ip = socket.get_ref().local_addr().map_or(peer.ip(), |local| local.ip());
     let mut publisher = Publisher {
         context,
         peer,
+        useful,
         local_ip,
         announced: None,
         recording: false,
@@ -48,7 +48,7 @@ pub(crate) async fn serve(socket: TcpStream, peer: SocketAddr, context: Context)
         udp: UdpTracks::new(peer.ip()),
         last_rtp: Instant::now(),
     };
-    let close = publisher.run(socket).instrument(span.clone()).await;
+    let close = publisher.run(socket, shutdown).instrument(span.clone()).await;
     let _entered = span.enter();
     let counters = SessionCounters {
         media: publisher.announced.as_ref().map(|announced| announced.push.stats()).unwrap_or_default(),
@@ -68,6 +68,9 @@ struct Announced {
 struct Publisher {
     context: Context,
     peer: SocketAddr,
+    /// Marked once an ANNOUNCE is accepted; the listener closes connections
+    /// that are not useful in time.
+    useful: UsefulMark,
     /// The address the publisher reached us on; UDP ports are bound there.
     local_ip: IpAddr,
     announced: Option<Announced>,
@@ -80,10 +83,9 @@ struct Publisher {
 }
 
 impl Publisher {
-    async fn run(&mut self, mut socket: TcpStream) -> Close {
+    async fn run(&mut self, mut socket: GuardedStream, shutdown: Shutdown) -> Close {
         let mut reader = MessageReader::new(self.context.config.limits);
         let mut buffer = vec![0u8; READ_BUFFER];
-        let mut shutdown = self.context.shutdown.clone();
         let mut frames = Vec::new();
         let mut last_read = Instant::now();
         loop {
@@ -103,7 +105,7 @@ impl Publisher {
                 }
                 _ = tokio::time::sleep_until(deadline) => return Close::Idle,
                 _ = kicked(&self.announced) => return Close::TakenOver,
-                _ = shutdown.wait_for(|stop| *stop) => return Close::ShuttingDown,
+                _ = shutdown.begun() => return Close::ShuttingDown,
             };
             last_read = Instant::now();
             let count = match read {
@@ -165,7 +167,10 @@ impl Publisher {
             "OPTIONS" => (Response::to(request, 200).with_header("Public", PUBLIC_METHODS), None),
             "GET_PARAMETER" | "SET_PARAMETER" => (self.with_session(Response::to(request, 200)), None),
             "ANNOUNCE" => match self.announce(request).await {
-                Ok(()) => (self.with_session(Response::to(request, 200)), None),
+                Ok(()) => {
+                    self.useful.mark();
+                    (self.with_session(Response::to(request, 200)), None)
+                }
                 Err(Refusal::Challenge(header)) => {
                     (Response::to(request, 401).with_header("WWW-Authenticate", header), None)
                 }
@@ -283,8 +288,10 @@ impl Publisher {
 
 /// The path of a request URI (absolute `rtsp://host/...` or already a path), without its query.
 pub(crate) fn uri_path(uri: &str) -> &str {
-    let without_scheme =
-        uri.split_once("://").map(|(_, rest)| rest.find('/').map_or("", |slash| &rest[slash..])).unwrap_or(uri);
+    let without_scheme = uri
+        .split_once("://")
+        .map(|(_, rest)| rest.find('/').and_then(|slash| rest.get(slash..)).unwrap_or(""))
+        .unwrap_or(uri);
     without_scheme.split(['?', '#']).next().unwrap_or_default()
 }
 

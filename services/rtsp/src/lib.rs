@@ -7,6 +7,9 @@
 //! itself lives in `media::rtsp`; this is the tokio shell. Camera pulls
 //! (RTSP in the other direction) are the `cameras` crate.
 
+// Network input reaches this crate: nothing here may panic on it.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+
 mod auth;
 mod connection;
 mod udp;
@@ -15,11 +18,9 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
-use live::Registry;
+use listener::{Limits, Listener, Shutdown};
 use media::rtsp::RtspLimits;
-use publisher::{Gate, StreamAuthorizer};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use publisher::Gate;
 
 /// Push server settings; defaults in [`Default`].
 #[derive(Debug, Clone)]
@@ -29,10 +30,6 @@ pub struct PushConfig {
     /// A connection that sends nothing this long is dropped (10 s); over
     /// UDP, a session whose RTP stops this long ends.
     pub idle_timeout: Duration,
-    /// Most concurrent RTSP connections (1000).
-    pub max_connections: usize,
-    /// The application path publishers use, as in rtsp://host/live/KEY (live).
-    pub app: String,
     /// Local ports for RTP over UDP, an even RTP and the next odd RTCP port
     /// per track (none: ephemeral ports chosen by the system).
     pub udp_ports: Option<RangeInclusive<u16>>,
@@ -40,33 +37,30 @@ pub struct PushConfig {
 
 impl Default for PushConfig {
     fn default() -> Self {
-        Self {
-            limits: RtspLimits::default(),
-            idle_timeout: Duration::from_secs(10),
-            max_connections: 1000,
-            app: "live".into(),
-            udp_ports: None,
-        }
+        Self { limits: RtspLimits::default(), idle_timeout: Duration::from_secs(10), udp_ports: None }
     }
 }
 
-/// Accepts RTSP publishers on `listener` until `shutdown` turns true, then
+/// What the listener allows an RTSP connection by default: 1000 at once,
+/// an ANNOUNCE accepted within 10 s. Idleness is the connection's own
+/// business: over UDP the control connection may rightly stay silent.
+pub fn default_limits() -> Limits {
+    Limits {
+        max_connections: 1000,
+        max_per_address: 0,
+        useful_within: Some(Duration::from_secs(10)),
+        idle_timeout: None,
+        write_timeout: Some(Duration::from_secs(10)),
+    }
+}
+
+/// Accepts RTSP publishers through `gate` until `shutdown` begins, then
 /// closes every open connection and returns once they are gone.
-pub async fn run(
-    listener: TcpListener,
-    registry: Arc<Registry>,
-    authorizer: Arc<dyn StreamAuthorizer>,
-    config: PushConfig,
-    shutdown: watch::Receiver<bool>,
-) {
-    let max_connections = config.max_connections;
-    let gate = Gate::new(registry, authorizer, config.app.clone());
+pub async fn run(listener: Listener, gate: Gate, config: PushConfig, shutdown: Shutdown) {
     let config = Arc::new(config);
-    let connection_shutdown = shutdown.clone();
-    ::listener::accept_until_shutdown(listener, max_connections, shutdown, "RTSP", |socket, peer| {
-        let context =
-            connection::Context { gate: gate.clone(), config: config.clone(), shutdown: connection_shutdown.clone() };
-        connection::serve(socket, peer, context)
-    })
-    .await
+    listener
+        .serve(shutdown, |connection| {
+            connection::serve(connection, connection::Context { gate: gate.clone(), config: config.clone() })
+        })
+        .await
 }

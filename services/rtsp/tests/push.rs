@@ -15,7 +15,6 @@ use publisher::{AuthFuture, KeyFuture, StreamAuthorizer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
-use tokio::sync::watch;
 
 use testkit::camera::STARTUP;
 use testkit::edge::*;
@@ -39,7 +38,7 @@ impl StreamAuthorizer for KeyPrefix {
 struct Server {
     port: u16,
     registry: Arc<Registry>,
-    stop: watch::Sender<bool>,
+    shutdown: listener::Shutdown,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -49,12 +48,14 @@ impl Server {
     }
 
     async fn start_with(config: rtsp::PushConfig) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("address").port();
+        let socket = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = socket.local_addr().expect("address").port();
         let registry = registry();
-        let (stop, shutdown) = watch::channel(false);
-        let task = tokio::spawn(rtsp::run(listener, registry.clone(), Arc::new(KeyPrefix), config, shutdown));
-        Server { port, registry, stop, task }
+        let shutdown = listener::Shutdown::new();
+        let listener = listener::Listener::new("rtsp", socket, rtsp::default_limits());
+        let gate = publisher::Gate::new(registry.clone(), Arc::new(KeyPrefix), "live");
+        let task = tokio::spawn(rtsp::run(listener, gate, config, shutdown.clone()));
+        Server { port, registry, shutdown, task }
     }
 
     fn url(&self, key: &str) -> String {
@@ -62,7 +63,7 @@ impl Server {
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(true);
+        self.shutdown.begin(tokio::time::Instant::now() + Duration::from_secs(10));
         let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
     }
 }

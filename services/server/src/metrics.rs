@@ -8,15 +8,39 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use cluster::FencedWriter;
+use listener::ListenerStats;
 use live::{Registry, StorageWriter};
 use origin::Upstream;
+
+use crate::stacks::ingest::IngestStack;
 
 /// What a pod can report; each role fills what it has.
 #[derive(Clone, Default)]
 pub struct MetricSources {
     pub writer: Option<StorageWriter>,
+    pub fenced: Option<Arc<FencedWriter>>,
     pub live: Option<Arc<Registry>>,
     pub upstream: Option<Arc<Upstream>>,
+    /// Every listener of the process by name (http, rtmp, rtsp, internal).
+    pub listeners: Vec<(&'static str, Arc<ListenerStats>)>,
+}
+
+impl MetricSources {
+    pub fn of_ingest(ingest: &IngestStack) -> Self {
+        Self {
+            writer: Some(ingest.writer.clone()),
+            fenced: Some(ingest.fenced.clone()),
+            live: Some(ingest.live.clone()),
+            upstream: None,
+            listeners: ingest.listeners.clone(),
+        }
+    }
+
+    pub fn with_listener(mut self, name: &'static str, stats: Arc<ListenerStats>) -> Self {
+        self.listeners.push((name, stats));
+        self
+    }
 }
 
 pub fn router(sources: MetricSources) -> Router {
@@ -80,6 +104,26 @@ pub fn render(sources: &MetricSources) -> String {
             u8::from(live.has_publishers()),
         );
     }
+    if let Some(fenced) = &sources.fenced {
+        let stats = fenced.stats();
+        metric(&mut out, "relay_registry_pending_events", "gauge", "Writes waiting for the database", stats.pending);
+        metric(
+            &mut out,
+            "relay_registry_pending_disk_bytes",
+            "gauge",
+            "Payload bytes waiting for the database in the spool",
+            stats.pending_disk_bytes,
+        );
+        metric(&mut out, "relay_registry_retries_total", "counter", "Database writes retried", stats.retries);
+        metric(
+            &mut out,
+            "relay_registry_dropped_total",
+            "counter",
+            "Writes lost with memory and spool full",
+            stats.dropped,
+        );
+    }
+    render_listeners(&mut out, &sources.listeners);
     if let Some(upstream) = &sources.upstream {
         metric(
             &mut out,
@@ -97,4 +141,40 @@ pub fn render(sources: &MetricSources) -> String {
         );
     }
     out
+}
+
+/// One series per listener for each counter, labelled by listener name.
+fn render_listeners(out: &mut String, listeners: &[(&'static str, Arc<ListenerStats>)]) {
+    if listeners.is_empty() {
+        return;
+    }
+    let snapshots: Vec<_> = listeners.iter().map(|(name, stats)| (*name, stats.snapshot())).collect();
+    type Read = fn(&listener::StatsSnapshot) -> u64;
+    let series: [(&str, &str, &str, Read); 9] = [
+        ("relay_listener_accepted_total", "counter", "Connections accepted", |stats| stats.accepted),
+        ("relay_listener_open_connections", "gauge", "Connections open", |stats| stats.open),
+        ("relay_listener_refused_full_total", "counter", "Connections refused at the global cap", |stats| {
+            stats.refused_full
+        }),
+        ("relay_listener_refused_address_total", "counter", "Connections refused at the per-address cap", |stats| {
+            stats.refused_address
+        }),
+        ("relay_listener_not_useful_total", "counter", "Connections closed for not becoming useful in time", |stats| {
+            stats.not_useful_in_time
+        }),
+        ("relay_listener_idle_total", "counter", "Connections closed idle", |stats| stats.idle),
+        ("relay_listener_write_stalled_total", "counter", "Connections closed with writes stalled", |stats| {
+            stats.write_stalled
+        }),
+        ("relay_listener_cut_at_drain_total", "counter", "Connections cut at the drain deadline", |stats| {
+            stats.cut_at_drain
+        }),
+        ("relay_listener_accept_errors_total", "counter", "Failed accepts", |stats| stats.accept_errors),
+    ];
+    for (name, kind, help, read) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (listener, stats) in &snapshots {
+            let _ = writeln!(out, "{name}{{listener=\"{listener}\"}} {}", read(stats));
+        }
+    }
 }

@@ -45,7 +45,7 @@ async fn killing_the_pulling_pod_moves_the_camera_within_the_lease() {
     let _camera = tokio::task::block_in_place(|| start_rtsp_camera(camera_port));
     register_camera(&database, format!("rtsp://127.0.0.1:{camera_port}/cam")).await;
     let s3 = S3TestServer::start_with_bucket(BUCKET).await;
-    let mut shared = vec![("RELAY_DATABASE_URL", database.clone()), ("RELAY_CAMERA_LEASE_MS", LEASE_MS.to_string())];
+    let mut shared = vec![("RELAY_DATABASE_URL", database.clone()), ("RELAY_CAMERAS_LEASE_MS", LEASE_MS.to_string())];
     shared.extend(common::s3_variables(&s3, BUCKET));
     let (ingest_a, ingest_b, origin) = tokio::task::block_in_place(|| {
         (

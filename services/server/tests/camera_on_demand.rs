@@ -116,7 +116,7 @@ async fn an_on_demand_camera_is_pulled_only_while_viewers_ask_for_it() {
     let _camera = tokio::task::block_in_place(|| start_rtsp_camera(camera_port));
     let key = admin_key(&database).await;
     let s3 = S3TestServer::start_with_bucket(BUCKET).await;
-    let mut shared = vec![("RELAY_DATABASE_URL", database.clone()), ("RELAY_CAMERA_LEASE_MS", LEASE_MS.to_string())];
+    let mut shared = vec![("RELAY_DATABASE_URL", database.clone()), ("RELAY_CAMERAS_LEASE_MS", LEASE_MS.to_string())];
     shared.extend(common::s3_variables(&s3, BUCKET));
     let (api, ingest, origin) = tokio::task::block_in_place(|| {
         (
@@ -196,7 +196,7 @@ async fn in_one_process_the_first_viewer_waits_for_the_local_pull() {
     let camera_port = free_port();
     let _camera = tokio::task::block_in_place(|| start_rtsp_camera(camera_port));
     let server = tokio::task::block_in_place(|| {
-        common::Server::start_with_env(&[("RELAY_CAMERA_LEASE_MS", LEASE_MS.to_string())])
+        common::Server::start_with_env(&[("RELAY_CAMERAS_LEASE_MS", LEASE_MS.to_string())])
     });
     let cookie = tokio::task::block_in_place(|| common::admin_cookie(&server));
     let camera = serde_json::json!({"url": format!("rtsp://127.0.0.1:{camera_port}/cam"), "mode": "on_demand", "linger_ms": LINGER_MS});

@@ -28,7 +28,8 @@ async fn sigterm_drains_publishers_and_uploads_then_exits() {
     let new = catalog::NewStream { name: "show".into(), device_id: None, stream_key: Some(KEY.into()), camera: None };
     database_handle.create_stream(&new).await.expect("stream");
     let s3 = S3TestServer::start_with_bucket(BUCKET).await;
-    let mut shared = vec![("RELAY_DATABASE_URL", database.clone()), ("RELAY_DRAIN_TIMEOUT_MS", "20000".to_string())];
+    let mut shared =
+        vec![("RELAY_DATABASE_URL", database.clone()), ("RELAY_SERVER_DRAIN_TIMEOUT_MS", "20000".to_string())];
     shared.extend(common::s3_variables(&s3, BUCKET));
     let (mut ingest, origin) = tokio::task::block_in_place(|| {
         (RoleProcess::start("ingest", "ingest-a", &shared), RoleProcess::start("origin", "origin-a", &shared))

@@ -21,7 +21,7 @@ async fn live_segments_are_uploaded_to_s3() {
     let s3 = S3TestServer::start_with_bucket(BUCKET).await;
     let client_config = s3.config(BUCKET);
     let variables = [
-        ("RELAY_STORAGE", "s3".to_string()),
+        ("RELAY_STORAGE_KIND", "s3".to_string()),
         ("RELAY_S3_BUCKET", BUCKET.to_string()),
         ("RELAY_S3_PREFIX", "e2e".to_string()),
         ("RELAY_S3_ENDPOINT", s3.endpoint()),

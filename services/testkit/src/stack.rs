@@ -16,10 +16,8 @@ use rml_rtmp::sessions::{
     ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType,
 };
 use rml_rtmp::time::RtmpTimestamp;
-use rtmp::RtmpConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 /// The one stream key the servers know; it publishes stream `demo`.
 pub const KEY: &str = "test-key-0123456789";
@@ -38,34 +36,38 @@ pub struct Servers {
     pub rtmp: SocketAddr,
     pub http: SocketAddr,
     pub store: Arc<dyn storage::ObjectStore>,
-    _shutdown: watch::Sender<bool>,
+    /// Begun when the servers are dropped.
+    shutdown: listener::Shutdown,
 }
 
 pub async fn start_servers() -> Servers {
-    start_servers_with(RtmpConfig::default()).await
+    start_servers_with(rtmp::default_limits()).await
 }
 
-pub async fn start_servers_with(rtmp_config: RtmpConfig) -> Servers {
-    start_servers_with_access(rtmp_config, Arc::new(AccessControl::public())).await
+/// With `rtmp_limits` on the RTMP listener.
+pub async fn start_servers_with(rtmp_limits: listener::Limits) -> Servers {
+    start_servers_with_access(rtmp_limits, Arc::new(AccessControl::public())).await
 }
 
-pub async fn start_servers_with_access(rtmp_config: RtmpConfig, access: Arc<AccessControl>) -> Servers {
+pub async fn start_servers_with_access(rtmp_limits: listener::Limits, access: Arc<AccessControl>) -> Servers {
     let root = std::env::temp_dir().join(format!("live-path-{}", std::process::id()));
     let store: Arc<dyn storage::ObjectStore> = Arc::new(storage::LocalDirStore::new(root));
     let writer = live::spawn_storage_writer(store.clone(), 64);
     let config = LiveConfig { reconnect_grace: Duration::from_millis(800), ..LiveConfig::default() };
     let registry = Registry::new(config, Some(writer));
     registry.spawn_housekeeping();
-    let (shutdown_sender, shutdown) = watch::channel(false);
+    let shutdown = listener::Shutdown::new();
     let rtmp_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let servers = Servers {
         rtmp: rtmp_listener.local_addr().unwrap(),
         http: http_listener.local_addr().unwrap(),
         store: store.clone(),
-        _shutdown: shutdown_sender,
+        shutdown: shutdown.clone(),
     };
-    tokio::spawn(rtmp::run(rtmp_listener, registry.clone(), Arc::new(OneKey), rtmp_config, shutdown));
+    let rtmp_listener = listener::Listener::new("rtmp", rtmp_listener, rtmp_limits);
+    let gate = publisher::Gate::new(registry.clone(), Arc::new(OneKey), "live");
+    tokio::spawn(rtmp::run(rtmp_listener, gate, rtmp::RtmpConfig::default(), shutdown));
     let origin = Arc::new(Origin {
         registry,
         storage: store,
@@ -76,8 +78,23 @@ pub async fn start_servers_with_access(rtmp_config: RtmpConfig, access: Arc<Acce
         play_hook: None,
         demand: None,
     });
-    tokio::spawn(origin::serve(http_listener, origin, std::future::pending()));
+    serve_origin(http_listener, origin);
     servers
+}
+
+/// Serves `origin` on `socket` through the shared listener, room for many
+/// viewers, until the test ends.
+pub fn serve_origin(socket: TcpListener, origin: Arc<Origin>) {
+    let limits = listener::Limits { max_connections: 16_384, ..listener::Limits::default() };
+    let listener = listener::Listener::new("http", socket, limits);
+    let served = listener::http::serve(listener, origin::router(origin), listener::Shutdown::new());
+    tokio::spawn(served);
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        self.shutdown.begin(tokio::time::Instant::now());
+    }
 }
 
 /// A publisher speaking RTMP through rml_rtmp's client session.

@@ -12,8 +12,10 @@ output "helm_values" {
   description = "Values for helm upgrade -f: bucket, IRSA roles and playback URL."
   value = yamlencode({
     config = {
-      s3_bucket = module.media.bucket_name
-      s3_region = module.media.bucket_region
+      s3 = {
+        bucket = module.media.bucket_name
+        region = module.media.bucket_region
+      }
     }
     ingest = { serviceAccount = { annotations = { "eks.amazonaws.com/role-arn" = module.media.writer_role_arn } } }
     api    = { serviceAccount = { annotations = { "eks.amazonaws.com/role-arn" = module.media.writer_role_arn } } }

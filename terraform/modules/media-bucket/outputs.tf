@@ -1,5 +1,5 @@
 output "bucket_name" {
-  description = "Bucket name: the chart's config.s3_bucket."
+  description = "Bucket name: the chart's config.s3.bucket."
   value       = aws_s3_bucket.this.bucket
 }
 
@@ -9,12 +9,12 @@ output "bucket_arn" {
 }
 
 output "bucket_region" {
-  description = "Region of the bucket: the chart's config.s3_region when pods run elsewhere."
+  description = "Region of the bucket: the chart's config.s3.region when pods run elsewhere."
   value       = aws_s3_bucket.this.region
 }
 
 output "key_prefix" {
-  description = "The chart's config.s3_prefix."
+  description = "The chart's config.s3.prefix."
   value       = var.key_prefix
 }
 

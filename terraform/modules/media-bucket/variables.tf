@@ -4,7 +4,7 @@ variable "bucket_name" {
 }
 
 variable "key_prefix" {
-  description = "Prefix of every key, the same as the server's s3_prefix, without a trailing slash. Empty: keys start at the bucket root."
+  description = "Prefix of every key, the same as the server's s3.prefix, without a trailing slash. Empty: keys start at the bucket root."
   type        = string
   default     = ""
 

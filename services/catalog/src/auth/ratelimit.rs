@@ -2,7 +2,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use clock::Instant;
 
 /// Beyond this many tracked names the oldest-looking entries are dropped,
 /// so a flood of made-up usernames cannot grow memory without bound.
@@ -91,12 +93,14 @@ mod tests {
         assert!(limiter.check(&["user:alice".to_owned()]).is_ok());
     }
 
-    #[test]
-    fn failures_expire_with_the_window() {
-        let limiter = LoginLimiter::new(1, Duration::from_millis(1));
+    #[tokio::test(start_paused = true)]
+    async fn failures_expire_with_the_window() {
+        let limiter = LoginLimiter::new(1, Duration::from_secs(60));
         let key = vec!["user:carol".to_owned()];
         limiter.record_failure(&key);
-        std::thread::sleep(Duration::from_millis(5));
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(limiter.check(&key), Err(1), "one second of the window is left");
+        tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!(limiter.check(&key), Ok(()));
     }
 }

@@ -47,6 +47,12 @@ impl Database {
         self.db.kind()
     }
 
+    /// Whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), CatalogError> {
+        sqlx::query("SELECT 1").execute(self.pool()).await?;
+        Ok(())
+    }
+
     pub(crate) fn pool(&self) -> &AnyPool {
         self.db.pool()
     }

@@ -41,13 +41,13 @@ impl RoleProcess {
             command.env(variable, value);
         }
         command
-            .env("RELAY_DATA_DIR", data_dir.path())
-            .env("RELAY_POD_NAME", name)
+            .env("RELAY_SERVER_DATA_DIR", data_dir.path())
+            .env("RELAY_CLUSTER_POD_NAME", name)
             .env("RELAY_RTMP_LISTEN", format!("127.0.0.1:{rtmp_port}"))
             .env("RELAY_RTSP_LISTEN", "127.0.0.1:0")
             .env("RELAY_HTTP_LISTEN", format!("127.0.0.1:{http_port}"))
-            .env("RELAY_INTERNAL_LISTEN", format!("127.0.0.1:{http_port}"))
-            .env("RELAY_ADVERTISE_ADDRESS", format!("127.0.0.1:{http_port}"))
+            .env("RELAY_CLUSTER_INTERNAL_LISTEN", format!("127.0.0.1:{http_port}"))
+            .env("RELAY_CLUSTER_ADVERTISE_ADDRESS", format!("127.0.0.1:{http_port}"))
             .env("NO_COLOR", "1");
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "info");

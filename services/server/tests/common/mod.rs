@@ -57,7 +57,7 @@ pub fn require_file(path: &Path, hint: &str) {
 pub fn s3_variables(s3: &storage::test_server::S3TestServer, bucket: &str) -> Vec<(&'static str, String)> {
     let config = s3.config(bucket);
     vec![
-        ("RELAY_STORAGE", "s3".to_string()),
+        ("RELAY_STORAGE_KIND", "s3".to_string()),
         ("RELAY_S3_BUCKET", bucket.to_string()),
         ("RELAY_S3_ENDPOINT", s3.endpoint()),
         ("RELAY_S3_REGION", config.region.unwrap_or_default()),

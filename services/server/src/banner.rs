@@ -1,0 +1,37 @@
+//! What `relay all` prints for the person who started it: where OBS
+//! publishes, the stream key, the player link and the playlist URL.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+
+use crate::config::{non_empty, Config};
+
+pub fn print(config: &Config, rtmp: SocketAddr, http: SocketAddr, stream: &catalog::StreamRecord) {
+    let host = |address: SocketAddr| {
+        non_empty(&config.server.public_host).map_or_else(|| display_host(address.ip()), str::to_owned)
+    };
+    let app = &config.rtmp.app;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "OBS server URL: rtmp://{}:{}/{app}", host(rtmp), rtmp.port());
+    let _ = writeln!(out, "Stream key: {}", stream.stream_key);
+    let _ = writeln!(out, "Player link: http://{}:{}/player.html?stream={}", host(http), http.port(), stream.name);
+    let _ = writeln!(out, "Playlist URL: http://{}:{}/live/{}/index.m3u8", host(http), http.port(), stream.name);
+    let _ = out.flush();
+}
+
+/// A wildcard bind is shown as this machine's first LAN address, so the
+/// printed links work from a phone on the same network.
+pub fn display_host(ip: IpAddr) -> String {
+    if !ip.is_unspecified() {
+        return match ip {
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            IpAddr::V4(v4) => v4.to_string(),
+        };
+    }
+    if_addrs::get_if_addrs()
+        .ok()
+        .and_then(|interfaces| {
+            interfaces.into_iter().find(|interface| !interface.is_loopback() && interface.ip().is_ipv4())
+        })
+        .map_or_else(|| "localhost".to_string(), |interface| interface.ip().to_string())
+}

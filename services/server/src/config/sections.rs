@@ -1,0 +1,416 @@
+//! The settings, by section. Each field's doc comment gives its default;
+//! relay.toml.example says the same with one line of why.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerSection,
+    pub http: HttpSection,
+    pub rtmp: RtmpSection,
+    pub rtsp: RtspSection,
+    pub live: LiveSection,
+    pub storage: StorageSection,
+    pub s3: S3Section,
+    pub database: DatabaseSection,
+    pub cluster: ClusterSection,
+    pub cameras: CamerasSection,
+    pub dvr: DvrSection,
+}
+
+/// Text or JSON log lines on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// The SQLite database, local objects and the spool live here (data).
+    pub data_dir: PathBuf,
+    /// Host name printed in URLs; empty: this machine's first LAN address.
+    pub public_host: String,
+    /// On SIGTERM, how long publishers, requests and uploads may take to
+    /// finish before the process exits, in ms (30000).
+    pub drain_timeout_ms: u64,
+    /// `text` or `json` (text).
+    pub log_format: LogFormat,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            public_host: String::new(),
+            drain_timeout_ms: 30_000,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Playlists, media, the player, the API and the console (0.0.0.0:8080).
+    pub listen: SocketAddr,
+    /// Most connections open at once (16384).
+    pub max_connections: usize,
+    /// Most connections from one client address; 0 for no cap (0: viewers
+    /// behind one NAT or CDN share addresses).
+    pub max_connections_per_address: usize,
+    /// A connection must send its first request's headers within this, in
+    /// ms (10000); later requests on it are bounded by idle_timeout_ms.
+    pub header_timeout_ms: u64,
+    /// A connection that moves no byte this long is closed, in ms (60000).
+    pub idle_timeout_ms: u64,
+    /// A response that cannot be written for this long is abandoned, in ms
+    /// (30000).
+    pub write_timeout_ms: u64,
+    /// Console session cookies carry `Secure`: set when the API is served
+    /// over HTTPS (false, so `make run` works on plain HTTP).
+    pub secure_cookies: bool,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            max_connections: 16_384,
+            max_connections_per_address: 0,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            write_timeout_ms: 30_000,
+            secure_cookies: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtmpSection {
+    /// Where OBS and encoders publish (0.0.0.0:1935).
+    pub listen: SocketAddr,
+    /// The application in rtmp://host/APP (live).
+    pub app: String,
+    /// Most connections open at once (1000).
+    pub max_connections: usize,
+    /// Most connections from one client address; 0 for no cap (0).
+    pub max_connections_per_address: usize,
+    /// A connection must have its publish accepted within this, in ms (10000).
+    pub publish_within_ms: u64,
+    /// A connection that sends nothing this long is dropped, in ms (10000).
+    pub idle_timeout_ms: u64,
+    /// Largest RTMP message accepted, in bytes (4194304).
+    pub max_message_bytes: usize,
+    /// Threads that run publisher connections, each an event loop of its
+    /// own (1); 0 runs them on the main runtime.
+    pub worker_threads: usize,
+}
+
+impl Default for RtmpSection {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            app: "live".into(),
+            max_connections: 1000,
+            max_connections_per_address: 0,
+            publish_within_ms: 10_000,
+            idle_timeout_ms: 10_000,
+            max_message_bytes: 4 << 20,
+            worker_threads: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtspSection {
+    /// Where encoders push with ANNOUNCE/RECORD: rtsp://host:8554/APP/KEY
+    /// (0.0.0.0:8554).
+    pub listen: SocketAddr,
+    /// Most connections open at once (1000).
+    pub max_connections: usize,
+    /// Most connections from one client address; 0 for no cap (0).
+    pub max_connections_per_address: usize,
+    /// A connection must have its ANNOUNCE accepted within this, in ms (10000).
+    pub publish_within_ms: u64,
+    /// A connection that sends nothing this long is dropped; over UDP, a
+    /// session whose RTP stops this long ends, in ms (10000).
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for RtspSection {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8554)),
+            max_connections: 1000,
+            max_connections_per_address: 0,
+            publish_within_ms: 10_000,
+            idle_timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveSection {
+    /// Segment target duration, in ms (2000).
+    pub segment_target_ms: u32,
+    /// LL-HLS part target, in ms (200).
+    pub part_target_ms: u32,
+    /// Complete segments in the live playlist (10).
+    pub playlist_window_segments: usize,
+    /// A publisher reconnecting within this continues its playlist, in ms (10000).
+    pub reconnect_grace_ms: u64,
+    /// A publisher silent this long can be taken over by a new one, in ms (5000).
+    pub takeover_after_ms: u64,
+}
+
+impl Default for LiveSection {
+    fn default() -> Self {
+        Self {
+            segment_target_ms: 2000,
+            part_target_ms: 200,
+            playlist_window_segments: 10,
+            reconnect_grace_ms: 10_000,
+            takeover_after_ms: 5_000,
+        }
+    }
+}
+
+/// Where complete segments and init segments go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// Files under server.data_dir/objects.
+    #[default]
+    Local,
+    /// The bucket of [s3].
+    S3,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// `local` (data_dir/objects) or `s3` (local).
+    pub kind: StorageKind,
+    /// Objects waiting for storage in memory before they spill to the spool (256).
+    pub queue_objects: usize,
+    /// Bytes waiting in memory for storage or the database (268435456).
+    pub memory_bytes: u64,
+    /// Objects storage cannot take right now wait here; empty: data_dir/spool.
+    pub spool_dir: PathBuf,
+    /// Most bytes the spool may hold (4294967296).
+    pub spool_max_bytes: u64,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        Self {
+            kind: StorageKind::Local,
+            queue_objects: 256,
+            memory_bytes: 256 << 20,
+            spool_dir: PathBuf::new(),
+            spool_max_bytes: 4 << 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Section {
+    /// Bucket name; required when storage.kind = "s3".
+    pub bucket: String,
+    /// Key prefix inside the bucket; empty: none.
+    pub prefix: String,
+    /// Region; empty: the standard AWS chain, else us-east-1.
+    pub region: String,
+    /// Endpoint of an S3-compatible store (MinIO, Ceph, R2); empty: AWS.
+    pub endpoint: String,
+    /// Path-style addressing, which most self-hosted stores need (false).
+    pub force_path_style: bool,
+    /// Static credentials, both or neither; empty: the standard chain
+    /// (environment, profile, web identity).
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSection {
+    /// `sqlite://…` or `postgres://…`; empty: SQLite at data_dir/relay.db.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSection {
+    /// This pod's name in the cluster registry; empty: host name and process id.
+    pub pod_name: String,
+    /// Ingest pods: where origin pods fetch live parts and playlists (0.0.0.0:8081).
+    pub internal_listen: SocketAddr,
+    /// Ingest pods: host:port other pods use to reach internal_listen;
+    /// empty: this host's first LAN address and internal_listen's port.
+    pub advertise_address: String,
+    /// Origin pods: bytes of recent parts and segments kept in memory (268435456).
+    pub origin_cache_bytes: usize,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        Self {
+            pod_name: String::new(),
+            internal_listen: SocketAddr::from(([0, 0, 0, 0], 8081)),
+            advertise_address: String::new(),
+            origin_cache_bytes: 256 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CamerasSection {
+    /// A camera pull moves to another ingest pod this long after its pod
+    /// stops renewing the lease, in ms (6000).
+    pub lease_ms: u64,
+    /// Where camera leases live: `database` or `kubernetes` (database).
+    pub lease_backend: cameras::LeaseBackend,
+    /// Namespace of the camera Lease objects; empty: the pod's own.
+    pub kubernetes_namespace: String,
+}
+
+impl Default for CamerasSection {
+    fn default() -> Self {
+        Self { lease_ms: 6000, lease_backend: cameras::LeaseBackend::Database, kubernetes_namespace: String::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DvrSection {
+    /// How far back viewers can rewind a stream without its own window, in
+    /// seconds (7200; at most 86400).
+    pub window_secs: u64,
+    /// The retention sweeper deletes expired segments from storage too
+    /// (true); false when bucket lifecycle rules expire them.
+    pub delete_expired_objects: bool,
+}
+
+impl Default for DvrSection {
+    fn default() -> Self {
+        Self { window_secs: 7200, delete_expired_objects: true }
+    }
+}
+
+/// A value `validate` refused: the key and why.
+pub type Refused = (&'static str, String);
+
+fn refuse<T>(key: &'static str, message: impl Into<String>) -> Result<T, Refused> {
+    Err((key, message.into()))
+}
+
+/// `Some` unless empty.
+pub fn non_empty(value: &str) -> Option<&str> {
+    (!value.is_empty()).then_some(value)
+}
+
+impl Config {
+    /// Checks values against each other and their ranges.
+    pub fn validate(&self) -> Result<(), Refused> {
+        let live = &self.live;
+        if !(50..=2000).contains(&live.part_target_ms) {
+            return refuse("live.part_target_ms", "must be 50-2000");
+        }
+        if live.segment_target_ms < 2 * live.part_target_ms || live.segment_target_ms > 20_000 {
+            return refuse("live.segment_target_ms", "must be at least 2 x part_target_ms and at most 20000");
+        }
+        if live.playlist_window_segments < 3 {
+            return refuse("live.playlist_window_segments", "must be at least 3");
+        }
+        if !(1024..=64 << 20).contains(&self.rtmp.max_message_bytes) {
+            return refuse("rtmp.max_message_bytes", "must be 1 KiB-64 MiB");
+        }
+        for (key, value) in [
+            ("http.max_connections", self.http.max_connections),
+            ("rtmp.max_connections", self.rtmp.max_connections),
+            ("rtsp.max_connections", self.rtsp.max_connections),
+        ] {
+            if value == 0 {
+                return refuse(key, "must be at least 1");
+            }
+        }
+        for (key, value) in [
+            ("http.header_timeout_ms", self.http.header_timeout_ms),
+            ("http.idle_timeout_ms", self.http.idle_timeout_ms),
+            ("http.write_timeout_ms", self.http.write_timeout_ms),
+            ("rtmp.publish_within_ms", self.rtmp.publish_within_ms),
+            ("rtmp.idle_timeout_ms", self.rtmp.idle_timeout_ms),
+            ("rtsp.publish_within_ms", self.rtsp.publish_within_ms),
+            ("rtsp.idle_timeout_ms", self.rtsp.idle_timeout_ms),
+        ] {
+            if !(100..=3_600_000).contains(&value) {
+                return refuse(key, "must be 100-3600000 ms");
+            }
+        }
+        let hold_ms = 3 * u64::from(live.segment_target_ms);
+        if self.http.idle_timeout_ms <= hold_ms {
+            return refuse("http.idle_timeout_ms", format!("must exceed a blocked request's hold ({hold_ms} ms)"));
+        }
+        if self.rtmp.app.is_empty() || self.rtmp.app.contains('/') {
+            return refuse("rtmp.app", "must be one non-empty path segment");
+        }
+        if self.storage.kind == StorageKind::S3 && self.s3.bucket.is_empty() {
+            return refuse("s3.bucket", "is required when storage.kind = \"s3\"");
+        }
+        if self.s3.access_key_id.is_empty() != self.s3.secret_access_key.is_empty() {
+            return refuse("s3.access_key_id", "set both access_key_id and secret_access_key, or neither");
+        }
+        let url = &self.database.url;
+        if !url.is_empty()
+            && !url.starts_with("sqlite:")
+            && !url.starts_with("postgres://")
+            && !url.starts_with("postgresql://")
+        {
+            return refuse("database.url", "must start with sqlite: or postgres://");
+        }
+        if !(60..=86_400).contains(&self.dvr.window_secs) {
+            return refuse("dvr.window_secs", "must be 60-86400");
+        }
+        if !(1000..=60_000).contains(&self.cameras.lease_ms) {
+            return refuse("cameras.lease_ms", "must be 1000-60000");
+        }
+        let namespace = &self.cameras.kubernetes_namespace;
+        if !namespace.is_empty() {
+            let label = namespace.len() <= 63
+                && namespace.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+                && !namespace.starts_with('-')
+                && !namespace.ends_with('-');
+            if !label {
+                return refuse(
+                    "cameras.kubernetes_namespace",
+                    "must be a namespace name (lowercase letters, digits, '-')",
+                );
+            }
+        }
+        if self.cluster.origin_cache_bytes < 1 << 20 {
+            return refuse("cluster.origin_cache_bytes", "must be at least 1 MiB");
+        }
+        if !(1000..=3_600_000).contains(&self.server.drain_timeout_ms) {
+            return refuse("server.drain_timeout_ms", "must be 1000-3600000");
+        }
+        Ok(())
+    }
+
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_millis(self.server.drain_timeout_ms)
+    }
+}

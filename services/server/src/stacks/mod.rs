@@ -1,0 +1,145 @@
+//! What roles are made of. Every role stands on one [`Foundation`] (its
+//! configuration, the database and control plane, its pod name) and
+//! composes stacks: [`ingest::IngestStack`] (publishers in, the live edge,
+//! uploads), [`origin`] (viewers) and [`api`] (the management API).
+//! `all` is the three in one process on one HTTP port.
+
+pub mod api;
+pub mod ingest;
+pub mod origin;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use access::AccessControl;
+use catalog::{Catalog, CatalogOptions, Database};
+use listener::{Limits, Listener};
+use live::LiveConfig;
+use media::segmenter::SegmenterConfig;
+use storage::{LocalDirStore, ObjectStore, S3Config, S3Store};
+
+use crate::config::{non_empty, Config, StorageKind};
+use crate::error::ServerError;
+
+/// What every stack of a process shares.
+pub struct Foundation {
+    pub config: Config,
+    pub database: Database,
+    pub catalog: Catalog,
+    /// Playback policies and token keys, kept current by the catalog.
+    pub access: Arc<AccessControl>,
+    /// This pod's name in the cluster registry.
+    pub pod: String,
+    /// The one clock every stack reads: the system's.
+    pub clock: clock::Clock,
+}
+
+impl Foundation {
+    /// Opens the database (creating the SQLite file in the data directory
+    /// when no URL is set) and the control plane over it. `pod` names the
+    /// process when the configuration does not.
+    pub async fn open(config: Config, pod: String) -> Result<Self, ServerError> {
+        let database = open_database(&config).await?;
+        let options = CatalogOptions::default();
+        let loaded = database.access_config(options.default_policy.clone(), options.client_ip.clone()).await?;
+        let access = Arc::new(AccessControl::new(loaded));
+        let catalog = Catalog::with_access_control(database.clone(), options, access.clone());
+        let pod = non_empty(&config.cluster.pod_name).map_or(pod, str::to_owned);
+        Ok(Self { config, database, catalog, access, pod, clock: clock::Clock::system() })
+    }
+
+    /// A listener on `address` with `limits`, named `what` in logs and metrics.
+    pub async fn bind(&self, address: SocketAddr, what: &'static str, limits: Limits) -> Result<Listener, ServerError> {
+        let socket =
+            tokio::net::TcpListener::bind(address).await.map_err(|error| ServerError::Bind { address, what, error })?;
+        Ok(Listener::new(what, socket, limits))
+    }
+
+    /// The public HTTP listener's limits.
+    pub fn http_limits(&self) -> Limits {
+        let http = &self.config.http;
+        Limits {
+            max_connections: http.max_connections,
+            max_per_address: http.max_connections_per_address,
+            useful_within: Some(self.header_timeout()),
+            idle_timeout: Some(Duration::from_millis(http.idle_timeout_ms)),
+            write_timeout: Some(Duration::from_millis(http.write_timeout_ms)),
+        }
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.http.header_timeout_ms)
+    }
+
+    /// Where completed segments and init segments go.
+    pub async fn open_store(&self) -> Result<Arc<dyn ObjectStore>, ServerError> {
+        let config = &self.config;
+        if config.storage.kind == StorageKind::Local {
+            return Ok(Arc::new(LocalDirStore::new(config.server.data_dir.join("objects"))));
+        }
+        let s3 = &config.s3;
+        let mut settings = S3Config::new(s3.bucket.clone());
+        settings.prefix = non_empty(&s3.prefix).map(str::to_owned);
+        settings.region = non_empty(&s3.region).map(str::to_owned);
+        settings.endpoint = non_empty(&s3.endpoint).map(str::to_owned);
+        settings.force_path_style = s3.force_path_style;
+        settings.access_key_id = non_empty(&s3.access_key_id).map(str::to_owned);
+        settings.secret_access_key = non_empty(&s3.secret_access_key).map(str::to_owned);
+        Ok(Arc::new(S3Store::connect(settings).await?))
+    }
+
+    pub fn live_config(&self) -> LiveConfig {
+        let live = &self.config.live;
+        LiveConfig {
+            segmenter: SegmenterConfig {
+                segment_target_ms: live.segment_target_ms,
+                part_target_ms: live.part_target_ms,
+                ..SegmenterConfig::default()
+            },
+            playlist_window_segments: live.playlist_window_segments,
+            reconnect_grace: Duration::from_millis(live.reconnect_grace_ms),
+            takeover_after: Duration::from_millis(live.takeover_after_ms),
+            clock: self.clock.clone(),
+            ..LiveConfig::default()
+        }
+    }
+
+    /// How long a blocking playlist or part request is held: three segment
+    /// targets.
+    pub fn hold(&self) -> Duration {
+        Duration::from_millis(3 * u64::from(self.config.live.segment_target_ms))
+    }
+
+    pub fn dvr_window(&self) -> Duration {
+        Duration::from_secs(self.config.dvr.window_secs)
+    }
+}
+
+async fn open_database(config: &Config) -> Result<Database, ServerError> {
+    if let Some(url) = non_empty(&config.database.url) {
+        return Ok(Database::connect(url).await?);
+    }
+    let directory = &config.server.data_dir;
+    std::fs::create_dir_all(directory).map_err(|error| ServerError::DataDir { path: directory.clone(), error })?;
+    let url = format!("sqlite://{}?mode=rwc", directory.join("relay.db").display());
+    Ok(Database::connect(&url).await?)
+}
+
+impl Foundation {
+    /// The registry's settings for this pod, registered at `address`.
+    pub fn cluster_config(&self, address: String) -> cluster::ClusterConfig {
+        cluster::ClusterConfig {
+            pod: self.pod.clone(),
+            address,
+            history_segments: self.config.live.playlist_window_segments,
+            clock: self.clock.clone(),
+            ..cluster::ClusterConfig::default()
+        }
+    }
+
+    /// The cluster registry as a pod without a live edge of its own sees it.
+    pub fn registry(&self) -> cluster::ClusterRegistry {
+        cluster::ClusterRegistry::new(self.database.db().pool().clone(), self.cluster_config(String::new()))
+    }
+}
