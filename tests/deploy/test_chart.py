@@ -8,10 +8,23 @@ import pytest
 import yaml
 
 from conftest import CHART
-from helm_render import RenderError, manifests, render_chart
+from helm_render import RenderError, find_defines, manifests, render_chart
 
 KUBE_VERSION = "1.30.0"
-REQUIRED = {"database": {"existingSecret": "relay-db"}, "config": {"s3_bucket": "live-media"}}
+# What the chart sets itself; config may not (relay.chartManagedKeys).
+CHART_MANAGED = [
+    "http.listen",
+    "rtmp.listen",
+    "cluster.internal_listen",
+    "server.data_dir",
+    "storage.spool_dir",
+    "cluster.pod_name",
+    "cluster.advertise_address",
+    "database.url",
+    "s3.access_key_id",
+    "s3.secret_access_key",
+]
+REQUIRED = {"database": {"existingSecret": "relay-db"}, "config": {"s3": {"bucket": "live-media"}}}
 EVERYTHING_ON = {
     "s3Credentials": {"existingSecret": "relay-s3"},
     "origin": {
@@ -25,9 +38,9 @@ EVERYTHING_ON = {
     "ingest": {
         "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/ingest"}},
         "rtmpService": {"loadBalancerSourceRanges": ["203.0.113.0/24"]},
-        "extraEnv": [{"name": "RUST_LOG", "value": "debug"}],
+        "extraEnv": [{"name": "RUST_LOG", "value": "debug"}, {"name": "RELAY_RTMP_IDLE_TIMEOUT_MS", "value": "15000"}],
     },
-    "config": {"s3_prefix": "prod", "drain_timeout_ms": 45500},
+    "config": {"s3": {"prefix": "prod"}, "server": {"drain_timeout_ms": 45500}, "dvr": {"delete_expired_objects": False}},
     "playbackBaseUrl": "https://d111111abcdef8.cloudfront.net/",
 }
 
@@ -55,19 +68,87 @@ def containers(deployment):
     return deployment["spec"]["template"]["spec"]["containers"]
 
 
+def helper_words(name):
+    """A space-separated list defined in _helpers.tpl, e.g. relay.configSections."""
+    return find_defines((CHART / "templates" / "_helpers.tpl").read_text())[name].split()
+
+
+def setting_of(variable):
+    """(section, key) a RELAY_* variable sets: the section is the first word after RELAY_."""
+    section, _, key = variable[len("RELAY_"):].lower().partition("_")
+    return section, key
+
+
 def test_install_without_database_secret_fails_with_a_clear_message():
     with pytest.raises(RenderError, match="database.existingSecret is required"):
         render_chart(CHART)
 
 
 def test_local_storage_is_refused():
-    with pytest.raises(RenderError, match="config.storage must be s3"):
-        render_chart(CHART, [REQUIRED, {"config": {"storage": "local"}}])
+    with pytest.raises(RenderError, match="config.storage.kind must be s3"):
+        render_chart(CHART, [REQUIRED, {"config": {"storage": {"kind": "local"}}}])
 
 
-def test_chart_managed_keys_cannot_be_overridden():
-    with pytest.raises(RenderError, match="config.http_listen is set by the chart"):
-        render_chart(CHART, [REQUIRED, {"config": {"http_listen": "0.0.0.0:9000"}}])
+def test_install_without_bucket_fails_with_a_clear_message():
+    with pytest.raises(RenderError, match="config.s3.bucket is required"):
+        render_chart(CHART, [{"database": {"existingSecret": "relay-db"}}])
+
+
+@pytest.mark.parametrize("path", CHART_MANAGED)
+def test_chart_managed_keys_cannot_be_overridden(path, server_config_keys):
+    section, key = path.split(".")
+    assert (section, key) in server_config_keys
+    with pytest.raises(RenderError, match=re.escape(f"config.{path} is set by the chart")):
+        render_chart(CHART, [REQUIRED, {"config": {section: {key: "x"}}}])
+
+
+def test_chart_managed_keys_are_the_ones_it_sets():
+    assert sorted(helper_words("relay.chartManagedKeys")) == sorted(CHART_MANAGED)
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        # Keys of the flat file the server read before it was sectioned name their new place.
+        ({"s3_bucket": "live-media"}, "config.s3_bucket is now config.s3.bucket"),
+        ({"storage": "s3"}, "config.storage is now config.storage.kind"),
+        ({"camera_lease_backend": "database"}, "config.camera_lease_backend is now config.cameras.lease_backend"),
+        ({"metrics": {"listen": "0.0.0.0:9090"}}, "config.metrics is not a section of relay.toml"),
+        ({"live": 5}, "config.live must be a map"),
+        ({"live": {"part_target_ms": 250.5}}, "config.live.part_target_ms must be a whole number"),
+        ({"live": {"part-target": 250}}, "config.live.part-target is not a setting name"),
+        ({"dvr": {"window_secs": [60]}}, "config.dvr.window_secs: only strings, numbers and booleans"),
+    ],
+)
+def test_config_outside_the_sectioned_format_is_refused(config, message):
+    with pytest.raises(RenderError, match=re.escape(message)):
+        render_chart(CHART, [REQUIRED, {"config": config}])
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("RELAY_POD_NAME", "ingest.extraEnv: RELAY_POD_NAME is now RELAY_CLUSTER_POD_NAME"),
+        ("RELAY_SPOOL_MAX_BYTES", "ingest.extraEnv: RELAY_SPOOL_MAX_BYTES is now RELAY_STORAGE_SPOOL_MAX_BYTES"),
+        ("RELAY_ORIGIN_SERVICE_HOST", "ingest.extraEnv: RELAY_ORIGIN_SERVICE_HOST is not a server setting"),
+        ("RELAY_HTTP_LISTEN", "ingest.extraEnv: RELAY_HTTP_LISTEN sets http.listen, which the chart sets"),
+        ("RELAY_DATABASE_URL", "ingest.extraEnv: RELAY_DATABASE_URL sets database.url, which the chart sets"),
+    ],
+)
+def test_extra_env_must_name_settings_the_chart_leaves_alone(name, message):
+    with pytest.raises(RenderError, match=re.escape(message)):
+        render_chart(CHART, [REQUIRED, {"ingest": {"extraEnv": [{"name": name, "value": "x"}]}}])
+
+
+def test_chart_knows_the_server_sections_and_text_settings(server_config, server_config_keys):
+    # relay.toml.example is the server's own list; the chart's copies must follow it.
+    assert helper_words("relay.configSections") == list(server_config)
+    text = {f"{section}.{key}" for section, table in server_config.items() for key, value in table.items()
+            if isinstance(value, str)}
+    assert set(helper_words("relay.textKeys")) == text
+    for pair in helper_words("relay.movedKeys"):
+        old, new = pair.split("=")
+        assert tuple(new.split(".")) in server_config_keys, pair
 
 
 @pytest.mark.parametrize("render", ["default_render", "full_render"])
@@ -99,32 +180,83 @@ def test_default_render_has_every_role(default_render):
     assert "<no value>" not in "".join(default_render.values())
 
 
-def test_relay_toml_uses_only_server_keys_and_whole_numbers(default_render, server_config_keys):
+def assert_server_settings(config, server_config, server_config_sections):
+    """Every table a server section, every key one of its settings, every value of its setting's type."""
+    assert set(config) <= server_config_sections, set(config) - server_config_sections
+    for section, table in config.items():
+        assert isinstance(table, dict), section
+        for key, value in table.items():
+            assert key in server_config[section], f"{section}.{key}"
+            # bool is an int in Python, so compare types exactly: a float or a quoted number would
+            # not deserialize into the server's integer fields, nor a number into a text one.
+            assert type(value) is type(server_config[section][key]), f"{section}.{key} = {value!r}"
+
+
+@pytest.mark.parametrize("render", ["default_render", "full_render"])
+def test_relay_toml_uses_only_server_keys_and_whole_numbers(render, request, server_config, server_config_sections):
+    config = relay_toml(manifests(request.getfixturevalue(render)))
+    assert_server_settings(config, server_config, server_config_sections)
+    assert config["storage"]["spool_max_bytes"] == 4294967296 and isinstance(config["storage"]["spool_max_bytes"], int)
+    assert config["storage"]["kind"] == "s3" and config["s3"]["bucket"] == "live-media"
+    assert config["cluster"]["internal_listen"] == "0.0.0.0:8081" and config["rtmp"]["listen"] == "0.0.0.0:1935"
+    assert config["http"]["listen"] == "0.0.0.0:8080" and config["server"]["log_format"] == "json"
+
+
+def test_relay_toml_leaves_out_empty_values(default_render, full_render):
     config = relay_toml(manifests(default_render))
-    assert set(config) <= server_config_keys, set(config) - server_config_keys
-    # A float-formatted number would not deserialize into the server's integer fields.
-    assert config["spool_max_bytes"] == 4294967296 and isinstance(config["spool_max_bytes"], int)
-    assert config["storage"] == "s3" and config["s3_bucket"] == "live-media"
-    # Empty strings are left out, so the server default (no prefix) applies.
-    assert "s3_prefix" not in config and "s3_endpoint" not in config
-    assert config["internal_listen"] == "0.0.0.0:8081" and config["rtmp_listen"] == "0.0.0.0:1935"
+    # Empty strings are left out, so the server default (no prefix, AWS) applies.
+    assert "prefix" not in config["s3"] and "endpoint" not in config["s3"] and "region" not in config["s3"]
+    # So are sections with nothing in them (values.yaml has an empty dvr map).
+    assert "dvr" not in config
+    full = relay_toml(manifests(full_render))
+    assert full["s3"]["prefix"] == "prod" and full["dvr"] == {"delete_expired_objects": False}
+    assert full["server"]["drain_timeout_ms"] == 45500
+
+
+def test_values_take_the_type_of_their_setting(server_config, server_config_sections):
+    # What --set gives for a bucket named 12345, and what --set-string or quoted YAML gives for numbers.
+    overrides = {
+        "config": {
+            "s3": {"bucket": 12345, "prefix": 2026, "force_path_style": "true"},
+            "live": {"part_target_ms": "250"},
+            "http": {"secure_cookies": True},
+            "dvr": {"window_secs": "86400", "delete_expired_objects": "false"},
+        }
+    }
+    config = relay_toml(manifests(render_chart(CHART, [REQUIRED, overrides])))
+    assert_server_settings(config, server_config, server_config_sections)
+    assert config["s3"] == {"bucket": "12345", "prefix": "2026", "force_path_style": True}
+    assert config["live"]["part_target_ms"] == 250
+    assert config["dvr"] == {"window_secs": 86400, "delete_expired_objects": False}
 
 
 def test_environment_names_are_server_settings(full_render, server_config_keys):
+    seen = set()
     for deployment in by_kind(manifests(full_render), "Deployment").values():
         spec = deployment["spec"]["template"]["spec"]
         # Service links would add RELAY_<SERVICE>_... variables the server refuses.
         assert spec["enableServiceLinks"] is False
         for variable in containers(deployment)[0]["env"]:
             if variable["name"].startswith("RELAY_"):
-                assert variable["name"][len("RELAY_"):].lower() in server_config_keys, variable["name"]
+                assert setting_of(variable["name"]) in server_config_keys, variable["name"]
+                seen.add(variable["name"])
+    assert seen == {
+        "RELAY_CLUSTER_POD_NAME",
+        "RELAY_CLUSTER_ADVERTISE_ADDRESS",
+        "RELAY_DATABASE_URL",
+        "RELAY_S3_ACCESS_KEY_ID",
+        "RELAY_S3_SECRET_ACCESS_KEY",
+        "RELAY_RTMP_IDLE_TIMEOUT_MS",
+    }
 
 
 def test_ipv6_pods_listen_and_advertise_with_brackets():
     objects = manifests(render_chart(CHART, [REQUIRED, {"listenHost": "[::]", "ingest": {"advertiseHost": "[$(POD_IP)]"}}]))
-    assert relay_toml(objects)["http_listen"] == "[::]:8080"
+    config = relay_toml(objects)
+    assert config["http"]["listen"] == "[::]:8080" and config["rtmp"]["listen"] == "[::]:1935"
+    assert config["cluster"]["internal_listen"] == "[::]:8081"
     (container,) = containers(by_kind(objects, "Deployment")["demo-relay-ingest"])
-    (advertise,) = [variable for variable in container["env"] if variable["name"] == "RELAY_ADVERTISE_ADDRESS"]
+    (advertise,) = [variable for variable in container["env"] if variable["name"] == "RELAY_CLUSTER_ADVERTISE_ADDRESS"]
     assert advertise["value"] == "[$(POD_IP)]:8081"
 
 
@@ -134,18 +266,38 @@ def test_ingest_identity_and_drain(full_render):
     (container,) = spec["containers"]
     env = [variable["name"] for variable in container["env"]]
     values = {variable["name"]: variable for variable in container["env"]}
-    assert values["RELAY_POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert values["RELAY_CLUSTER_POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert values["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
     # $(POD_IP) expands only when POD_IP is defined earlier in the list.
-    assert values["RELAY_ADVERTISE_ADDRESS"]["value"] == "$(POD_IP):8081"
-    assert env.index("POD_IP") < env.index("RELAY_ADVERTISE_ADDRESS")
+    assert values["RELAY_CLUSTER_ADVERTISE_ADDRESS"]["value"] == "$(POD_IP):8081"
+    assert env.index("POD_IP") < env.index("RELAY_CLUSTER_ADVERTISE_ADDRESS")
     assert values["RELAY_S3_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "relay-s3"
-    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
-    drain_seconds = 45.5  # config.drain_timeout_ms in EVERYTHING_ON
-    assert spec["terminationGracePeriodSeconds"] > pre_stop + drain_seconds
-    assert spec["terminationGracePeriodSeconds"] == 10 + 46 + 10
+    assert values["RELAY_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "relay-db", "key": "database-url"}
     assert container["args"] == ["ingest", "--config", "/etc/relay/relay.toml"]
     assert ingest["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
+@pytest.mark.parametrize(
+    "render, drain_seconds",
+    [("default_render", 30), ("full_render", 45.5)],  # config.server.drain_timeout_ms: default, EVERYTHING_ON
+)
+def test_every_role_gets_its_drain_before_being_killed(render, drain_seconds, request):
+    # The server honours server.drain_timeout_ms in every role, so every grace period covers the
+    # preStop sleep, the drain (rounded up to whole seconds) and a margin.
+    margin = 10
+    for name, deployment in by_kind(manifests(request.getfixturevalue(render)), "Deployment").items():
+        spec = deployment["spec"]["template"]["spec"]
+        (container,) = spec["containers"]
+        pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert spec["terminationGracePeriodSeconds"] > pre_stop + drain_seconds, name
+        assert spec["terminationGracePeriodSeconds"] == pre_stop + -(-drain_seconds // 1) + margin, name
+    notes = request.getfixturevalue(render)["NOTES.txt"]
+    assert f"Pods drain for up to {-(-drain_seconds // 1):.0f} s after SIGTERM" in notes
+
+
+def test_fixed_grace_periods_are_refused():
+    with pytest.raises(RenderError, match="origin.terminationGracePeriodSeconds is derived by the chart"):
+        render_chart(CHART, [REQUIRED, {"origin": {"terminationGracePeriodSeconds": 30}}])
 
 
 def test_probes_hit_health_endpoints_on_declared_ports(full_render):
@@ -169,7 +321,7 @@ def test_pods_run_unprivileged_on_a_read_only_root(full_render, default_render):
         mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
         volumes = {volume["name"]: volume for volume in spec["volumes"]}
         # Everything the server writes lands on an emptyDir.
-        for path in (toml["data_dir"], toml["spool_dir"], "/tmp"):
+        for path in (toml["server"]["data_dir"], toml["storage"]["spool_dir"], "/tmp"):
             owner = max((mounted for mounted in mounts if path.startswith(mounted)), key=len)
             assert "emptyDir" in volumes[mounts[owner]], path
         assert volumes["config"]["configMap"]["name"] == "demo-relay"
@@ -180,7 +332,7 @@ def test_spool_fits_its_volume(default_render):
     volumes = by_kind(objects, "Deployment")["demo-relay-ingest"]["spec"]["template"]["spec"]["volumes"]
     (data,) = [volume for volume in volumes if volume["name"] == "data"]
     match = re.fullmatch(r"(\d+)Gi", data["emptyDir"]["sizeLimit"])
-    assert match and int(match.group(1)) << 30 > relay_toml(objects)["spool_max_bytes"]
+    assert match and int(match.group(1)) << 30 > relay_toml(objects)["storage"]["spool_max_bytes"]
 
 
 def test_services_and_budgets_select_their_pods(full_render):
@@ -223,8 +375,8 @@ def test_lease_rights_go_to_the_ingest_account_only(full_render):
     assert rule["apiGroups"] == ["coordination.k8s.io"] and rule["resources"] == ["leases"]
     assert set(rule["verbs"]) == {"get", "list", "watch", "create", "update", "patch"}
     # The Leases those rights are for: the server keeps camera leases there, in its own namespace.
-    assert relay_toml(objects)["camera_lease_backend"] == "kubernetes"
-    assert "kubernetes_namespace" not in relay_toml(objects)
+    assert relay_toml(objects)["cameras"]["lease_backend"] == "kubernetes"
+    assert "kubernetes_namespace" not in relay_toml(objects)["cameras"]
     (binding,) = by_kind(objects, "RoleBinding").values()
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "demo-relay-ingest", "namespace": "video"}]
@@ -277,7 +429,7 @@ def test_service_monitors_scrape_every_role(full_render):
 
 def test_config_change_rolls_the_pods():
     first = manifests(render_chart(CHART, [REQUIRED]))
-    second = manifests(render_chart(CHART, [REQUIRED, {"config": {"part_target_ms": 250}}]))
+    second = manifests(render_chart(CHART, [REQUIRED, {"config": {"live": {"part_target_ms": 250}}}]))
 
     def checksum(objects):
         return by_kind(objects, "Deployment")["demo-relay-origin"]["spec"]["template"]["metadata"]["annotations"][
@@ -294,9 +446,13 @@ def test_notes_print_the_rtmp_and_playback_urls(full_render):
     assert "kubectl -n video get service demo-relay-rtmp" in notes
 
 
-def test_values_file_is_valid_yaml_with_documented_sections():
+def test_values_file_is_valid_yaml_with_documented_sections(server_config):
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert {"ingest", "origin", "api", "config", "database", "s3Credentials"} <= set(values)
+    # config mirrors relay.toml's sections, including the keys left empty by default.
+    for section, table in values["config"].items():
+        assert section in server_config, section
+        assert set(table) <= set(server_config[section]), (section, set(table) - set(server_config[section]))
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["apiVersion"] == "v2" and re.fullmatch(r"\d+\.\d+\.\d+", chart["version"])
 
