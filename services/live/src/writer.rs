@@ -60,15 +60,15 @@ impl Default for WriterConfig {
 }
 
 impl WriterConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), &'static str> {
         if self.memory_objects == 0 || self.memory_bytes == 0 {
-            return Err("the storage writer needs room for at least one object in memory".into());
+            return Err("the storage writer needs room for at least one object in memory");
         }
         if self.concurrency == 0 {
-            return Err("storage upload concurrency must be at least 1".into());
+            return Err("storage upload concurrency must be at least 1");
         }
         if self.initial_backoff.is_zero() || self.initial_backoff > self.max_backoff {
-            return Err("storage backoff must be positive, initial no longer than max".into());
+            return Err("storage backoff must be positive, initial no longer than max");
         }
         Ok(())
     }
