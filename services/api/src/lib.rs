@@ -3,6 +3,9 @@
 //! extractors and the mapping of errors to statuses live here; what the
 //! routes do lives in `catalog`.
 
+// Network input reaches this crate: nothing here may panic on it.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+
 pub mod console;
 mod error;
 pub mod http;

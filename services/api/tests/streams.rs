@@ -265,6 +265,26 @@ async fn camera_pull_mode_is_stored_shown_and_validated(app: App) {
     assert!(demand.camera_demand().await.unwrap().is_empty(), "a deleted camera leaves no demand behind");
 }
 
+/// A status source answering what a misbehaving pod might send.
+struct Answers(Value);
+
+impl catalog::StreamStatusSource for Answers {
+    fn status<'a>(&'a self, _stream_name: &'a str) -> catalog::StatusFuture<'a> {
+        let answer = self.0.clone();
+        Box::pin(async move { Ok(Some(answer)) })
+    }
+}
+
+#[tokio::test]
+async fn a_status_that_is_not_an_object_reads_as_offline() {
+    let app = App::sqlite().await;
+    let id = id_of(&app.admin(Method::POST, "/api/v1/streams", Some(json!({"name": "odd"}))).await).await;
+    app.state.set_status_source(std::sync::Arc::new(Answers(json!(["not", "a", "status"]))));
+    let reply = app.admin(Method::GET, &format!("/api/v1/streams/{id}/status"), None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!((reply.body["state"].as_str(), reply.body["name"].as_str()), (Some("offline"), Some("odd")));
+}
+
 on_both_databases!(
     hierarchy_of_areas_devices_and_streams,
     stream_input_is_validated,

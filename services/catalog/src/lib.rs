@@ -4,6 +4,9 @@
 //! the audit log; webhooks. The HTTP API (`api`) wraps it; the data-plane
 //! roles use it directly, never through the API.
 
+// Network input reaches this crate: nothing here may panic on it.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
+
 mod auth;
 mod catalog;
 mod crypto;

@@ -29,17 +29,17 @@ pub fn openapi_document() -> Value {
             "responses": responses(route.returns, route.body.is_some()),
         });
         if !parameters.is_empty() {
-            operation["parameters"] = Value::Array(parameters);
+            insert(&mut operation, "parameters", Value::Array(parameters));
         }
         if let Some(body) = route.body {
-            operation["requestBody"] =
-                json!({"required": true, "content": {"application/json": {"schema": reference(body)}}});
+            let body = json!({"required": true, "content": {"application/json": {"schema": reference(body)}}});
+            insert(&mut operation, "requestBody", body);
         }
         if route.access == Access::Anyone {
-            operation["security"] = json!([]);
+            insert(&mut operation, "security", json!([]));
         }
         let item = paths.entry(route.path.to_owned()).or_insert_with(|| Value::Object(Map::new()));
-        item[method] = operation;
+        insert(item, &method, operation);
     }
     json!({
         "openapi": "3.0.3",
@@ -90,7 +90,7 @@ fn responses(returns: Returns, takes_body: bool) -> Value {
     };
     let mut success = json!({"description": "success"});
     if let Some(schema) = content {
-        success["content"] = json!({"application/json": {"schema": schema}});
+        insert(&mut success, "content", json!({"application/json": {"schema": schema}}));
     }
     let mut responses = json!({ status: success });
     for (status, description) in [
@@ -102,13 +102,20 @@ fn responses(returns: Returns, takes_body: bool) -> Value {
         ("429", "too many failed logins"),
     ] {
         let mut entry = error.clone();
-        entry["description"] = Value::String(description.to_owned());
-        responses[status] = entry;
+        insert(&mut entry, "description", Value::String(description.to_owned()));
+        insert(&mut responses, status, entry);
     }
     if takes_body {
         let mut entry = error.clone();
-        entry["description"] = Value::String("the body is not application/json".to_owned());
-        responses["415"] = entry;
+        insert(&mut entry, "description", Value::String("the body is not application/json".to_owned()));
+        insert(&mut responses, "415", entry);
     }
     responses
+}
+
+/// Sets `key` of a JSON object; the document is built of objects only.
+pub(super) fn insert(object: &mut Value, key: &str, field: Value) {
+    if let Some(fields) = object.as_object_mut() {
+        fields.insert(key.to_owned(), field);
+    }
 }

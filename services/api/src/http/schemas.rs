@@ -16,7 +16,7 @@ fn millis() -> Value {
 }
 
 fn nullable(mut schema: Value) -> Value {
-    schema["nullable"] = Value::Bool(true);
+    super::openapi::insert(&mut schema, "nullable", Value::Bool(true));
     schema
 }
 

@@ -218,8 +218,12 @@ pub async fn status(
         Some(source) => source.status(&stream.name).await.map_err(|error| CatalogError::Internal(error.to_string()))?,
         None => None,
     };
-    let mut status = live.unwrap_or_else(|| serde_json::json!({"state": "offline"}));
-    status["stream_id"] = serde_json::Value::String(stream.id);
-    status["name"] = serde_json::Value::String(stream.name);
-    Ok(Json(status))
+    // What a pod reports is an object; anything else is not a status.
+    let mut status = match live {
+        Some(serde_json::Value::Object(fields)) => fields,
+        _ => serde_json::Map::from_iter([("state".to_owned(), serde_json::json!("offline"))]),
+    };
+    status.insert("stream_id".to_owned(), serde_json::Value::String(stream.id));
+    status.insert("name".to_owned(), serde_json::Value::String(stream.name));
+    Ok(Json(serde_json::Value::Object(status)))
 }
