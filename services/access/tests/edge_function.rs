@@ -4,8 +4,6 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use access::{PlaybackClaims, SigningKey, TokenSigner, TokenVerifier};
@@ -13,43 +11,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-
-const VIEWER: &str = "203.0.113.7";
-
-struct Case {
-    name: &'static str,
-    uri: String,
-    ip: &'static str,
-    headers: Vec<(&'static str, &'static str)>,
-}
+use testkit::edge_function::{self, Case, VIEWER};
 
 fn case(name: &'static str, token: &str, path: &str) -> Case {
-    Case { name, uri: format!("/t/{token}/{path}"), ip: VIEWER, headers: vec![] }
-}
-
-fn run_edge_function(store: &HashMap<String, String>, cases: &[Case]) -> HashMap<String, Value> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let harness = root.join("terraform/cloudfront/test/run.mjs");
-    let input = json!({
-        "store": store,
-        "cases": cases.iter().map(|case| json!({
-            "name": case.name,
-            "uri": case.uri,
-            "ip": case.ip,
-            "headers": case.headers.iter().copied().collect::<HashMap<_, _>>(),
-        })).collect::<Vec<_>>(),
-    });
-    let input_path = std::env::temp_dir().join(format!("edge-function-cases-{}.json", std::process::id()));
-    std::fs::write(&input_path, input.to_string()).unwrap();
-    let output = Command::new("node")
-        .arg(&harness)
-        .arg(&input_path)
-        .output()
-        .expect("node is needed for this test (make deps installs it)");
-    let _ = std::fs::remove_file(&input_path);
-    assert!(output.status.success(), "harness failed: {}", String::from_utf8_lossy(&output.stderr));
-    let results: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
-    results.into_iter().map(|result| (result["name"].as_str().unwrap().to_owned(), result)).collect()
+    Case::new(name, format!("/t/{token}/{path}"))
 }
 
 fn raw_token(header: &str, claims: &Value, secret: &str) -> String {
@@ -140,7 +105,7 @@ fn edge_function_agrees_with_the_rust_verifier() {
         ip: VIEWER,
         headers: vec![("x-playback-verified", "1"), ("x-playback-token", "anything"), ("accept", "*/*")],
     });
-    let results = run_edge_function(&store, &cases);
+    let results = edge_function::run(&store, &cases);
     assert_eq!(results.len(), cases.len());
 
     let verifier = TokenVerifier::with_keys([&current, &previous]);

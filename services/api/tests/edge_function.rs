@@ -6,31 +6,11 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Command;
 
 use axum::http::Method;
 use common::App;
 use serde_json::{json, Value};
-
-fn run_edge_function(store: &HashMap<String, String>, cases: &[(&str, String)]) -> HashMap<String, Value> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let input = json!({
-        "store": store,
-        "cases": cases.iter().map(|(name, uri)| json!({"name": name, "uri": uri, "ip": "203.0.113.7", "headers": {}})).collect::<Vec<_>>(),
-    });
-    let input_path = std::env::temp_dir().join(format!("api-edge-cases-{}.json", std::process::id()));
-    std::fs::write(&input_path, input.to_string()).unwrap();
-    let output = Command::new("node")
-        .arg(root.join("terraform/cloudfront/test/run.mjs"))
-        .arg(&input_path)
-        .output()
-        .expect("node is needed for this test (make deps installs it)");
-    let _ = std::fs::remove_file(&input_path);
-    assert!(output.status.success(), "harness failed: {}", String::from_utf8_lossy(&output.stderr));
-    let results: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
-    results.into_iter().map(|result| (result["name"].as_str().unwrap().to_owned(), result)).collect()
-}
+use testkit::edge_function::{self, Case};
 
 /// The harness reports `status: null` when the function lets the request
 /// go on to the cache, and the status code when it answers itself.
@@ -56,12 +36,12 @@ async fn api_issued_tokens_pass_the_edge_function_for_their_stream_only() {
     let last = forged.pop().unwrap();
     forged.push(if last == 'A' { 'B' } else { 'A' });
     let cases = vec![
-        ("issued", path.clone()),
-        ("issued, a part", path.replace("index.m3u8", "seg3.1.m4s")),
-        ("other stream", format!("/t/{token}/live/other/index.m3u8")),
-        ("forged signature", format!("/t/{forged}/live/main/index.m3u8")),
+        Case::new("issued", path.clone()),
+        Case::new("issued, a part", path.replace("index.m3u8", "seg3.1.m4s")),
+        Case::new("other stream", format!("/t/{token}/live/other/index.m3u8")),
+        Case::new("forged signature", format!("/t/{forged}/live/main/index.m3u8")),
     ];
-    let results = run_edge_function(&store, &cases);
+    let results = edge_function::run(&store, &cases);
     assert!(passed(&results["issued"]), "{:?}", results["issued"]);
     assert!(passed(&results["issued, a part"]), "{:?}", results["issued, a part"]);
     assert!(!passed(&results["other stream"]), "{:?}", results["other stream"]);

@@ -801,7 +801,7 @@ mod tests {
     use std::path::PathBuf;
 
     use live::WriterConfig;
-    use storage::{MemoryStore, ObjectStore, StoreOp};
+    use storage::{MemoryStore, ObjectStore};
 
     use super::*;
 
@@ -886,18 +886,6 @@ mod tests {
         Bytes::from(vec![msn as u8; len])
     }
 
-    fn puts(store: &MemoryStore, stream: &str) -> Vec<String> {
-        let prefix = format!("live/{stream}/");
-        store
-            .log()
-            .into_iter()
-            .filter_map(|op| match op {
-                StoreOp::Put(key) if key.starts_with(&prefix) => Some(key),
-                _ => None,
-            })
-            .collect()
-    }
-
     #[tokio::test(start_paused = true)]
     async fn a_failing_database_is_retried_with_backoff_in_order() {
         let (database, store, storage, fenced) = setup(WriterConfig::default());
@@ -946,8 +934,8 @@ mod tests {
         assert_eq!(database.written("a"), a);
         let segment_b = Write::Segment { record: record(0), key: live::segment_key("b", 0) };
         assert_eq!(database.written("b"), vec![Write::Opened { msn: 0 }, segment_b]);
-        assert_eq!(puts(&store, "a"), ["live/a/init0.mp4", "live/a/seg0.m4s"]);
-        assert_eq!(puts(&store, "b"), ["live/b/seg0.m4s"]);
+        assert_eq!(store.puts_under("live/a/"), ["live/a/init0.mp4", "live/a/seg0.m4s"]);
+        assert_eq!(store.puts_under("live/b/"), ["live/b/seg0.m4s"]);
         let stats = fenced.stats();
         assert_eq!((stats.pending, stats.written, stats.dropped), (0, 6, 0));
         assert_eq!((stats.pending_memory_bytes, stats.pending_disk_bytes), (0, 0));
@@ -970,8 +958,8 @@ mod tests {
         }
         assert!(fenced.flush(Duration::from_secs(10)).await);
         assert!(storage.flush(Duration::from_secs(10)).await);
-        assert!(puts(&store, "a").is_empty(), "a fenced pod writes no object");
-        assert_eq!(puts(&store, "b").len(), 3);
+        assert!(store.puts_under("live/a/").is_empty(), "a fenced pod writes no object");
+        assert_eq!(store.puts_under("live/b/").len(), 3);
         assert_eq!(fenced.epoch("a"), None);
         let stats = fenced.stats();
         assert_eq!((stats.fenced, stats.written, stats.dropped, stats.retries), (6, 3, 0, 0));
@@ -1015,7 +1003,7 @@ mod tests {
         database.set_down(false);
         assert!(fenced.flush(Duration::from_secs(30)).await);
         assert!(storage.flush(Duration::from_secs(30)).await);
-        let uploaded = puts(&store, "a");
+        let uploaded = store.puts_under("live/a/");
         assert_eq!(uploaded.len() as u64, stats.pending);
         let msns: Vec<u64> = database
             .written("a")

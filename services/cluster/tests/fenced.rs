@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cluster::{ClusterConfig, ClusterError, ClusterRegistry, FencedWriter, PublisherProbe};
-use db::test_server::PgTestServer;
 use live::{EdgeListener, SegmentRecord, StorageWriter, WriterConfig};
-use storage::{MemoryStore, ObjectStore, StoreOp};
+use storage::{MemoryStore, ObjectStore};
+use testkit::postgres::PgTestServer;
 
 fn probe(answer: bool) -> Arc<PublisherProbe> {
     Arc::new(move |_address: String, _stream: String| Box::pin(async move { answer }))
@@ -45,19 +45,6 @@ fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("cluster-fenced-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
-}
-
-/// The keys the store was asked to put for `stream`, in order.
-fn puts(store: &MemoryStore, stream: &str) -> Vec<String> {
-    let prefix = format!("live/{stream}/");
-    store
-        .log()
-        .into_iter()
-        .filter_map(|op| match op {
-            StoreOp::Put(key) if key.starts_with(&prefix) => Some(key),
-            _ => None,
-        })
-        .collect()
 }
 
 /// Removes a SQLite database with its WAL side files.
@@ -200,7 +187,7 @@ async fn no_segment_is_lost_while_postgres_is_down_for_30s() {
     }
     let mut expected = vec![live::init_key(stream, 0)];
     expected.extend((0..produced).map(|msn| live::segment_key(stream, msn)));
-    assert_eq!(puts(&store, stream), expected);
+    assert_eq!(store.puts_under(&format!("live/{stream}/")), expected);
     let owner = registry.owner(stream).await.unwrap().unwrap();
     assert_eq!(owner.epoch, claim.epoch, "still the owner");
 
@@ -257,7 +244,7 @@ async fn a_takeover_fences_queued_writes_and_none_of_their_objects_is_stored() {
     let stats = fenced.stats();
     assert_eq!((stats.fenced, stats.dropped, stats.written), (3, 0, 8), "{stats:?}");
     assert_eq!(
-        puts(&store, "cam"),
+        store.puts_under("live/cam/"),
         ["live/cam/init0.mp4", "live/cam/seg0.m4s", "live/cam/seg1.m4s", "live/cam/seg2.m4s"]
     );
     let indexed: Vec<(u64, i64, bool)> =
@@ -316,7 +303,7 @@ async fn a_refused_row_is_dropped_and_counted_and_the_stream_goes_on() {
     assert!(storage.flush(Duration::from_secs(10)).await);
     let stats = fenced.stats();
     assert_eq!((stats.written, stats.dropped, stats.retries), (2, 1, 0), "{stats:?}");
-    assert_eq!(puts(&store, "cam"), ["live/cam/seg0.m4s", "live/cam/seg2.m4s"]);
+    assert_eq!(store.puts_under("live/cam/"), ["live/cam/seg0.m4s", "live/cam/seg2.m4s"]);
     let indexed = registry.all_segments("cam").await.unwrap();
     assert_eq!(indexed.iter().map(|segment| segment.msn).collect::<Vec<_>>(), vec![0, 1, 2]);
     assert_eq!(indexed[1].program_date_time_ms, earlier.program_date_time_ms, "the earlier row stays");

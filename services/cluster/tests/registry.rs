@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use cluster::{ClusterConfig, ClusterError, ClusterRegistry, PublisherProbe};
-use db::test_server::PgTestServer;
 use live::SegmentRecord;
+use testkit::postgres::PgTestServer;
 
 fn probe(answer: bool) -> Arc<PublisherProbe> {
     Arc::new(move |_address: String, _stream: String| Box::pin(async move { answer }))

@@ -8,9 +8,6 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-#[cfg(feature = "test-server")]
-pub mod test_server;
-
 pub use sqlx;
 
 #[derive(Debug, thiserror::Error)]

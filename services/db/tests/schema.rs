@@ -3,8 +3,8 @@
 //! snapshots in tests/schema/. Regenerate them with `UPDATE_SCHEMA=1`.
 
 use db::sqlx::{self, Row};
-use db::test_server::PgTestServer;
 use db::{Db, DbKind};
+use testkit::postgres::PgTestServer;
 
 async fn describe_sqlite(db: &Db) -> Vec<String> {
     let pool = db.pool();

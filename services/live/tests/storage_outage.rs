@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use live::{spawn_storage_writer, StorageWriter, WriterConfig};
-use storage::test_server::{S3TestServer, ScratchDir};
-use storage::{MemoryStore, ObjectStore, S3Store, StorageError, StoreFuture, StoreOp};
+use storage::{MemoryStore, ObjectStore, S3Store, StorageError, StoreFuture};
+use testkit::s3::S3TestServer;
+use testkit::TempDir;
 
 /// A `MemoryStore` whose puts fail while `down` is set.
 #[derive(Default)]
@@ -65,22 +66,9 @@ async fn wait_for(writer: &StorageWriter, what: &str, condition: impl Fn(&live::
     }
 }
 
-/// Each stream's puts, in the order the store saw them.
-fn puts_of(store: &MemoryStore, stream: &str) -> Vec<String> {
-    let prefix = format!("live/{stream}/");
-    store
-        .log()
-        .into_iter()
-        .filter_map(|op| match op {
-            StoreOp::Put(key) if key.starts_with(&prefix) => Some(key),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_spills_to_disk_and_loses_nothing() {
-    let scratch = ScratchDir::new("spool");
+    let scratch = TempDir::new("relay-spool");
     let spool_dir = scratch.path().to_path_buf();
     let store = Arc::new(FlakyStore::default());
     let writer = StorageWriter::spawn(store.clone(), fast_config(Some(spool_dir.clone()))).unwrap();
@@ -133,7 +121,7 @@ async fn an_outage_spills_to_disk_and_loses_nothing() {
     for stream in streams {
         let expected: Vec<String> =
             (if stream == "a" { 0 } else { 1 }..=20).map(|msn| live::segment_key(stream, msn)).collect();
-        assert_eq!(puts_of(&store.inner, stream), expected, "stream {stream} arrives in order");
+        assert_eq!(store.inner.puts_under(&format!("live/{stream}/")), expected, "stream {stream} arrives in order");
         for msn in 1..=20 {
             let (key, data) = object(stream, msn);
             assert_eq!(store.get(&key).await.unwrap(), Some(data));
@@ -143,7 +131,7 @@ async fn an_outage_spills_to_disk_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_are_dropped_only_when_memory_and_spool_are_full() {
-    let scratch = ScratchDir::new("spool-full");
+    let scratch = TempDir::new("relay-spool-full");
     let spool_dir = scratch.path().to_path_buf();
     let store = Arc::new(FlakyStore::default());
     let one_object = object("a", 0).1.len() as u64 + 64;
@@ -170,7 +158,7 @@ async fn objects_are_dropped_only_when_memory_and_spool_are_full() {
 
 #[test]
 fn a_restarted_process_resumes_uploads_from_the_spool() {
-    let scratch = ScratchDir::new("spool-restart");
+    let scratch = TempDir::new("relay-spool-restart");
     let spool_dir = scratch.path().to_path_buf();
     let store = Arc::new(FlakyStore::default());
     store.set_down(true);
@@ -201,7 +189,7 @@ fn a_restarted_process_resumes_uploads_from_the_spool() {
         let stats = writer.stats();
         assert_eq!((stats.recovered, stats.spooled), (spooled, 0));
     });
-    let arrived = puts_of(&store.inner, "a");
+    let arrived = store.inner.puts_under("live/a/");
     let expected: Vec<String> = (1..6).map(|msn| live::segment_key("a", msn)).collect();
     assert_eq!(arrived, expected, "the spool keeps the order");
 }
@@ -221,7 +209,7 @@ async fn the_memory_only_writer_retries_until_storage_is_back() {
     store.set_down(false);
     assert!(writer.flush(Duration::from_secs(10)).await);
     let keys: Vec<String> = (0..4).map(|msn| live::segment_key("m", msn)).collect();
-    assert_eq!(puts_of(&store.inner, "m"), keys);
+    assert_eq!(store.inner.puts_under("live/m/"), keys);
 }
 
 /// The same through a real S3 server killed for five seconds.
@@ -229,7 +217,7 @@ async fn the_memory_only_writer_retries_until_storage_is_back() {
 async fn an_s3_outage_loses_nothing() {
     let mut server = S3TestServer::start_with_bucket("relay-outage").await;
     let store = Arc::new(S3Store::connect(server.config("relay-outage")).await.unwrap());
-    let scratch = ScratchDir::new("spool-s3");
+    let scratch = TempDir::new("relay-spool-s3");
     let spool_dir = scratch.path().to_path_buf();
     let config = WriterConfig {
         memory_objects: 16,

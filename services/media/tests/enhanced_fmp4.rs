@@ -5,13 +5,13 @@
 //! in ffmpeg without a single error line.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use bytes::Bytes;
 use media::flv::{parse_audio_tag, parse_video_tag, FlvFileReader, FlvVideo, TAG_AUDIO, TAG_VIDEO};
 use media::segmenter::{Segmenter, SegmenterConfig, SegmenterEvent, SegmenterStart};
 use media::timeline::TimestampUnwrapper;
 use media::MediaFrame;
+use testkit::tools::{field, run_quiet, sections};
 
 const HEVC_FIXTURE: &[u8] = include_bytes!("../testdata/hevc_aac.flv");
 const AV1_FIXTURE: &[u8] = include_bytes!("../testdata/av1_aac.flv");
@@ -75,37 +75,6 @@ fn package(fixture: &'static [u8]) -> Packaged {
     packaged
 }
 
-fn run_tool(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|err| panic!("{program} is required for this test: {err}"));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success() && stderr.trim().is_empty(), "{program} {args:?} reported:\n{stderr}");
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// `key=value` lines of every `[SECTION]` block ffprobe prints.
-fn sections(text: &str, section: &str) -> Vec<Vec<(String, String)>> {
-    let (open, close) = (format!("[{section}]"), format!("[/{section}]"));
-    let mut found = Vec::new();
-    let mut current: Option<Vec<(String, String)>> = None;
-    for line in text.lines() {
-        if line == open {
-            current = Some(Vec::new());
-        } else if line == close {
-            found.extend(current.take());
-        } else if let (Some(fields), Some((key, value))) = (current.as_mut(), line.split_once('=')) {
-            fields.push((key.to_string(), value.to_string()));
-        }
-    }
-    found
-}
-
-fn field<'a>(fields: &'a [(String, String)], key: &str) -> &'a str {
-    fields.iter().find(|(name, _)| name == key).map(|(_, value)| value.as_str()).unwrap()
-}
-
 fn scratch_file(name: &str, data: &[u8]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("media-enhanced-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -120,7 +89,7 @@ fn check_with_ffmpeg(fixture: &'static [u8], codec_name: &str, name: &str) {
     let path = scratch_file(&format!("{name}.mp4"), &packaged.file);
     let path_text = path.to_str().unwrap();
 
-    let probe = run_tool("ffprobe", &["-v", "error", "-show_streams", "-show_packets", path_text]);
+    let probe = run_quiet("ffprobe", &["-v", "error", "-show_streams", "-show_packets", path_text]);
     let streams = sections(&probe, "STREAM");
     assert_eq!(streams.len(), 2);
     assert_eq!(field(&streams[0], "codec_name"), codec_name);
@@ -159,7 +128,7 @@ fn check_with_ffmpeg(fixture: &'static [u8], codec_name: &str, name: &str) {
     }
 
     // Every picture decodes, and nothing is reported on the way.
-    let decoded = run_tool(
+    let decoded = run_quiet(
         "ffprobe",
         &["-v", "error", "-count_frames", "-select_streams", "v:0"]
             .into_iter()
@@ -167,7 +136,7 @@ fn check_with_ffmpeg(fixture: &'static [u8], codec_name: &str, name: &str) {
             .collect::<Vec<_>>(),
     );
     assert_eq!(decoded.trim(), packaged.video.len().to_string(), "{name}: decoded frames");
-    run_tool("ffmpeg", &["-v", "error", "-i", path_text, "-f", "null", "-"]);
+    run_quiet("ffmpeg", &["-v", "error", "-i", path_text, "-f", "null", "-"]);
     std::fs::remove_file(path).unwrap();
 }
 

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use media::codec::{AudioConfig, VideoConfig};
 use media::fmp4::{init_segment, media_fragment, Sample, TrackMedia, TrackRun, TrackSpec};
 use media::{AudioCodec, VideoCodec};
-use sha2::{Digest, Sha256};
+use testkit::golden::check_sha256;
+use testkit::tools::{field, run_quiet, sections};
 
 const VIDEO_TRACK: u32 = 1;
 const AUDIO_TRACK: u32 = 2;
@@ -39,17 +40,7 @@ fn tracks(video_record: Bytes, audio_record: Bytes) -> Vec<TrackSpec> {
 
 // ---------------------------------------------------------------- golden
 
-fn check_golden(name: &str, data: &[u8]) {
-    let digest: String = Sha256::digest(data).iter().map(|byte| format!("{byte:02x}")).collect();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.sha256"));
-    if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") {
-        std::fs::write(&path, format!("{digest}\n")).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|err| panic!("{}: {err}; run with UPDATE_GOLDEN=1", path.display()));
-    assert_eq!(digest, expected.trim(), "{name} changed; run with UPDATE_GOLDEN=1 if intended");
-}
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
 
 /// Deterministic filler: distinct per sample so reordering shows up.
 fn payload(seed: u32, len: u32) -> Bytes {
@@ -73,7 +64,7 @@ fn synthetic_audio(base: u64, count: u32) -> TrackRun {
 #[test]
 fn golden_init_segment() {
     let init = init_segment(&tracks(Bytes::from(from_hex(AVC_RECORD_HEX)), Bytes::from_static(&ASC_48K_STEREO)));
-    check_golden("init_avc_aac", &init);
+    check_sha256(GOLDEN, "init_avc_aac", &init);
 }
 
 #[test]
@@ -94,7 +85,7 @@ fn golden_fragment_with_b_frames() {
             (3000, 250, false, 3000),
         ],
     );
-    check_golden("fragment_bframes", &media_fragment(1, &[video, synthetic_audio(0, 12)]));
+    check_sha256(GOLDEN, "fragment_bframes", &media_fragment(1, &[video, synthetic_audio(0, 12)]));
 }
 
 #[test]
@@ -102,7 +93,7 @@ fn golden_fragment_without_reordering() {
     let shape: Vec<_> = (0..8).map(|index| (3000, 200 + index * 11, index == 0, 0)).collect();
     let video = synthetic_run(VIDEO_TRACK, 24_000, &shape);
     let audio = synthetic_audio(12 * 1024, 11);
-    check_golden("fragment_plain", &media_fragment(2, &[video, audio]));
+    check_sha256(GOLDEN, "fragment_plain", &media_fragment(2, &[video, audio]));
 }
 
 // ------------------------------------------------------ real stream
@@ -268,38 +259,6 @@ fn package(stream: &Stream, cts_shift_ms: i32) -> (Vec<u8>, u32) {
     (out, gop_starts.len() as u32)
 }
 
-fn run_tool(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|err| panic!("{program} is required for this test: {err}"));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success() && stderr.trim().is_empty(), "{program} {args:?} reported:\n{stderr}");
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// `key=value` lines of every `[SECTION]` block ffprobe prints.
-fn sections(text: &str, section: &str) -> Vec<Vec<(String, String)>> {
-    let open = format!("[{section}]");
-    let close = format!("[/{section}]");
-    let mut found = Vec::new();
-    let mut current: Option<Vec<(String, String)>> = None;
-    for line in text.lines() {
-        if line == open {
-            current = Some(Vec::new());
-        } else if line == close {
-            found.extend(current.take());
-        } else if let (Some(fields), Some((key, value))) = (current.as_mut(), line.split_once('=')) {
-            fields.push((key.to_string(), value.to_string()));
-        }
-    }
-    found
-}
-
-fn field<'a>(fields: &'a [(String, String)], key: &str) -> &'a str {
-    fields.iter().find(|(name, _)| name == key).map(|(_, value)| value.as_str()).unwrap()
-}
-
 fn check_with_ffmpeg(stream: &Stream, cts_shift_ms: i32, name: &str) {
     let (file, fragments) = package(stream, cts_shift_ms);
     assert!(fragments >= 3);
@@ -308,7 +267,7 @@ fn check_with_ffmpeg(stream: &Stream, cts_shift_ms: i32, name: &str) {
     std::fs::write(&path, &file).unwrap();
     let path_text = path.to_str().unwrap();
 
-    let probe = run_tool("ffprobe", &["-v", "error", "-show_streams", "-show_packets", path_text]);
+    let probe = run_quiet("ffprobe", &["-v", "error", "-show_streams", "-show_packets", path_text]);
     let streams = sections(&probe, "STREAM");
     assert_eq!(streams.len(), 2);
     assert_eq!(field(&streams[0], "codec_name"), "h264");
@@ -354,7 +313,7 @@ fn check_with_ffmpeg(stream: &Stream, cts_shift_ms: i32, name: &str) {
         assert_eq!(*packet, (index as i64 * 1024, index as i64 * 1024, true));
     }
 
-    run_tool("ffmpeg", &["-v", "error", "-i", path_text, "-f", "null", "-"]);
+    run_quiet("ffmpeg", &["-v", "error", "-i", path_text, "-f", "null", "-"]);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

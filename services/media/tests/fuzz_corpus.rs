@@ -10,64 +10,9 @@ use media::flv::{parse_audio_tag, parse_video_tag, FlvFileReader};
 use media::rtmp::{RtmpLimits, ServerConnection};
 use media::rtsp::{MessageReader, PushSession, RtspInput, RtspLimits};
 use media::MediaFrame;
+use testkit::Prng;
 
 const ITERATIONS: usize = 3000;
-
-/// xorshift64*: tiny and deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound.max(1) as u64) as usize
-    }
-
-    fn bytes(&mut self, max_len: usize) -> Vec<u8> {
-        let len = self.below(max_len + 1);
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-
-    /// Flips, overwrites, truncates, duplicates or splices a valid input.
-    fn mutate(&mut self, valid: &[u8]) -> Vec<u8> {
-        let mut out = valid.to_vec();
-        for _ in 0..=self.below(4) {
-            if out.is_empty() {
-                break;
-            }
-            let at = self.below(out.len());
-            match self.below(5) {
-                0 => out[at] ^= 1 << self.below(8),
-                1 => out[at] = self.next() as u8,
-                2 => out.truncate(at),
-                3 => {
-                    let end = (at + 1 + self.below(64)).min(out.len());
-                    let copy = out[at..end].to_vec();
-                    out.splice(at..at, copy);
-                }
-                _ => {
-                    let extra = self.bytes(16);
-                    out.splice(at..at, extra);
-                }
-            }
-        }
-        out
-    }
-
-    /// A random input, or a mutation of `valid`.
-    fn input(&mut self, round: usize, valid: &[u8]) -> Vec<u8> {
-        if round.is_multiple_of(3) {
-            self.bytes(valid.len() * 2 + 16)
-        } else {
-            self.mutate(valid)
-        }
-    }
-}
 
 const SDP: &str = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\n\
 m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
@@ -124,7 +69,7 @@ fn rtp_packets() -> Vec<(u8, Vec<u8>)> {
 #[test]
 fn rtsp_message_reader_survives_random_input() {
     let valid = rtsp_session_bytes();
-    let count = |input: &[u8], pieces: &mut Rng| {
+    let count = |input: &[u8], pieces: &mut Prng| {
         let limits = RtspLimits { max_line: 512, max_headers: 16, max_body: 2048 };
         let mut reader = MessageReader::new(limits);
         let mut parsed = 0;
@@ -144,7 +89,7 @@ fn rtsp_message_reader_survives_random_input() {
         }
         parsed
     };
-    let mut rng = Rng(0x5eed_0001);
+    let mut rng = Prng::new(0x5eed_0001);
     assert_eq!(count(&valid, &mut rng), 3 + rtp_packets().len());
     for round in 0..ITERATIONS {
         let input = rng.input(round, &valid);
@@ -168,7 +113,7 @@ fn rtsp_push_depacketizing_survives_random_packets() {
     let frames = run(&valid);
     assert_eq!(frames.iter().filter(|frame| matches!(frame, MediaFrame::Video { .. })).count(), 3, "{frames:?}");
     assert_eq!(frames.iter().filter(|frame| matches!(frame, MediaFrame::Audio { .. })).count(), 1, "{frames:?}");
-    let mut rng = Rng(0x5eed_0002);
+    let mut rng = Prng::new(0x5eed_0002);
     for round in 0..ITERATIONS {
         let mut packets = valid.clone();
         for _ in 0..=rng.below(3) {
@@ -215,7 +160,7 @@ fn flv_tags_survive_random_input() {
             }
         }
     }
-    let mut rng = Rng(0x5eed_0003);
+    let mut rng = Prng::new(0x5eed_0003);
     for round in 0..ITERATIONS {
         let tag = &tags[round % tags.len()];
         let body = Bytes::from(rng.input(round, &tag.body[..tag.body.len().min(512)]));
@@ -230,7 +175,7 @@ fn flv_tags_survive_random_input() {
 fn rtmp_connection_survives_random_chunks() {
     let mut handshake = vec![0u8; 1 + 1536 + 1536];
     handshake[0] = 3;
-    let mut rng = Rng(0x5eed_0004);
+    let mut rng = Prng::new(0x5eed_0004);
     for round in 0..ITERATIONS {
         let mut connection =
             ServerConnection::new(RtmpLimits { max_buffered_bytes: 64 * 1024, ..RtmpLimits::default() });
@@ -249,7 +194,7 @@ fn amf0_survives_random_input() {
     let object = Amf0Value::Object(vec![("app".into(), Amf0Value::String("live".into()))]);
     encode_all(&[Amf0Value::String("connect".into()), Amf0Value::Number(1.0), object, Amf0Value::Null], &mut valid);
     assert_eq!(decode_all(&valid).expect("valid AMF0").len(), 4);
-    let mut rng = Rng(0x5eed_0005);
+    let mut rng = Prng::new(0x5eed_0005);
     for round in 0..ITERATIONS {
         let _ = decode_all(&rng.input(round, &valid));
     }

@@ -46,13 +46,7 @@ fn playlist() -> MediaPlaylist {
 }
 
 fn check(name: &str, actual: &str) {
-    let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(format!("{}/tests/golden", env!("CARGO_MANIFEST_DIR"))).unwrap();
-        std::fs::write(&path, actual).unwrap();
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing golden file {path}"));
-    assert_eq!(actual, expected, "playlist {name} differs from golden text");
+    testkit::golden::check_text(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden"), name, actual);
 }
 
 #[test]

@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 use media::flv::{parse_audio_tag, parse_video_tag, FlvFileReader, TAG_AUDIO, TAG_VIDEO};
 use media::segmenter::{Part, Segmenter, SegmenterConfig, SegmenterEvent, SegmenterStart, StreamInfo};
 use media::timeline::TimestampUnwrapper;
+use testkit::tools::sections;
 
 const WALL_START: i64 = 1_795_000_000_000;
 
@@ -129,20 +130,7 @@ fn probe(name: &str, file: &[u8]) -> Vec<Vec<(String, String)>> {
         .output()
         .expect("run ffprobe");
     assert!(output.status.success(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
-    let text = String::from_utf8_lossy(&output.stdout);
-    let mut streams = Vec::new();
-    for line in text.lines() {
-        match line {
-            "[STREAM]" => streams.push(Vec::new()),
-            "[/STREAM]" => {}
-            _ => {
-                if let (Some(stream), Some((key, value))) = (streams.last_mut(), line.split_once('=')) {
-                    stream.push((key.to_owned(), value.to_owned()));
-                }
-            }
-        }
-    }
-    streams
+    sections(&String::from_utf8_lossy(&output.stdout), "STREAM")
 }
 
 fn field<'a>(stream: &'a [(String, String)], key: &str) -> &'a str {

@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use loadtest::http::get_str;
 use media::flv::{parse_video_tag, FlvFileReader, FlvVideo, TAG_VIDEO};
-use testkit::mp4::{check_fragment, find_child};
+use testkit::mp4::{check_fragment, children, find_child};
 use testkit::stack::{start_servers, Publisher, KEY, TIMEOUT};
+use testkit::tools::run_quiet_async;
 use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
 use tokio::sync::Mutex;
 
 const HEVC_FIXTURE: &[u8] = include_bytes!("../../media/testdata/hevc_aac.flv");
@@ -44,17 +44,6 @@ fn fixture_record(fixture: &'static [u8]) -> Bytes {
         }
     }
     panic!("fixture without a video sequence start");
-}
-
-/// Runs a tool to completion; it must succeed and print nothing on stderr.
-async fn run_tool(program: &str, args: &[&str]) -> String {
-    let output = tokio::time::timeout(TIMEOUT * 3, Command::new(program).args(args).kill_on_drop(true).output())
-        .await
-        .unwrap_or_else(|_| panic!("{program} {args:?} timed out"))
-        .unwrap_or_else(|err| panic!("{program} is required for this test: {err}"));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success() && stderr.trim().is_empty(), "{program} {args:?} reported:\n{stderr}");
-    String::from_utf8(output.stdout).unwrap()
 }
 
 /// Polls the media playlist until the stream has ended.
@@ -115,15 +104,14 @@ async fn publish_and_play(expected: Expected) {
     let stsd = find_child(moov, &["trak", "mdia", "minf", "stbl", "stsd"]).unwrap();
     // stsd's first entry: size, fourcc, 78 bytes of visual sample entry, then its config box.
     assert_eq!(String::from_utf8_lossy(&stsd[4..8]), expected.sample_entry);
-    let config = &stsd[8 + 78..];
-    let config_size = u32::from_be_bytes(config[..4].try_into().unwrap()) as usize;
-    assert_eq!(String::from_utf8_lossy(&config[4..8]), expected.config_box);
-    assert!(config[8..config_size] == fixture_record(expected.fixture)[..], "the record travels unchanged");
+    let (config_box, config) = children(&stsd[8 + 78..])[0];
+    assert_eq!(String::from_utf8_lossy(&config_box), expected.config_box);
+    assert!(*config == fixture_record(expected.fixture)[..], "the record travels unchanged");
 
     // ffmpeg follows the playlist (EXT-X-MAP, segments) from the origin and
     // decodes every picture without complaint.
     let url = format!("{base}media.m3u8");
-    let probe = run_tool(
+    let probe = run_quiet_async(
         "ffprobe",
         &[
             "-v",
@@ -137,6 +125,7 @@ async fn publish_and_play(expected: Expected) {
             "default=noprint_wrappers=1",
             &url,
         ],
+        TIMEOUT * 3,
     )
     .await;
     let expected_probe = [
@@ -148,7 +137,7 @@ async fn publish_and_play(expected: Expected) {
     // The HLS demuxer lists the stream under its program as well.
     let lines: Vec<String> = probe.lines().map(str::to_owned).collect();
     assert!(!lines.is_empty() && lines.chunks(4).all(|chunk| chunk == expected_probe), "{probe}");
-    run_tool("ffmpeg", &["-v", "error", "-i", &url, "-f", "null", "-"]).await;
+    run_quiet_async("ffmpeg", &["-v", "error", "-i", &url, "-f", "null", "-"], TIMEOUT * 3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

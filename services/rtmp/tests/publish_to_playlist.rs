@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use loadtest::http::get_str;
-use testkit::mp4::{box_kinds, check_fragment, find_child};
+use testkit::mp4::{check_fragment, children, find_child, kinds};
 use testkit::stack::{start_servers, Publisher, KEY, TIMEOUT};
 use tokio::io::AsyncWriteExt;
 
@@ -87,15 +87,16 @@ async fn rtmp_publish_becomes_ll_hls() {
     assert!(fetched.len() >= 14, "about 3 s of 0.2 s parts, got {}", fetched.len());
 
     let init = get_str(&format!("{base}init0.mp4"), TIMEOUT).await.unwrap();
-    assert_eq!(box_kinds(&init.body).iter().map(|(kind, _, _)| kind.as_str()).collect::<Vec<_>>(), ["ftyp", "moov"]);
+    assert_eq!(kinds(&init.body), ["ftyp", "moov"]);
     let moov = find_child(&init.body, &["moov"]).unwrap();
     assert!(find_child(moov, &["mvex", "trex"]).is_some());
-    let traks: Vec<_> = box_kinds(moov).into_iter().filter(|(kind, _, _)| kind == "trak").collect();
+    let traks: Vec<&[u8]> =
+        children(moov).into_iter().filter(|(kind, _)| kind == b"trak").map(|(_, trak)| trak).collect();
     assert_eq!(traks.len(), 2);
     let sample_entries: Vec<String> = traks
         .iter()
-        .map(|(_, offset, size)| {
-            let stsd = find_child(&moov[offset + 8..offset + size], &["mdia", "minf", "stbl", "stsd"]).unwrap();
+        .map(|trak| {
+            let stsd = find_child(trak, &["mdia", "minf", "stbl", "stsd"]).unwrap();
             String::from_utf8_lossy(&stsd[4..8]).into_owned()
         })
         .collect();

@@ -9,11 +9,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{free_port, start_rtsp_camera, RoleProcess};
-use db::test_server::PgTestServer;
+use common::cluster::{start_rtsp_camera, RoleProcess};
 use loadtest::http::get_str;
 use loadtest::playlist::parse_media;
-use storage::test_server::S3TestServer;
+use testkit::free_port;
+use testkit::postgres::PgTestServer;
+use testkit::s3::S3TestServer;
 
 const BUCKET: &str = "relay-on-demand";
 const LEASE_MS: u64 = 3000;

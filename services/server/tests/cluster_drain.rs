@@ -10,10 +10,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::cluster::RoleProcess;
-use db::test_server::PgTestServer;
 use loadtest::http::get_str;
-use storage::test_server::S3TestServer;
 use storage::ObjectStore;
+use testkit::postgres::PgTestServer;
+use testkit::s3::S3TestServer;
 
 const BUCKET: &str = "relay-drain";
 const KEY: &str = "drain-test-key-0123456789";

@@ -14,11 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::cluster::RoleProcess;
-use db::test_server::PgTestServer;
 use loadtest::http::get_str;
 use loadtest::playlist::parse_media;
-use storage::test_server::S3TestServer;
 use storage::ObjectStore;
+use testkit::postgres::PgTestServer;
+use testkit::s3::S3TestServer;
 
 const BUCKET: &str = "relay-cluster";
 const KEY: &str = "cluster-test-key-0123456789";

@@ -4,12 +4,12 @@
 //! Needs ffmpeg with libx264 on PATH.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use loadtest::{check_hold_timeout, check_stream, Outcome};
+use testkit::TempDir;
 
 /// How long the checker watches the stream.
 const CHECK_SECONDS: u64 = 18;
@@ -26,24 +26,6 @@ impl Drop for ChildGuard {
     }
 }
 
-/// A scratch directory removed when dropped.
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new(label: &str) -> ScratchDir {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let path = std::env::temp_dir().join(format!("{label}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path).expect("create scratch dir");
-        ScratchDir(path)
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// What `relay all` announces on stdout once it is ready.
 struct Announced {
     rtmp_base: String,
@@ -51,13 +33,13 @@ struct Announced {
     playlist_url: String,
 }
 
-fn start_relay(data_dir: &ScratchDir) -> (ChildGuard, Announced) {
-    let log = std::fs::File::create(data_dir.0.join("relay.log")).expect("create relay log");
+fn start_relay(data_dir: &TempDir) -> (ChildGuard, Announced) {
+    let log = std::fs::File::create(data_dir.join("relay.log")).expect("create relay log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_relay"))
         .args(["all", "--rtmp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
         .env("RELAY_RTSP_LISTEN", "127.0.0.1:0")
         .args(["--public-host", "127.0.0.1", "--data-dir"])
-        .arg(&data_dir.0)
+        .arg(data_dir.path())
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
@@ -111,7 +93,7 @@ fn start_publisher(url: &str) -> ChildGuard {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_stream_follows_ll_hls_origin_rules() {
-    let data_dir = ScratchDir::new("relay-conformance");
+    let data_dir = TempDir::new("relay-conformance");
     let (_relay, announced) = start_relay(&data_dir);
     let publish_url = format!("{}/{}", announced.rtmp_base.trim_end_matches('/'), announced.key);
     let publisher = start_publisher(&publish_url);
@@ -130,7 +112,7 @@ async fn live_stream_follows_ll_hls_origin_rules() {
         failed.push(format!("{}: {}", timeout_rule.id, timeout_rule.details.join(" | ")));
     }
     if !failed.is_empty() {
-        let log = std::fs::read_to_string(data_dir.0.join("relay.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(data_dir.join("relay.log")).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(30).collect();
         eprintln!("relay log (last lines, newest first):\n{}", tail.join("\n"));
     }

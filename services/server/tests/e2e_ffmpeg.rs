@@ -6,8 +6,8 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::tempdir::TempDir;
 use common::{hls, http, require_tool, run_with_timeout, tools, Server};
+use testkit::TempDir;
 
 #[test]
 fn ffmpeg_reads_live_stream_with_h264_b_frames_and_aac() {

@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::{hls, http, Server};
-use storage::test_server::S3TestServer;
 use storage::ObjectStore;
+use testkit::s3::S3TestServer;
 
 const BUCKET: &str = "relay-e2e";
 

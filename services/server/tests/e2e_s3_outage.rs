@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use common::{http, Server};
 use loadtest::http::get_str;
 use loadtest::playlist::parse_media;
-use storage::test_server::S3TestServer;
 use storage::ObjectStore;
+use testkit::s3::S3TestServer;
 
 const BUCKET: &str = "relay-outage";
 const OUTAGE: Duration = Duration::from_secs(60);

@@ -5,8 +5,6 @@
 mod local;
 mod memory;
 mod s3;
-#[cfg(feature = "test-server")]
-pub mod test_server;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -23,6 +23,18 @@ impl MemoryStore {
     pub fn log(&self) -> Vec<StoreOp> {
         self.log.lock().map(|log| log.clone()).unwrap_or_default()
     }
+
+    /// The keys under `prefix` the store was asked to put, in order (a key
+    /// put twice appears twice).
+    pub fn puts_under(&self, prefix: &str) -> Vec<String> {
+        self.log()
+            .into_iter()
+            .filter_map(|op| match op {
+                StoreOp::Put(key) if key.starts_with(prefix) => Some(key),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 impl ObjectStore for MemoryStore {

@@ -2,8 +2,8 @@
 //! signatures. These tests fail when s3s-fs is missing: run `make deps`.
 
 use bytes::Bytes;
-use storage::test_server::{S3TestServer, ACCESS_KEY};
 use storage::{ObjectStore, S3Store, MIN_PART_SIZE};
+use testkit::s3::{S3TestServer, ACCESS_KEY};
 
 const BUCKET: &str = "relay-media";
 

@@ -22,17 +22,20 @@ pub struct Camera {
     child: Child,
 }
 
+/// `rtsp_camera.py --port PORT ARGS..` under the system interpreter
+/// (python3-gi is a system package), for tests that run the camera as a
+/// plain child process. It prints `ready` once it listens.
+pub fn command(port: u16, args: &[&str]) -> std::process::Command {
+    let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+    let mut command = std::process::Command::new(python);
+    command.arg(script()).arg("--port").arg(port.to_string()).args(args);
+    command
+}
+
 impl Camera {
     /// Starts `rtsp_camera.py --port PORT ARGS..` and waits until it listens.
     pub async fn start(port: u16, args: &[&str]) -> Camera {
-        let script = script();
-        // The system interpreter: python3-gi is a system package.
-        let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-        let mut child = Command::new(python)
-            .arg(script)
-            .arg("--port")
-            .arg(port.to_string())
-            .args(args)
+        let mut child = Command::from(command(port, args))
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

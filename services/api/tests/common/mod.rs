@@ -13,9 +13,9 @@ use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use catalog::{Catalog, CatalogOptions, Database, PasswordCost};
-use db::test_server::PgTestServer;
 use http_body_util::BodyExt;
 use serde_json::Value;
+use testkit::postgres::PgTestServer;
 use tower::ServiceExt;
 
 pub struct App {

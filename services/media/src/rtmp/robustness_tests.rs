@@ -9,51 +9,12 @@ use super::{RtmpLimits, ServerConnection};
 use crate::amf0::{decode_all, encode_all, Amf0Value};
 use crate::flv::{parse_audio_tag, parse_video_tag, FlvFileReader};
 use bytes::Bytes;
+use testkit::{Mutation, Prng};
 
 const ITERATIONS: usize = 3000;
 const FIXTURE: &[u8] = include_bytes!("../../testdata/baseline.flv");
-
-/// xorshift64*: tiny, deterministic, good enough to scatter bytes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound.max(1) as u64) as usize
-    }
-
-    fn bytes(&mut self, max_len: usize) -> Vec<u8> {
-        let len = self.below(max_len + 1);
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-
-    /// Flips, overwrites, truncates or splices a valid input.
-    fn mutate(&mut self, valid: &[u8]) -> Vec<u8> {
-        let mut out = valid.to_vec();
-        for _ in 0..=self.below(4) {
-            if out.is_empty() {
-                break;
-            }
-            let at = self.below(out.len());
-            match self.below(4) {
-                0 => out[at] ^= 1 << self.below(8),
-                1 => out[at] = self.next() as u8,
-                2 => out.truncate(at),
-                _ => {
-                    let extra = self.bytes(16);
-                    out.splice(at..at, extra);
-                }
-            }
-        }
-        out
-    }
-}
+/// Flips, overwrites, truncates or splices a valid input.
+const MUTATIONS: &[Mutation] = &[Mutation::FlipBit, Mutation::Overwrite, Mutation::Truncate, Mutation::Splice];
 
 fn valid_session_bytes() -> Vec<u8> {
     let mut bytes = vec![0u8; CLIENT_HANDSHAKE_LEN];
@@ -77,7 +38,7 @@ fn valid_session_bytes() -> Vec<u8> {
     bytes
 }
 
-fn feed_in_pieces(rng: &mut Rng, input: &[u8]) {
+fn feed_in_pieces(rng: &mut Prng, input: &[u8]) {
     let mut connection = ServerConnection::new(RtmpLimits { max_buffered_bytes: 64 * 1024, ..RtmpLimits::default() });
     let mut rest = input;
     while !rest.is_empty() {
@@ -116,7 +77,7 @@ fn unmutated_session_reaches_media() {
 
 #[test]
 fn server_connection_survives_random_input() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Prng::new(0x9e37_79b9_7f4a_7c15);
     let valid = valid_session_bytes();
     let mut handshake_then_noise = valid[..CLIENT_HANDSHAKE_LEN].to_vec();
     for round in 0..ITERATIONS {
@@ -127,7 +88,7 @@ fn server_connection_survives_random_input() {
                 handshake_then_noise.extend(rng.bytes(2048));
                 handshake_then_noise.clone()
             }
-            _ => rng.mutate(&valid),
+            _ => rng.mutate_with(&valid, MUTATIONS),
         };
         feed_in_pieces(&mut rng, &input);
     }
@@ -135,7 +96,7 @@ fn server_connection_survives_random_input() {
 
 #[test]
 fn amf0_decoder_survives_random_input() {
-    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut rng = Prng::new(0x1234_5678_9abc_def1);
     let mut valid = Vec::new();
     encode_all(
         &[
@@ -148,14 +109,14 @@ fn amf0_decoder_survives_random_input() {
         &mut valid,
     );
     for round in 0..ITERATIONS {
-        let input = if round % 2 == 0 { rng.bytes(512) } else { rng.mutate(&valid) };
+        let input = if round % 2 == 0 { rng.bytes(512) } else { rng.mutate_with(&valid, MUTATIONS) };
         let _ = decode_all(&input);
     }
 }
 
 #[test]
 fn flv_parsers_survive_random_input() {
-    let mut rng = Rng(0x0fed_cba9_8765_4321);
+    let mut rng = Prng::new(0x0fed_cba9_8765_4321);
     let tags: Vec<Bytes> = FlvFileReader::new(Bytes::from_static(FIXTURE))
         .map(|reader| reader.filter_map(Result::ok).map(|tag| tag.body).take(8).collect())
         .unwrap_or_default();
@@ -165,13 +126,13 @@ fn flv_parsers_survive_random_input() {
             0 => rng.bytes(64),
             _ => {
                 let tag = &tags[rng.below(tags.len())];
-                rng.mutate(&tag[..tag.len().min(256)])
+                rng.mutate_with(&tag[..tag.len().min(256)], MUTATIONS)
             }
         };
         let _ = parse_video_tag(Bytes::from(body.clone()));
         let _ = parse_audio_tag(Bytes::from(body));
         if round % 100 == 0 {
-            let file = rng.mutate(&FIXTURE[..FIXTURE.len().min(4096)]);
+            let file = rng.mutate_with(&FIXTURE[..FIXTURE.len().min(4096)], MUTATIONS);
             if let Ok(reader) = FlvFileReader::new(Bytes::from(file)) {
                 reader.for_each(drop);
             }

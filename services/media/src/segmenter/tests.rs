@@ -1,13 +1,14 @@
 //! Segmenter behaviour on real encoder captures and on edited timelines.
 
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
+use testkit::{golden, mp4};
 
 use super::*;
 use crate::flv::{parse_audio_tag, parse_video_tag, FlvFileReader, TAG_AUDIO, TAG_VIDEO};
 use crate::timeline::TimestampUnwrapper;
 
 const WALL_START: i64 = 1_795_000_000_000;
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
 
 /// The fixture's frames in file order, with unwrapped timestamps.
 fn frames(fixture: &[u8]) -> Vec<MediaFrame> {
@@ -110,31 +111,27 @@ fn check_invariants(events: &[SegmenterEvent]) {
     }
 }
 
-fn digest(events: &[SegmenterEvent]) -> String {
-    let mut hash = Sha256::new();
+/// Every event, its metadata and its bytes, in order: what the golden
+/// digests are taken of.
+fn transcript(events: &[SegmenterEvent]) -> Vec<u8> {
+    let mut out = Vec::new();
     for event in events {
         match event {
             SegmenterEvent::Init { version, data, .. } => {
-                hash.update(format!("init{version}:"));
-                hash.update(data);
+                out.extend_from_slice(format!("init{version}:").as_bytes());
+                out.extend_from_slice(data);
             }
             SegmenterEvent::Part(part) => {
-                hash.update(format!("part{}.{}:{}:{}:", part.msn, part.index, part.duration_secs, part.independent));
-                hash.update(&part.data);
+                let header = format!("part{}.{}:{}:{}:", part.msn, part.index, part.duration_secs, part.independent);
+                out.extend_from_slice(header.as_bytes());
+                out.extend_from_slice(&part.data);
             }
-            SegmenterEvent::SegmentEnd { msn, duration_secs } => hash.update(format!("end{msn}:{duration_secs}")),
+            SegmenterEvent::SegmentEnd { msn, duration_secs } => {
+                out.extend_from_slice(format!("end{msn}:{duration_secs}").as_bytes())
+            }
         }
     }
-    hash.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-fn check_golden(name: &str, actual: &str) {
-    let path = format!("{}/tests/golden/{name}.sha256", env!("CARGO_MANIFEST_DIR"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, format!("{actual}\n")).expect("write golden");
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing golden file {path}"));
-    assert_eq!(actual, expected.trim(), "{name}: packaged bytes changed; if deliberate, rerun with UPDATE_GOLDEN=1");
+    out
 }
 
 #[test]
@@ -147,7 +144,7 @@ fn bframes_fixture_packages_into_valid_parts_and_segments() {
     let parts = parts(&events);
     assert!(parts.iter().filter(|part| part.msn == 0).count() == 10, "2 s of 0.2 s parts");
     assert!(parts.iter().any(|part| part.independent && part.index > 0), "the 1 s keyframe starts an independent part");
-    check_golden("segmenter_bframes", &digest(&events));
+    golden::check_sha256(GOLDEN, "segmenter_bframes", &transcript(&events));
 }
 
 #[test]
@@ -161,7 +158,7 @@ fn baseline_fixture_matches_golden_digest() {
         }
         other => panic!("expected an init segment first, got {other:?}"),
     }
-    check_golden("segmenter_baseline", &digest(&events));
+    golden::check_sha256(GOLDEN, "segmenter_baseline", &transcript(&events));
 }
 
 /// Enhanced RTMP captures (HEVC with B-frames, AV1) package like H.264: same
@@ -172,7 +169,7 @@ fn enhanced_rtmp_fixtures_match_golden_digests() {
         (include_bytes!("../../testdata/hevc_aac.flv"), "hvc1.1.6.L60.90", "segmenter_hevc"),
         (include_bytes!("../../testdata/av1_aac.flv"), "av01.0.00M.08", "segmenter_av1"),
     ];
-    for (fixture, codec, golden) in cases {
+    for (fixture, codec, name) in cases {
         let events = run(frames(fixture), SegmenterStart::default());
         check_invariants(&events);
         match &events[0] {
@@ -183,19 +180,14 @@ fn enhanced_rtmp_fixtures_match_golden_digests() {
             other => panic!("expected an init segment first, got {other:?}"),
         }
         let ends = segment_ends(&events);
-        assert_eq!(ends.len(), 2, "{golden}: 3 s at a 1 s GOP: one 2 s segment and the rest");
-        assert!((ends[0].1 - 2.0).abs() < 0.001, "{golden}: first segment {}", ends[0].1);
+        assert_eq!(ends.len(), 2, "{name}: 3 s at a 1 s GOP: one 2 s segment and the rest");
+        assert!((ends[0].1 - 2.0).abs() < 0.001, "{name}: first segment {}", ends[0].1);
         for part in parts(&events) {
             // moof is followed by mdat, whose payload opens with the video run.
-            let moof_size = u32::from_be_bytes(part.data[..4].try_into().unwrap()) as usize;
-            let first_sample_byte = part.data[moof_size + 8];
-            assert_ne!(
-                first_sample_byte, 0x12,
-                "{golden}: temporal delimiter left in part {}.{}",
-                part.msn, part.index
-            );
+            let first_sample_byte = mp4::child(&part.data, &["mdat"])[0];
+            assert_ne!(first_sample_byte, 0x12, "{name}: temporal delimiter left in part {}.{}", part.msn, part.index);
         }
-        check_golden(golden, &digest(&events));
+        golden::check_sha256(GOLDEN, name, &transcript(&events));
     }
 }
 

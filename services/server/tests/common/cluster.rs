@@ -1,16 +1,12 @@
 //! A cluster on one machine: role processes of `relay` on free loopback
 //! ports, sharing one PostgreSQL database and one S3-protocol bucket.
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::process::ChildGuard;
-use super::tempdir::TempDir;
+use testkit::{free_port, TempDir};
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map(|address| address.port()).unwrap()
-}
+use super::process::ChildGuard;
 
 /// One `relay ingest|origin|api` process.
 pub struct RoleProcess {
@@ -77,15 +73,13 @@ impl RoleProcess {
     }
 }
 
-/// The GStreamer stand-in camera (services/testkit/scripts/rtsp_camera.py) at
-/// rtsp://127.0.0.1:PORT/cam, once it listens.
+/// The test kit's stand-in camera at rtsp://127.0.0.1:PORT/cam, once it
+/// listens.
 pub fn start_rtsp_camera(port: u16) -> ChildGuard {
-    let script = super::repo_root().join("services/testkit/scripts/rtsp_camera.py");
-    let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-    let mut command = Command::new(python);
-    command.arg(script).args(["--port", &port.to_string()]).stdout(Stdio::null());
+    let mut command = testkit::camera::command(port, &[]);
+    command.stdout(Stdio::null());
     let camera = ChildGuard::spawn("rtsp camera", &mut command);
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + testkit::camera::STARTUP;
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "the test camera never listened");
         std::thread::sleep(Duration::from_millis(100));

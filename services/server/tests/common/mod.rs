@@ -11,7 +11,6 @@ pub mod hls;
 pub mod http;
 pub mod process;
 pub mod server;
-pub mod tempdir;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
@@ -54,7 +53,7 @@ pub fn require_file(path: &Path, hint: &str) {
 }
 
 /// `RELAY_*` variables that point a server at `bucket` on a test S3 server.
-pub fn s3_variables(s3: &storage::test_server::S3TestServer, bucket: &str) -> Vec<(&'static str, String)> {
+pub fn s3_variables(s3: &testkit::s3::S3TestServer, bucket: &str) -> Vec<(&'static str, String)> {
     let config = s3.config(bucket);
     vec![
         ("RELAY_STORAGE_KIND", "s3".to_string()),

@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::process::ChildGuard;
-use super::tempdir::TempDir;
+use testkit::TempDir;
 
 /// Debug builds on a loaded 2-core machine can be slow to open the database.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);

@@ -19,6 +19,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
+use crate::free_port;
+
 const SERVER_USER: &str = "postgres";
 const START_ATTEMPTS: usize = 3;
 
@@ -221,13 +223,6 @@ rm -rf "$2""#;
         .unwrap_or_else(|error| panic!("cannot start the cleanup watchdog: {error}"));
     let pipe = child.stdin.take().unwrap_or_else(|| panic!("the watchdog has no stdin"));
     (child, pipe)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .unwrap_or_else(|error| panic!("no free port: {error}"))
 }
 
 fn run(command: &mut Command, what: &str) {

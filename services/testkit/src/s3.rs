@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use storage::{S3Config, S3Store};
 use tokio::process::{Child, Command};
 
-use crate::{S3Config, S3Store};
+use crate::{free_port, TempDir};
 
 pub const ACCESS_KEY: &str = "relay-test-access";
 pub const SECRET_KEY: &str = "relay-test-secret-0123456789";
@@ -19,9 +20,10 @@ pub const REGION: &str = "us-east-1";
 
 pub struct S3TestServer {
     binary: PathBuf,
-    root: PathBuf,
     port: u16,
     child: Option<Child>,
+    /// Removed when the server is dropped, after s3s-fs has been stopped.
+    root: TempDir,
 }
 
 impl S3TestServer {
@@ -34,15 +36,14 @@ impl S3TestServer {
                  run `make deps` to install it"
             )
         });
-        let root = unique_temp_dir("s3s-fs");
-        std::fs::create_dir_all(&root).expect("create s3s-fs root");
+        let mut server = Self { binary, port: 0, child: None, root: TempDir::new("relay-s3s-fs") };
         for _ in 0..5 {
-            let mut server = Self { binary: binary.clone(), root: root.clone(), port: free_port(), child: None };
+            server.port = free_port();
             if server.launch().await {
                 return server;
             }
         }
-        panic!("s3s-fs ({}) did not start listening; `make deps` installs a working one", binary.display());
+        panic!("s3s-fs ({}) did not start listening; `make deps` installs a working one", server.binary.display());
     }
 
     /// Starts s3s-fs and creates `bucket` through the S3 API.
@@ -59,7 +60,7 @@ impl S3TestServer {
 
     /// Where s3s-fs keeps its buckets (one directory each).
     pub fn root(&self) -> &Path {
-        &self.root
+        self.root.path()
     }
 
     /// Path-style config with the server's credentials and a short attempt
@@ -113,7 +114,7 @@ impl S3TestServer {
             .arg(&self.binary)
             .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(&self.root)
+            .arg(self.root.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -149,9 +150,9 @@ wait "$server""#;
 
 impl Drop for S3TestServer {
     fn drop(&mut self) {
-        // Dropping the child closes the watchdog's stdin, which stops s3s-fs.
+        // Dropping the child closes the watchdog's stdin, which stops s3s-fs;
+        // the root directory goes with the fields, after this.
         self.child = None;
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
@@ -168,44 +169,4 @@ fn find_binary() -> Option<PathBuf> {
         candidates.push(PathBuf::from(home).join(".cargo").join("bin"));
     }
     candidates.into_iter().map(|dir| dir.join("s3s-fs")).find(|path| path.is_file())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("bind a free port")
-}
-
-/// A fresh directory name, removed with everything in it on drop (also
-/// when a test panics).
-pub struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    pub fn new(label: &str) -> Self {
-        Self(unique_temp_dir(label))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A directory name no other test or process uses.
-pub fn unique_temp_dir(label: &str) -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |time| time.subsec_nanos());
-    std::env::temp_dir().join(format!(
-        "relay-{label}-{}-{nanos}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ))
 }
