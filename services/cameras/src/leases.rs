@@ -44,7 +44,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_database_backend_is_the_registry() {
-        let path = std::env::temp_dir().join(format!("relay-leases-{}.db", std::process::id()));
+        let dir = testkit::TempDir::new("relay-leases");
+        let path = dir.path().join("leases.db");
         let pool = cluster::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.unwrap();
         let registry = |pod: &str| {
             ClusterRegistry::new(pool.clone(), ClusterConfig { pod: pod.into(), ..ClusterConfig::default() })
@@ -57,7 +58,6 @@ mod tests {
         a.release("camera:lobby").await.unwrap();
         assert!(b.acquire("camera:lobby", duration).await.unwrap());
         assert_eq!(registry("pod-a").lease_holder("camera:lobby").await.unwrap().as_deref(), Some("pod-b"));
-        drop(pool);
-        let _ = std::fs::remove_file(path);
+        pool.close().await;
     }
 }

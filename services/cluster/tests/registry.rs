@@ -6,6 +6,7 @@ use std::sync::Arc;
 use cluster::{ClusterConfig, ClusterError, ClusterRegistry, PublisherProbe};
 use live::SegmentRecord;
 use testkit::postgres::PgTestServer;
+use testkit::TempDir;
 
 fn probe(answer: bool) -> Arc<PublisherProbe> {
     Arc::new(move |_address: String, _stream: String| Box::pin(async move { answer }))
@@ -28,14 +29,13 @@ fn record(msn: u64, discontinuity: bool, sequence: u64) -> SegmentRecord {
     }
 }
 
-async fn sqlite_pool() -> (sqlx::AnyPool, std::path::PathBuf) {
-    let path = std::env::temp_dir().join(format!("cluster-test-{}-{}.db", std::process::id(), rand_suffix()));
+/// The pool and the directory holding its database, its journal and WAL
+/// files; dropping the directory removes all of them.
+async fn sqlite_pool() -> (sqlx::AnyPool, TempDir) {
+    let dir = TempDir::new("cluster-test");
+    let path = dir.path().join("registry.db");
     let pool = cluster::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.unwrap();
-    (pool, path)
-}
-
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    (pool, dir)
 }
 
 async fn takeover_fences_the_old_owner_and_resumes(pool: sqlx::AnyPool) {
@@ -94,9 +94,9 @@ async fn takeover_fences_the_old_owner_and_resumes(pool: sqlx::AnyPool) {
 
 #[tokio::test]
 async fn takeover_on_sqlite() {
-    let (pool, path) = sqlite_pool().await;
-    takeover_fences_the_old_owner_and_resumes(pool).await;
-    let _ = std::fs::remove_file(path);
+    let (pool, _dir) = sqlite_pool().await;
+    takeover_fences_the_old_owner_and_resumes(pool.clone()).await;
+    pool.close().await;
 }
 
 #[tokio::test]
@@ -187,9 +187,9 @@ async fn leases_and_retention(pool: sqlx::AnyPool) {
 
 #[tokio::test]
 async fn leases_and_retention_on_sqlite() {
-    let (pool, path) = sqlite_pool().await;
-    leases_and_retention(pool).await;
-    let _ = std::fs::remove_file(path);
+    let (pool, _dir) = sqlite_pool().await;
+    leases_and_retention(pool.clone()).await;
+    pool.close().await;
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use media::segmenter::{Segmenter, SegmenterConfig, SegmenterEvent, SegmenterStar
 use media::timeline::TimestampUnwrapper;
 use media::MediaFrame;
 use testkit::tools::{field, run_quiet, sections};
+use testkit::TempDir;
 
 const HEVC_FIXTURE: &[u8] = include_bytes!("../testdata/hevc_aac.flv");
 const AV1_FIXTURE: &[u8] = include_bytes!("../testdata/av1_aac.flv");
@@ -75,10 +76,8 @@ fn package(fixture: &'static [u8]) -> Packaged {
     packaged
 }
 
-fn scratch_file(name: &str, data: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("media-enhanced-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+fn scratch_file(dir: &TempDir, name: &str, data: &[u8]) -> PathBuf {
+    let path = dir.path().join(name);
     std::fs::write(&path, data).unwrap();
     path
 }
@@ -86,7 +85,8 @@ fn scratch_file(name: &str, data: &[u8]) -> PathBuf {
 fn check_with_ffmpeg(fixture: &'static [u8], codec_name: &str, name: &str) {
     let packaged = package(fixture);
     assert!(packaged.parts >= 14, "about 3 s of 0.2 s parts, got {}", packaged.parts);
-    let path = scratch_file(&format!("{name}.mp4"), &packaged.file);
+    let scratch = TempDir::new("media-enhanced");
+    let path = scratch_file(&scratch, &format!("{name}.mp4"), &packaged.file);
     let path_text = path.to_str().unwrap();
 
     let probe = run_quiet("ffprobe", &["-v", "error", "-show_streams", "-show_packets", path_text]);

@@ -5,7 +5,6 @@
 //! and ffprobe must see the expected tracks; parts must never exceed the
 //! advertised PART-TARGET and segments must start on keyframes.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use bytes::{Bytes, BytesMut};
@@ -13,19 +12,15 @@ use media::flv::{parse_audio_tag, parse_video_tag, FlvFileReader, TAG_AUDIO, TAG
 use media::segmenter::{Part, Segmenter, SegmenterConfig, SegmenterEvent, SegmenterStart, StreamInfo};
 use media::timeline::TimestampUnwrapper;
 use testkit::tools::sections;
+use testkit::TempDir;
 
 const WALL_START: i64 = 1_795_000_000_000;
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("media-shapes-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-    dir.join(name)
-}
 
 /// Runs ffmpeg with `args` (inputs and codecs) writing FLV, and returns the file.
 fn encode_flv(name: &str, groups: &[&[&str]]) -> Bytes {
     let args: Vec<&str> = groups.iter().flat_map(|group| group.iter().copied()).collect();
-    let path = scratch(&format!("{name}.flv"));
+    let scratch = TempDir::new("media-shapes");
+    let path = scratch.path().join(format!("{name}.flv"));
     let output = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-y"])
         .args(&args)
@@ -117,7 +112,8 @@ fn check_parts(packaged: &Packaged) {
 
 /// ffprobe's `key=value` lines for each stream, and the decode errors of the whole file.
 fn probe(name: &str, file: &[u8]) -> Vec<Vec<(String, String)>> {
-    let path = scratch(&format!("{name}.mp4"));
+    let scratch = TempDir::new("media-shapes");
+    let path = scratch.path().join(format!("{name}.mp4"));
     std::fs::write(&path, file).expect("write the packaged file");
     let decode =
         Command::new("ffmpeg").args(["-nostdin", "-v", "error", "-i"]).arg(&path).args(["-f", "null", "-"]).output();

@@ -19,6 +19,8 @@ use rml_rtmp::time::RtmpTimestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::TempDir;
+
 /// The one stream key the servers know; it publishes stream `demo`.
 pub const KEY: &str = "test-key-0123456789";
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,6 +40,8 @@ pub struct Servers {
     pub store: Arc<dyn storage::ObjectStore>,
     /// Begun when the servers are dropped.
     shutdown: listener::Shutdown,
+    /// The store's directory, removed with the servers.
+    _root: TempDir,
 }
 
 pub async fn start_servers() -> Servers {
@@ -50,8 +54,8 @@ pub async fn start_servers_with(rtmp_limits: listener::Limits) -> Servers {
 }
 
 pub async fn start_servers_with_access(rtmp_limits: listener::Limits, access: Arc<AccessControl>) -> Servers {
-    let root = std::env::temp_dir().join(format!("live-path-{}", std::process::id()));
-    let store: Arc<dyn storage::ObjectStore> = Arc::new(storage::LocalDirStore::new(root));
+    let root = TempDir::new("live-path");
+    let store: Arc<dyn storage::ObjectStore> = Arc::new(storage::LocalDirStore::new(root.path().to_owned()));
     let writer = live::spawn_storage_writer(store.clone(), 64);
     let config = LiveConfig { reconnect_grace: Duration::from_millis(800), ..LiveConfig::default() };
     let registry = Registry::new(config, Some(writer));
@@ -64,6 +68,7 @@ pub async fn start_servers_with_access(rtmp_limits: listener::Limits, access: Ar
         http: http_listener.local_addr().unwrap(),
         store: store.clone(),
         shutdown: shutdown.clone(),
+        _root: root,
     };
     let rtmp_listener = listener::Listener::new("rtmp", rtmp_listener, rtmp_limits);
     let gate = publisher::Gate::new(registry.clone(), Arc::new(OneKey), "live");
