@@ -32,9 +32,11 @@ impl ApiError {
             CatalogError::Forbidden => StatusCode::FORBIDDEN,
             CatalogError::Conflict | CatalogError::InUse(_) => StatusCode::CONFLICT,
             CatalogError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            CatalogError::Database(_) | CatalogError::Db(_) | CatalogError::Random | CatalogError::Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            CatalogError::Database(_)
+            | CatalogError::Db(_)
+            | CatalogError::Random
+            | CatalogError::SealingKey(_)
+            | CatalogError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

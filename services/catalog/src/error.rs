@@ -36,6 +36,8 @@ pub enum CatalogError {
     Db(#[from] db::DbError),
     #[error("no randomness available")]
     Random,
+    #[error("sealed secrets: {0}")]
+    SealingKey(&'static str),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -12,6 +12,8 @@ pub enum ServerError {
     Bind { address: SocketAddr, what: &'static str, error: std::io::Error },
     #[error("cannot create {path}: {error}")]
     DataDir { path: std::path::PathBuf, error: std::io::Error },
+    #[error("sealing key {path}: {reason}")]
+    SealingKey { path: std::path::PathBuf, reason: String },
     #[error("database: {0}")]
     Catalog(#[from] catalog::CatalogError),
     #[error("cluster registry: {0}")]

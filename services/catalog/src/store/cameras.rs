@@ -11,6 +11,11 @@ use super::Database;
 use crate::error::CatalogError;
 use crate::model::{CameraPull, CameraPullMode, CameraSource};
 
+/// The associated data of a camera's sealed password.
+pub(super) fn password_row(stream_id: &str) -> String {
+    format!("camera_sources.password:{stream_id}")
+}
+
 pub(super) fn camera_pull(row: &AnyRow) -> Result<CameraPull, CatalogError> {
     let mode: String = row.try_get("pull_mode")?;
     let mode = CameraPullMode::parse(&mode)
@@ -31,7 +36,7 @@ impl Database {
     /// component that pulls cameras; never for API responses.
     pub async fn camera_sources_by_name(&self) -> Result<Vec<(String, CameraSource)>, CatalogError> {
         let rows = sqlx::query(
-            "SELECT s.name, c.url, c.username, c.password, c.pull_mode, c.linger_ms \
+            "SELECT s.name, c.stream_id, c.url, c.username, c.password, c.pull_mode, c.linger_ms \
              FROM camera_sources c JOIN streams s ON s.id = c.stream_id WHERE s.kind = 'camera' ORDER BY s.name",
         )
         .fetch_all(self.pool())
@@ -42,13 +47,22 @@ impl Database {
                 let source = CameraSource {
                     url: row.try_get("url")?,
                     username: row.try_get("username")?,
-                    password: row.try_get("password")?,
+                    password: self.open_camera_password(row.try_get("stream_id")?, row.try_get("password")?)?,
                     mode: pull.mode,
                     linger_ms: pull.linger_ms,
                 };
                 Ok((row.try_get("name")?, source))
             })
             .collect()
+    }
+
+    /// The clear password of the camera of `stream_id`, from its stored value.
+    pub(super) fn open_camera_password(
+        &self,
+        stream_id: &str,
+        stored: Option<String>,
+    ) -> Result<Option<String>, CatalogError> {
+        stored.map(|stored| self.sealer().open(&stored, &password_row(stream_id))).transpose()
     }
 
     /// Names of the streams pulled only while viewers ask for them.

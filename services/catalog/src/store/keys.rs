@@ -26,7 +26,7 @@ impl Database {
         let key = SigningKey::generate(kid.clone()).map_err(|_| CatalogError::Random)?;
         sqlx::query("INSERT INTO signing_keys (kid, secret, created_at) VALUES ($1, $2, $3)")
             .bind(&kid)
-            .bind(key.secret())
+            .bind(self.sealer().seal(key.secret(), &key_row(&kid))?)
             .bind(now)
             .execute(self.pool())
             .await?;
@@ -42,7 +42,7 @@ impl Database {
         .fetch_optional(self.pool())
         .await?;
         match row {
-            Some(row) => Ok((signing_key(row.try_get("kid")?, row.try_get("secret")?)?, false)),
+            Some(row) => Ok((self.signing_key(row.try_get("kid")?, row.try_get("secret")?)?, false)),
             None => Ok((self.rotate_signing_key().await?.1, true)),
         }
     }
@@ -80,7 +80,12 @@ impl Database {
     async fn verifying_keys(&self) -> Result<Vec<SigningKey>, CatalogError> {
         let rows =
             sqlx::query("SELECT kid, secret FROM signing_keys WHERE retired_at IS NULL").fetch_all(self.pool()).await?;
-        rows.iter().map(|row| signing_key(row.try_get("kid")?, row.try_get("secret")?)).collect()
+        rows.iter().map(|row| self.signing_key(row.try_get("kid")?, row.try_get("secret")?)).collect()
+    }
+
+    fn signing_key(&self, kid: String, stored: String) -> Result<SigningKey, CatalogError> {
+        let secret = self.sealer().open(&stored, &key_row(&kid))?;
+        SigningKey::new(kid, secret).map_err(|_| CatalogError::Internal("unusable signing key in the database".into()))
     }
 
     /// Everything the origin's `access::AccessControl` needs from the database:
@@ -97,6 +102,7 @@ impl Database {
     }
 }
 
-fn signing_key(kid: String, secret: String) -> Result<SigningKey, CatalogError> {
-    SigningKey::new(kid, secret).map_err(|_| CatalogError::Internal("unusable signing key in the database".into()))
+/// The associated data of a signing key's sealed secret.
+pub(super) fn key_row(kid: &str) -> String {
+    format!("signing_keys.secret:{kid}")
 }

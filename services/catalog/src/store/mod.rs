@@ -5,6 +5,7 @@ mod cameras;
 mod hierarchy;
 mod keys;
 mod rights;
+mod sealed;
 mod streams;
 mod users;
 mod webhooks;
@@ -18,25 +19,38 @@ use db::{Db, DbKind};
 use sqlx::AnyPool;
 
 use crate::error::CatalogError;
+use crate::sealing::SecretSealer;
 
 #[derive(Debug, Clone)]
 pub struct Database {
     db: Db,
+    sealer: SecretSealer,
 }
 
 impl Database {
     /// Opens (creating if needed) the SQLite database at `path` and applies the migrations.
     pub async fn open_sqlite(path: &std::path::Path) -> Result<Self, CatalogError> {
-        Ok(Database { db: Db::open_sqlite(path).await? })
+        Ok(Database::from_db(Db::open_sqlite(path).await?))
     }
 
     /// `sqlite://PATH?mode=rwc` or `postgres://...`; applies the migrations.
     pub async fn connect(url: &str) -> Result<Self, CatalogError> {
-        Ok(Database { db: Db::connect(url).await? })
+        Ok(Database::from_db(Db::connect(url).await?))
     }
 
+    /// Secrets are stored in clear until [`Database::with_sealer`] gives a key.
     pub fn from_db(db: Db) -> Self {
-        Database { db }
+        Database { db, sealer: SecretSealer::plain() }
+    }
+
+    /// Seals the secrets this handle writes and opens the sealed ones it reads.
+    pub fn with_sealer(mut self, sealer: SecretSealer) -> Self {
+        self.sealer = sealer;
+        self
+    }
+
+    pub fn sealer(&self) -> &SecretSealer {
+        &self.sealer
     }
 
     pub fn db(&self) -> &Db {

@@ -9,6 +9,7 @@ use super::{now_millis, Database};
 use crate::crypto::random_hex;
 use crate::error::CatalogError;
 use crate::model::{CameraPull, CameraSource, StreamKind, StreamRecord};
+use crate::sealing::SecretSealer;
 
 const COLUMNS: &str = "id, name, stream_key, created_at, kind, device_id";
 
@@ -81,7 +82,7 @@ impl Database {
         .execute(&mut *transaction)
         .await?;
         if let Some(camera) = &new.camera {
-            insert_camera(&mut transaction, &stream.id, camera).await?;
+            insert_camera(&mut transaction, self.sealer(), &stream.id, camera).await?;
         }
         transaction.commit().await?;
         Ok(stream)
@@ -156,7 +157,7 @@ impl Database {
             .await?;
         if let Some(camera) = &change.camera {
             sqlx::query("DELETE FROM camera_sources WHERE stream_id = $1").bind(id).execute(&mut *transaction).await?;
-            insert_camera(&mut transaction, id, camera).await?;
+            insert_camera(&mut transaction, self.sealer(), id, camera).await?;
         }
         transaction.commit().await?;
         Ok(StreamRecord { name, device_id, ..current })
@@ -204,7 +205,7 @@ impl Database {
                 Ok(Some(CameraSource {
                     url: row.try_get("url")?,
                     username: row.try_get("username")?,
-                    password: row.try_get("password")?,
+                    password: self.open_camera_password(stream_id, row.try_get("password")?)?,
                     mode: pull.mode,
                     linger_ms: pull.linger_ms,
                 }))
@@ -216,6 +217,7 @@ impl Database {
 
 async fn insert_camera(
     transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    sealer: &SecretSealer,
     stream_id: &str,
     camera: &CameraSource,
 ) -> Result<(), CatalogError> {
@@ -227,7 +229,7 @@ async fn insert_camera(
     .bind(stream_id)
     .bind(&camera.url)
     .bind(&camera.username)
-    .bind(&camera.password)
+    .bind(sealer.seal_optional(camera.password.as_deref(), &super::cameras::password_row(stream_id))?)
     .bind(camera.mode.as_str())
     .bind(camera.linger_ms as i64)
     .execute(&mut **transaction)

@@ -32,7 +32,7 @@ impl Database {
         .bind(&hook.id)
         .bind(&hook.url)
         .bind(events_text(&hook.events))
-        .bind(&hook.secret)
+        .bind(self.sealer().seal(&hook.secret, &webhook_row(&hook.id))?)
         .bind(i64::from(hook.enabled))
         .bind(hook.created_at)
         .execute(self.pool())
@@ -43,7 +43,7 @@ impl Database {
     pub async fn webhooks(&self) -> Result<Vec<Webhook>, CatalogError> {
         let query = format!("SELECT {COLUMNS} FROM webhooks ORDER BY created_at, id");
         let rows = sqlx::query(&query).fetch_all(self.pool()).await?;
-        rows.iter().map(webhook).collect()
+        rows.iter().map(|row| self.webhook_from(row)).collect()
     }
 
     /// Enabled receivers of `event`.
@@ -54,7 +54,7 @@ impl Database {
     pub async fn webhook(&self, id: &str) -> Result<Webhook, CatalogError> {
         let query = format!("SELECT {COLUMNS} FROM webhooks WHERE id = $1");
         let row = sqlx::query(&query).bind(id).fetch_optional(self.pool()).await?;
-        row.as_ref().map(webhook).transpose()?.ok_or(CatalogError::NotFound("webhook"))
+        row.as_ref().map(|row| self.webhook_from(row)).transpose()?.ok_or(CatalogError::NotFound("webhook"))
     }
 
     pub async fn update_webhook(
@@ -92,15 +92,24 @@ fn events_text(events: &[WebhookEvent]) -> String {
     events.iter().map(|event| event.as_str()).collect::<Vec<_>>().join(" ")
 }
 
-fn webhook(row: &AnyRow) -> Result<Webhook, CatalogError> {
-    let events: String = row.try_get("events")?;
-    let enabled: i64 = row.try_get("enabled")?;
-    Ok(Webhook {
-        id: row.try_get("id")?,
-        url: row.try_get("url")?,
-        events: events.split_whitespace().filter_map(WebhookEvent::parse).collect(),
-        enabled: enabled != 0,
-        created_at: row.try_get("created_at")?,
-        secret: row.try_get("secret")?,
-    })
+impl Database {
+    fn webhook_from(&self, row: &AnyRow) -> Result<Webhook, CatalogError> {
+        let id: String = row.try_get("id")?;
+        let events: String = row.try_get("events")?;
+        let enabled: i64 = row.try_get("enabled")?;
+        let secret = self.sealer().open(&row.try_get::<String, _>("secret")?, &webhook_row(&id))?;
+        Ok(Webhook {
+            url: row.try_get("url")?,
+            events: events.split_whitespace().filter_map(WebhookEvent::parse).collect(),
+            enabled: enabled != 0,
+            created_at: row.try_get("created_at")?,
+            secret,
+            id,
+        })
+    }
+}
+
+/// The associated data of a webhook's sealed secret.
+pub(super) fn webhook_row(id: &str) -> String {
+    format!("webhooks.secret:{id}")
 }

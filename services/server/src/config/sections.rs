@@ -249,6 +249,11 @@ pub struct S3Section {
 pub struct DatabaseSection {
     /// `sqlite://…` or `postgres://…`; empty: SQLite at data_dir/relay.db.
     pub url: String,
+    /// File holding the key (64 hex digits) that seals signing keys,
+    /// webhook secrets and camera passwords in the database; empty: with
+    /// the embedded SQLite, data_dir/sealing.key (made on first start);
+    /// with a URL, none (secrets stay in clear, and the server warns).
+    pub sealing_key_file: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod ingest;
 pub mod origin;
+mod sealing;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -117,13 +118,22 @@ impl Foundation {
 }
 
 async fn open_database(config: &Config) -> Result<Database, ServerError> {
-    if let Some(url) = non_empty(&config.database.url) {
-        return Ok(Database::connect(url).await?);
+    let database = match non_empty(&config.database.url) {
+        Some(url) => Database::connect(url).await?,
+        None => {
+            let directory = &config.server.data_dir;
+            std::fs::create_dir_all(directory)
+                .map_err(|error| ServerError::DataDir { path: directory.clone(), error })?;
+            let url = format!("sqlite://{}?mode=rwc", directory.join("relay.db").display());
+            Database::connect(&url).await?
+        }
+    };
+    let database = database.with_sealer(sealing::sealer(config)?);
+    let sealed = database.seal_plain_secrets().await?;
+    if sealed > 0 {
+        tracing::info!(sealed, "sealed secrets that were stored in clear");
     }
-    let directory = &config.server.data_dir;
-    std::fs::create_dir_all(directory).map_err(|error| ServerError::DataDir { path: directory.clone(), error })?;
-    let url = format!("sqlite://{}?mode=rwc", directory.join("relay.db").display());
-    Ok(Database::connect(&url).await?)
+    Ok(database)
 }
 
 impl Foundation {
