@@ -138,7 +138,7 @@ async fn a_connection_must_become_useful_in_time() {
     // Every second connection is marked useful at once.
     tokio::spawn(listener.serve(Shutdown::new(), move |connection| {
         let count = count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        holding(release.clone(), count % 2 == 0)(connection)
+        holding(release.clone(), count.is_multiple_of(2))(connection)
     }));
     let started = Instant::now();
     let mut idle = TcpStream::connect(address).await.unwrap();

@@ -93,9 +93,8 @@ async fn drip_until_closed(stream: &mut TcpStream, bytes: &[u8]) -> bool {
         if stream.write_all(&[byte]).await.is_err() {
             return true;
         }
-        match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buffer)).await {
-            Ok(Ok(0) | Err(_)) => return true,
-            _ => {}
+        if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buffer)).await {
+            return true;
         }
     }
     false
