@@ -23,7 +23,7 @@ fn verification(c: &mut Criterion) {
     let control = AccessControl::public();
     control.add_key(&current);
     control.set_policy("main", AccessPolicy::Token);
-    let request = AccessRequest { stream: "main", path, peer: client, forwarded_for: None, token: Some(&token) };
+    let request = AccessRequest { stream: "main", path, client, token: Some(&token) };
     c.bench_function("access_check_token_policy", |b| b.iter(|| control.check(black_box(&request)).unwrap()));
 
     let public = AccessRequest { stream: "other", token: None, ..request };

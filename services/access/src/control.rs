@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::client_ip::ClientIpSource;
 use crate::key::SigningKey;
 use crate::policy::{decide, AccessPolicy, Allowed, Denied};
 use crate::token::TokenVerifier;
@@ -19,7 +18,6 @@ pub struct AccessConfig {
     pub policies: HashMap<String, AccessPolicy>,
     /// For streams without an entry. Public by default.
     pub default_policy: AccessPolicy,
-    pub client_ip: ClientIpSource,
 }
 
 /// One media request as the access check sees it.
@@ -28,8 +26,9 @@ pub struct AccessRequest<'a> {
     pub stream: &'a str,
     /// The media path without the token prefix, e.g. `live/main/index.m3u8`.
     pub path: &'a str,
-    pub peer: IpAddr,
-    pub forwarded_for: Option<&'a str>,
+    /// The client, as the listener found it behind trusted proxies
+    /// (`listener::TrustedProxies`): the one address every check uses.
+    pub client: IpAddr,
     pub token: Option<&'a str>,
 }
 
@@ -56,8 +55,7 @@ impl AccessControl {
         if *policy == AccessPolicy::Public {
             return Ok(Allowed::Public);
         }
-        let client_ip = config.client_ip.client_ip(request.peer, request.forwarded_for);
-        decide(policy, &config.verifier, client_ip, request.token, request.path)
+        decide(policy, &config.verifier, request.client.to_canonical(), request.token, request.path)
     }
 
     pub fn snapshot(&self) -> Arc<AccessConfig> {
@@ -108,10 +106,6 @@ impl AccessControl {
             config.verifier.retire_key(kid);
         });
     }
-
-    pub fn set_client_ip_source(&self, source: ClientIpSource) {
-        self.update(|config| config.client_ip = source.clone());
-    }
 }
 
 #[cfg(test)]
@@ -122,7 +116,7 @@ mod tests {
     use crate::token::{PlaybackClaims, TokenError, TokenSigner};
 
     fn request<'a>(stream: &'a str, path: &'a str, token: Option<&'a str>) -> AccessRequest<'a> {
-        AccessRequest { stream, path, peer: "127.0.0.1".parse().unwrap(), forwarded_for: None, token }
+        AccessRequest { stream, path, client: "127.0.0.1".parse().unwrap(), token }
     }
 
     #[test]
@@ -152,13 +146,12 @@ mod tests {
     }
 
     #[test]
-    fn allow_lists_see_the_forwarded_client_only_when_configured() {
+    fn allow_lists_check_the_client_address() {
         let control = AccessControl::public();
         control.set_policy("office", AccessPolicy::IpAllowList(vec!["203.0.113.0/24".parse().unwrap()]));
-        let mut via_cdn = request("office", "live/office/index.m3u8", None);
-        via_cdn.forwarded_for = Some("203.0.113.7");
-        assert_eq!(control.check(&via_cdn), Err(Denied::IpNotAllowed));
-        control.set_client_ip_source(ClientIpSource::ForwardedFor { hops: 1, trusted_peers: vec![] });
-        assert_eq!(control.check(&via_cdn), Ok(Allowed::AllowListedIp));
+        let mut viewer = request("office", "live/office/index.m3u8", None);
+        assert_eq!(control.check(&viewer), Err(Denied::IpNotAllowed));
+        viewer.client = "::ffff:203.0.113.7".parse().unwrap();
+        assert_eq!(control.check(&viewer), Ok(Allowed::AllowListedIp));
     }
 }

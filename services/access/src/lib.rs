@@ -10,13 +10,11 @@
 // Network input reaches this crate: nothing here may panic on it.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 
-mod client_ip;
 mod control;
 mod key;
 mod policy;
 mod token;
 
-pub use client_ip::ClientIpSource;
 pub use control::{AccessConfig, AccessControl, AccessRequest};
 pub use ipnet::IpNet;
 pub use key::{KeyError, SigningKey, MIN_SECRET_LEN};

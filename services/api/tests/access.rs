@@ -4,7 +4,7 @@ mod common;
 
 use std::net::IpAddr;
 
-use access::{AccessPolicy, AccessRequest, Allowed, ClientIpSource, Denied, TokenError, TokenVerifier};
+use access::{AccessPolicy, AccessRequest, Allowed, Denied, TokenError, TokenVerifier};
 use axum::http::{Method, StatusCode};
 use common::App;
 use serde_json::json;
@@ -17,7 +17,7 @@ async fn stream(app: &App, name: &str) -> String {
 }
 
 fn request<'a>(stream: &'a str, path: &'a str, token: Option<&'a str>) -> AccessRequest<'a> {
-    AccessRequest { stream, path, peer: HOME.parse().unwrap(), forwarded_for: None, token }
+    AccessRequest { stream, path, client: HOME.parse().unwrap(), token }
 }
 
 async fn policies_are_stored_and_pushed_to_the_origin(app: App) {
@@ -42,7 +42,7 @@ async fn policies_are_stored_and_pushed_to_the_origin(app: App) {
     assert_eq!(app.admin(Method::PUT, &path, Some(json!({"kind": "token"}))).await.status, StatusCode::OK);
     assert_eq!(app.access.policy("office"), AccessPolicy::Token);
     // The builder the origin uses at start-up sees the same.
-    let config = app.state.database().access_config(AccessPolicy::Public, ClientIpSource::Peer).await.unwrap();
+    let config = app.state.database().access_config(AccessPolicy::Public).await.unwrap();
     assert_eq!(config.policies.get("office"), Some(&AccessPolicy::Token));
 
     let (_, viewer) = app.user("pat", "viewer").await;
@@ -67,7 +67,7 @@ async fn issued_tokens_verify_for_their_stream_only(app: App) {
     assert_eq!(issued.body["url_path"].as_str().unwrap(), format!("/t/{token}/live/main/index.m3u8"));
 
     // Verified with the keys as stored in the database, independent of the API state.
-    let config = app.state.database().access_config(AccessPolicy::Public, ClientIpSource::Peer).await.unwrap();
+    let config = app.state.database().access_config(AccessPolicy::Public).await.unwrap();
     let verifier: &TokenVerifier = &config.verifier;
     let home: IpAddr = HOME.parse().unwrap();
     let claims = verifier.verify(&token, "live/main/index.m3u8", home).unwrap();

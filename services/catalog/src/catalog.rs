@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use access::{AccessControl, AccessPolicy, ClientIpSource};
+use access::{AccessControl, AccessPolicy};
 
 use crate::auth::{LoginLimiter, PasswordCost, Passwords};
 use crate::error::CatalogError;
@@ -24,8 +24,6 @@ pub struct CatalogOptions {
     pub login_max_failures: usize,
     /// Default one minute.
     pub login_window: Duration,
-    /// How the client address is found (audit log, login throttling). Default: the socket peer.
-    pub client_ip: ClientIpSource,
     /// The policy of streams without one, used when rebuilding the origin's access control. Default public.
     pub default_policy: AccessPolicy,
     /// Longest playback token lifetime that may be requested. Default 24 hours.
@@ -41,7 +39,6 @@ impl Default for CatalogOptions {
             password_cost: PasswordCost::Recommended,
             login_max_failures: 5,
             login_window: Duration::from_secs(60),
-            client_ip: ClientIpSource::Peer,
             default_policy: AccessPolicy::Public,
             max_token_ttl: Duration::from_secs(24 * 3600),
             webhook_retry: RetryPolicy::default(),
@@ -132,7 +129,7 @@ impl Catalog {
     pub async fn reload_access(&self) -> Result<(), CatalogError> {
         let Some(control) = &self.inner.access else { return Ok(()) };
         let current = control.snapshot();
-        let loaded = self.database().access_config(current.default_policy.clone(), current.client_ip.clone()).await?;
+        let loaded = self.database().access_config(current.default_policy.clone()).await?;
         control.replace(loaded);
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use access::{AccessRequest, Denied};
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::Deserialize;
@@ -52,21 +52,15 @@ pub async fn enforce(
     let path = format!("live/{}/{}", media.stream, media.file);
     let headers = request.headers();
     let token = media.token.as_deref().or_else(|| headers.get(TOKEN_HEADER).and_then(|value| value.to_str().ok()));
-    let forwarded_for = forwarded_for(headers);
-    let peer = request
+    // The viewer, as the listener found it behind trusted proxies.
+    let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(address)| address.ip());
-    let decision = origin.access.check(&AccessRequest {
-        stream: &media.stream,
-        path: &path,
-        peer,
-        forwarded_for: forwarded_for.as_deref(),
-        token,
-    });
+    let decision = origin.access.check(&AccessRequest { stream: &media.stream, path: &path, client, token });
     if decision.is_ok() && media.file == "index.m3u8" {
         if let Some(hook) = &origin.play_hook {
-            if !hook.allow(&media.stream, peer).await {
+            if !hook.allow(&media.stream, client).await {
                 return Err(OriginError::Forbidden("playback refused"));
             }
         }
@@ -101,19 +95,6 @@ fn refusal(denied: Denied) -> OriginError {
         401 => OriginError::Unauthorized(denied.public_reason()),
         _ => OriginError::Forbidden(denied.public_reason()),
     }
-}
-
-/// Every `X-Forwarded-For` line, in order, as one list.
-fn forwarded_for(headers: &HeaderMap) -> Option<Cow<'_, str>> {
-    let mut lines = headers.get_all("x-forwarded-for").iter().filter_map(|value| value.to_str().ok());
-    let first = lines.next()?;
-    let Some(second) = lines.next() else { return Some(Cow::Borrowed(first)) };
-    let mut joined = format!("{first},{second}");
-    for line in lines {
-        joined.push(',');
-        joined.push_str(line);
-    }
-    Some(Cow::Owned(joined))
 }
 
 fn keep_out_of_shared_caches(response: &mut Response) {

@@ -17,6 +17,9 @@ use crate::RtmpConfig;
 
 /// Bytes taken from the socket per read call.
 const READ_BUFFER: usize = 64 * 1024;
+/// The same until a publish is accepted: a handshake, connect and publish
+/// fit, and a connection that never publishes costs little.
+const READ_BUFFER_BEFORE_PUBLISH: usize = 4 * 1024;
 /// Wake this long after the frame completing a part is expected, so it is
 /// usually read in the same wake-up as the frames before it.
 const WAKE_AFTER_DUE: Duration = Duration::from_millis(2);
@@ -117,9 +120,12 @@ impl Publisher {
     /// Reads, packages and answers until the publisher leaves; an idle
     /// publisher is the listener's to close.
     async fn run(mut self, mut socket: GuardedStream, shutdown: Shutdown) -> Close {
-        let mut buffer = vec![0u8; READ_BUFFER];
+        let mut buffer = vec![0u8; READ_BUFFER_BEFORE_PUBLISH];
         let mut pacing = ReadPacing::default();
         loop {
+            if self.session.is_some() && buffer.len() < READ_BUFFER {
+                buffer.resize(READ_BUFFER, 0);
+            }
             let read_started = Instant::now();
             let read = tokio::select! {
                 read = socket.read(&mut buffer) => read,

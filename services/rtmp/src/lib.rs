@@ -35,11 +35,13 @@ impl Default for RtmpConfig {
 }
 
 /// What the listener allows an RTMP connection by default: 1000 at once,
-/// a publish accepted within 10 s, nothing received for 10 s closes it.
+/// 32 without a publish per address, a publish accepted within 10 s,
+/// nothing received for 10 s closes it.
 pub fn default_limits() -> Limits {
     Limits {
         max_connections: 1000,
         max_per_address: 0,
+        max_waiting_per_address: 32,
         useful_within: Some(Duration::from_secs(10)),
         idle_timeout: Some(Duration::from_secs(10)),
         write_timeout: Some(Duration::from_secs(10)),
@@ -53,7 +55,7 @@ pub async fn run(listener: Listener, gate: Gate, config: RtmpConfig, shutdown: S
     let workers = workers::Workers::start(config.worker_threads);
     let config = Arc::new(config);
     listener
-        .serve(shutdown, |connection| {
+        .serve(shutdown, move |connection| {
             let context = connection::Context { gate: gate.clone(), config: config.clone() };
             let served: Pin<Box<dyn Future<Output = ()> + Send>> = match workers.next() {
                 Some(worker) => Box::pin(on_worker(worker.clone(), connection, context)),

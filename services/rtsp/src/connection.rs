@@ -17,6 +17,7 @@ use crate::udp::UdpTracks;
 use crate::PushConfig;
 
 const READ_BUFFER: usize = 64 * 1024;
+const READ_BUFFER_BEFORE_ANNOUNCE: usize = 4 * 1024;
 const PUBLIC_METHODS: &str = "OPTIONS, ANNOUNCE, SETUP, RECORD, TEARDOWN, GET_PARAMETER, SET_PARAMETER";
 
 pub(crate) struct Context {
@@ -84,11 +85,17 @@ struct Publisher {
 
 impl Publisher {
     async fn run(&mut self, mut socket: GuardedStream, shutdown: Shutdown) -> Close {
-        let mut reader = MessageReader::new(self.context.config.limits);
-        let mut buffer = vec![0u8; READ_BUFFER];
+        // Small until the ANNOUNCE is accepted: a connection that never
+        // names a valid key costs little.
+        let mut reader = MessageReader::new(self.context.config.limits.before_announce());
+        let mut buffer = vec![0u8; READ_BUFFER_BEFORE_ANNOUNCE];
         let mut frames = Vec::new();
         let mut last_read = Instant::now();
         loop {
+            if self.announced.is_some() && buffer.len() < READ_BUFFER {
+                reader.set_limits(self.context.config.limits);
+                buffer.resize(READ_BUFFER, 0);
+            }
             // Over UDP the control connection may stay silent: RTP is what must keep coming.
             let quiet_since = if self.recording && self.udp.in_use() { self.last_rtp } else { last_read };
             let deadline = tokio::time::Instant::from_std(quiet_since + self.context.config.idle_timeout);

@@ -48,6 +48,7 @@ pub fn default_limits() -> Limits {
     Limits {
         max_connections: 1000,
         max_per_address: 0,
+        max_waiting_per_address: 32,
         useful_within: Some(Duration::from_secs(10)),
         idle_timeout: None,
         write_timeout: Some(Duration::from_secs(10)),
@@ -59,7 +60,7 @@ pub fn default_limits() -> Limits {
 pub async fn run(listener: Listener, gate: Gate, config: PushConfig, shutdown: Shutdown) {
     let config = Arc::new(config);
     listener
-        .serve(shutdown, |connection| {
+        .serve(shutdown, move |connection| {
             connection::serve(connection, connection::Context { gate: gate.clone(), config: config.clone() })
         })
         .await

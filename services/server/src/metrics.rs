@@ -150,7 +150,7 @@ fn render_listeners(out: &mut String, listeners: &[(&'static str, Arc<ListenerSt
     }
     let snapshots: Vec<_> = listeners.iter().map(|(name, stats)| (*name, stats.snapshot())).collect();
     type Read = fn(&listener::StatsSnapshot) -> u64;
-    let series: [(&str, &str, &str, Read); 9] = [
+    let series: [(&str, &str, &str, Read); 11] = [
         ("relay_listener_accepted_total", "counter", "Connections accepted", |stats| stats.accepted),
         ("relay_listener_open_connections", "gauge", "Connections open", |stats| stats.open),
         ("relay_listener_refused_full_total", "counter", "Connections refused at the global cap", |stats| {
@@ -158,6 +158,9 @@ fn render_listeners(out: &mut String, listeners: &[(&'static str, Arc<ListenerSt
         }),
         ("relay_listener_refused_address_total", "counter", "Connections refused at the per-address cap", |stats| {
             stats.refused_address
+        }),
+        ("relay_listener_evicted_total", "counter", "Waiting connections closed to make room at a cap", |stats| {
+            stats.evicted
         }),
         ("relay_listener_not_useful_total", "counter", "Connections closed for not becoming useful in time", |stats| {
             stats.not_useful_in_time
@@ -169,6 +172,12 @@ fn render_listeners(out: &mut String, listeners: &[(&'static str, Arc<ListenerSt
         ("relay_listener_cut_at_drain_total", "counter", "Connections cut at the drain deadline", |stats| {
             stats.cut_at_drain
         }),
+        (
+            "relay_listener_proxy_header_failed_total",
+            "counter",
+            "Trusted peers closed for a bad PROXY header",
+            |stats| stats.proxy_header_failed,
+        ),
         ("relay_listener_accept_errors_total", "counter", "Failed accepts", |stats| stats.accept_errors),
     ];
     for (name, kind, help, read) in series {

@@ -21,7 +21,9 @@ use crate::stacks::{self, Foundation};
 pub async fn all(config: Config) -> Result<(), ServerError> {
     let foundation = Foundation::open(config, format!("all-{}", std::process::id())).await?;
     let first_stream = foundation.database.ensure_default_stream("main").await?;
-    let http = foundation.bind(foundation.config.http.listen, "http", foundation.http_limits()).await?;
+    let http = foundation
+        .bind(foundation.config.http.listen, "http", foundation.http_limits(), foundation.config.http.proxy_protocol)
+        .await?;
     let http_address = local_address(&http, foundation.config.http.listen)?;
     // One pod of its own cluster: the same registry, epochs and segment
     // index as a cluster, on SQLite, so DVR and restarts work the same way.
@@ -54,7 +56,7 @@ pub async fn all(config: Config) -> Result<(), ServerError> {
 pub async fn ingest(config: Config) -> Result<(), ServerError> {
     let foundation = Foundation::open(config, host_pod_name()).await?;
     let internal_listen = foundation.config.cluster.internal_listen;
-    let internal = foundation.bind(internal_listen, "internal", foundation.http_limits()).await?;
+    let internal = foundation.bind(internal_listen, "internal", foundation.http_limits(), false).await?;
     let internal_address = local_address(&internal, internal_listen)?;
     let advertise = non_empty(&foundation.config.cluster.advertise_address).map_or_else(
         || format!("{}:{}", crate::banner::display_host(internal_address.ip()), internal_address.port()),
@@ -88,7 +90,9 @@ pub async fn ingest(config: Config) -> Result<(), ServerError> {
 pub async fn origin(config: Config) -> Result<(), ServerError> {
     let foundation = Foundation::open(config, host_pod_name()).await?;
     let (origin, upstream) = stacks::origin::pod(&foundation).await?;
-    let http = foundation.bind(foundation.config.http.listen, "http", foundation.http_limits()).await?;
+    let http = foundation
+        .bind(foundation.config.http.listen, "http", foundation.http_limits(), foundation.config.http.proxy_protocol)
+        .await?;
     let metrics =
         MetricSources { upstream: Some(upstream), ..MetricSources::default() }.with_listener("http", http.stats());
     let viewers = Shutdown::new();
@@ -103,7 +107,9 @@ pub async fn origin(config: Config) -> Result<(), ServerError> {
 pub async fn api(config: Config) -> Result<(), ServerError> {
     let foundation = Foundation::open(config, host_pod_name()).await?;
     foundation.catalog.set_status_source(Arc::new(cluster::RemoteStatus::new(foundation.registry())));
-    let http = foundation.bind(foundation.config.http.listen, "http", foundation.http_limits()).await?;
+    let http = foundation
+        .bind(foundation.config.http.listen, "http", foundation.http_limits(), foundation.config.http.proxy_protocol)
+        .await?;
     let metrics = MetricSources::default().with_listener("http", http.stats());
     let requests = Shutdown::new();
     let router = stacks::api::router(&foundation)

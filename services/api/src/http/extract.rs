@@ -17,20 +17,20 @@ use catalog::{Right, Role, StreamRecord, User};
 
 pub const SESSION_COOKIE: &str = "relay_session";
 
-/// The client address as configured by `CatalogOptions::client_ip`.
+/// The client address, as the listener found it behind trusted proxies
+/// (`listener::TrustedProxies`, the server's `[proxy]` settings).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub IpAddr);
 
 impl FromRequestParts<ApiState> for ClientAddress {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let peer = parts
+    async fn from_request_parts(parts: &mut Parts, _state: &ApiState) -> Result<Self, ApiError> {
+        let client = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-        let forwarded = parts.headers.get("x-forwarded-for").and_then(|value| value.to_str().ok());
-        Ok(ClientAddress(state.options().client_ip.client_ip(peer, forwarded)))
+        Ok(ClientAddress(client))
     }
 }
 

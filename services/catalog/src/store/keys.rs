@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use access::{AccessConfig, AccessPolicy, ClientIpSource, SigningKey, TokenVerifier};
+use access::{AccessConfig, AccessPolicy, SigningKey, TokenVerifier};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -90,15 +90,11 @@ impl Database {
 
     /// Everything the origin's `access::AccessControl` needs from the database:
     /// every stored policy by stream name and every key that is not retired.
-    pub async fn access_config(
-        &self,
-        default_policy: AccessPolicy,
-        client_ip: ClientIpSource,
-    ) -> Result<AccessConfig, CatalogError> {
+    pub async fn access_config(&self, default_policy: AccessPolicy) -> Result<AccessConfig, CatalogError> {
         let keys = self.verifying_keys().await?;
         let policies: HashMap<String, AccessPolicy> =
             self.access_policies_by_stream_name().await?.into_iter().collect();
-        Ok(AccessConfig { verifier: TokenVerifier::with_keys(&keys), policies, default_policy, client_ip })
+        Ok(AccessConfig { verifier: TokenVerifier::with_keys(&keys), policies, default_policy })
     }
 }
 

@@ -62,6 +62,8 @@ struct ChunkPlan {
 pub(crate) struct ChunkReader {
     buffer: BytesMut,
     chunk_size: usize,
+    /// What the peer set; `chunk_size` is it clamped to the message limit.
+    requested_chunk_size: usize,
     streams: HashMap<u32, ChunkStream>,
     open_partials: usize,
     partial_bytes: usize,
@@ -73,6 +75,7 @@ impl ChunkReader {
         ChunkReader {
             buffer: BytesMut::new(),
             chunk_size: DEFAULT_CHUNK_SIZE,
+            requested_chunk_size: DEFAULT_CHUNK_SIZE,
             streams: HashMap::new(),
             open_partials: 0,
             partial_bytes: 0,
@@ -90,8 +93,15 @@ impl ChunkReader {
         if size == 0 || size > 0x7fff_ffff {
             return Err(MediaError::invalid(WHAT, format!("chunk size {size}")));
         }
-        self.chunk_size = (size as usize).min(self.limits.max_message_size.max(1));
+        self.requested_chunk_size = size as usize;
+        self.chunk_size = self.requested_chunk_size.min(self.limits.max_message_size.max(1));
         Ok(())
+    }
+
+    /// New limits from now on (wider once a publish is requested).
+    pub fn set_limits(&mut self, limits: RtmpLimits) {
+        self.limits = limits;
+        self.chunk_size = self.requested_chunk_size.min(self.limits.max_message_size.max(1));
     }
 
     /// Abort Message: drop whatever was received of the message on `chunk_stream_id`.
@@ -272,7 +282,10 @@ impl ChunkReader {
         }
         let partial = stream.partial.get_or_insert_with(|| {
             self.open_partials += 1;
-            BytesMut::with_capacity((header.length as usize).min(INITIAL_PARTIAL_CAPACITY))
+            // Each partial's first reservation is its share of the buffer
+            // limit at most, so declared lengths alone cannot add up.
+            let share = self.limits.max_buffered_bytes / self.limits.max_chunk_streams.max(1);
+            BytesMut::with_capacity((header.length as usize).min(INITIAL_PARTIAL_CAPACITY).min(share))
         });
         partial.extend_from_slice(&data);
         self.partial_bytes += data.len();

@@ -32,11 +32,39 @@ pub struct RtmpLimits {
     pub max_chunk_streams: usize,
     /// Total bytes held in partial messages plus unparsed input.
     pub max_buffered_bytes: usize,
+    /// Until the peer asks to publish, messages and buffered input are
+    /// each held to this many bytes, and partial messages to
+    /// [`PARTIALS_BEFORE_PUBLISH`]: a connection that has not named its
+    /// stream key costs little. The caller answers the publish before it
+    /// feeds more input, so the key is checked before the full limits
+    /// hold more than one read.
+    pub before_publish_bytes: usize,
 }
+
+/// Partial messages a peer may have open before it asks to publish
+/// (commands and control messages, never interleaved by real encoders).
+pub const PARTIALS_BEFORE_PUBLISH: usize = 4;
 
 impl Default for RtmpLimits {
     fn default() -> Self {
-        RtmpLimits { max_message_size: 4 << 20, max_chunk_streams: 16, max_buffered_bytes: 8 << 20 }
+        RtmpLimits {
+            max_message_size: 4 << 20,
+            max_chunk_streams: 16,
+            max_buffered_bytes: 8 << 20,
+            before_publish_bytes: 64 << 10,
+        }
+    }
+}
+
+impl RtmpLimits {
+    /// The limits in force until a publish is requested.
+    pub fn before_publish(&self) -> RtmpLimits {
+        RtmpLimits {
+            max_message_size: self.max_message_size.min(self.before_publish_bytes),
+            max_chunk_streams: self.max_chunk_streams.min(PARTIALS_BEFORE_PUBLISH),
+            max_buffered_bytes: self.max_buffered_bytes.min(self.before_publish_bytes),
+            before_publish_bytes: self.before_publish_bytes,
+        }
     }
 }
 

@@ -42,6 +42,8 @@ enum Phase {
 pub struct ServerConnection {
     handshake: ServerHandshake,
     reader: ChunkReader,
+    /// The full limits, applied once a publish is requested.
+    limits: RtmpLimits,
     writer: ChunkWriter,
     phase: Phase,
     app: String,
@@ -55,7 +57,8 @@ impl ServerConnection {
     pub fn new(limits: RtmpLimits) -> Self {
         ServerConnection {
             handshake: ServerHandshake::new(),
-            reader: ChunkReader::new(limits),
+            reader: ChunkReader::new(limits.before_publish()),
+            limits,
             writer: ChunkWriter::new(),
             phase: Phase::AwaitingConnect,
             app: String::new(),
@@ -319,6 +322,7 @@ impl ServerConnection {
             None => (name.to_owned(), None),
         };
         self.phase = Phase::PublishPending { stream_id };
+        self.reader.set_limits(self.limits);
         events.push(RtmpEvent::PublishRequested { app: self.app.clone(), stream_key, query });
         Ok(())
     }

@@ -27,6 +27,17 @@ impl Default for RtspLimits {
 }
 
 impl RtspLimits {
+    /// What a connection may send before its ANNOUNCE is accepted: requests
+    /// with an SDP and Digest credentials, little more. The full limits
+    /// hold once the publisher is known.
+    pub fn before_announce(&self) -> RtspLimits {
+        RtspLimits {
+            max_line: self.max_line.min(2048),
+            max_headers: self.max_headers.min(32),
+            max_body: self.max_body.min(16 * 1024),
+        }
+    }
+
     /// Unparsed bytes the reader may hold: a full request or an interleaved frame.
     fn max_buffered(&self) -> usize {
         let head = self.max_line.saturating_mul(self.max_headers.saturating_add(1));
@@ -78,6 +89,11 @@ pub struct MessageReader {
 impl MessageReader {
     pub fn new(limits: RtspLimits) -> Self {
         Self { limits, buffer: BytesMut::new() }
+    }
+
+    /// New limits from now on (wider once the publisher is known).
+    pub fn set_limits(&mut self, limits: RtspLimits) {
+        self.limits = limits;
     }
 
     /// Appends bytes read from the socket. Call [`Self::next_input`] until it

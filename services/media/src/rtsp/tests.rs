@@ -88,6 +88,25 @@ fn malformed_or_oversized_requests_are_errors() {
 }
 
 #[test]
+fn before_the_announce_requests_are_held_small() {
+    let full = RtspLimits::default();
+    let early = full.before_announce();
+    let body = |length: usize| format!("ANNOUNCE * RTSP/1.0\r\nContent-Length: {length}\r\n\r\n{}", "v".repeat(length));
+    let mut reader = MessageReader::new(early);
+    reader.push(body(20_000).as_bytes());
+    assert!(reader.next_input().is_err(), "a 20 KB body before the ANNOUNCE is accepted");
+    let mut reader = MessageReader::new(early);
+    reader.push(body(2_000).as_bytes());
+    assert!(matches!(reader.next_input(), Ok(Some(RtspInput::Request(_)))), "an SDP fits");
+    reader.set_limits(full);
+    reader.push(body(20_000).as_bytes());
+    assert!(
+        matches!(reader.next_input(), Ok(Some(RtspInput::Request(_)))),
+        "the full limits once the publisher is known"
+    );
+}
+
+#[test]
 fn responses_echo_cseq_and_cannot_inject_headers() {
     let request = Request {
         method: "OPTIONS".into(),

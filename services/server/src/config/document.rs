@@ -130,7 +130,8 @@ fn env_key(name: &str) -> Option<(String, String)> {
 }
 
 /// The text of an environment variable as the type of the key's default:
-/// digits stay text where the setting is text (a bucket named 12345).
+/// digits stay text where the setting is text (a bucket named 12345), and
+/// a list is comma-separated (`10.0.0.0/8,192.168.0.0/16`).
 fn typed_value(table: &toml::Table, section: &str, key: &str, text: &str) -> Result<toml::Value, String> {
     let Some(toml::Value::Table(entries)) = table.get(section) else {
         let sections: Vec<&str> = table.keys().map(String::as_str).collect();
@@ -152,6 +153,14 @@ fn typed_value(table: &toml::Table, section: &str, key: &str, text: &str) -> Res
             "false" => Ok(toml::Value::Boolean(false)),
             _ => Err(format!("{text:?} is not true or false")),
         },
+        // A list is written as its items separated by commas.
+        toml::Value::Array(_) => Ok(toml::Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| toml::Value::String(item.to_owned()))
+                .collect(),
+        )),
         _ => Ok(toml::Value::String(text.to_owned())),
     }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerSection,
+    pub proxy: ProxySection,
     pub http: HttpSection,
     pub rtmp: RtmpSection,
     pub rtsp: RtspSection,
@@ -57,6 +58,26 @@ impl Default for ServerSection {
     }
 }
 
+/// The header trusted HTTP proxies write the client address to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    #[default]
+    XForwardedFor,
+    Forwarded,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxySection {
+    /// Networks of the load balancers, CDNs and ingresses in front of the
+    /// server; their word on the client address is believed (none).
+    pub trusted_networks: Vec<access::IpNet>,
+    /// `x-forwarded-for` or `forwarded` (RFC 7239): the header the trusted
+    /// HTTP proxies append to (x-forwarded-for).
+    pub forwarded_header: ForwardedHeader,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSection {
@@ -67,10 +88,17 @@ pub struct HttpSection {
     /// Most connections from one client address; 0 for no cap (0: viewers
     /// behind one NAT or CDN share addresses).
     pub max_connections_per_address: usize,
-    /// A connection must send its first request's headers within this, in
-    /// ms (10000); later requests on it are bounded by idle_timeout_ms.
+    /// Most connections from one client address with no request in
+    /// flight; 0 for no cap (0: CDN edges and office NATs keep many idle
+    /// keep-alive connections, and a full listener evicts from the
+    /// address with the most anyway).
+    pub max_waiting_per_address: usize,
+    /// Each request's headers and body must arrive within this, in ms,
+    /// from accept for the first request and from its first byte for the
+    /// next ones (10000).
     pub header_timeout_ms: u64,
-    /// A connection that moves no byte this long is closed, in ms (60000).
+    /// A connection that moves no byte this long while no request is in
+    /// flight is closed, in ms (60000).
     pub idle_timeout_ms: u64,
     /// A response that cannot be written for this long is abandoned, in ms
     /// (30000).
@@ -78,6 +106,9 @@ pub struct HttpSection {
     /// Console session cookies carry `Secure`: set when the API is served
     /// over HTTPS (false, so `make run` works on plain HTTP).
     pub secure_cookies: bool,
+    /// Connections from proxy.trusted_networks begin with a PROXY protocol
+    /// header (v1 or v2) naming the client (false).
+    pub proxy_protocol: bool,
 }
 
 impl Default for HttpSection {
@@ -86,10 +117,12 @@ impl Default for HttpSection {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             max_connections: 16_384,
             max_connections_per_address: 0,
+            max_waiting_per_address: 0,
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             write_timeout_ms: 30_000,
             secure_cookies: false,
+            proxy_protocol: false,
         }
     }
 }
@@ -105,12 +138,19 @@ pub struct RtmpSection {
     pub max_connections: usize,
     /// Most connections from one client address; 0 for no cap (0).
     pub max_connections_per_address: usize,
+    /// Most connections from one client address without an accepted
+    /// publish; past it the address's oldest such connection is closed; 0
+    /// for no cap (32).
+    pub max_waiting_per_address: usize,
     /// A connection must have its publish accepted within this, in ms (10000).
     pub publish_within_ms: u64,
     /// A connection that sends nothing this long is dropped, in ms (10000).
     pub idle_timeout_ms: u64,
     /// Largest RTMP message accepted, in bytes (4194304).
     pub max_message_bytes: usize,
+    /// Connections from proxy.trusted_networks begin with a PROXY protocol
+    /// header (v1 or v2) naming the publisher (false).
+    pub proxy_protocol: bool,
     /// Threads that run publisher connections, each an event loop of its
     /// own (1); 0 runs them on the main runtime.
     pub worker_threads: usize,
@@ -123,9 +163,11 @@ impl Default for RtmpSection {
             app: "live".into(),
             max_connections: 1000,
             max_connections_per_address: 0,
+            max_waiting_per_address: 32,
             publish_within_ms: 10_000,
             idle_timeout_ms: 10_000,
             max_message_bytes: 4 << 20,
+            proxy_protocol: false,
             worker_threads: 1,
         }
     }
@@ -141,11 +183,18 @@ pub struct RtspSection {
     pub max_connections: usize,
     /// Most connections from one client address; 0 for no cap (0).
     pub max_connections_per_address: usize,
+    /// Most connections from one client address without an accepted
+    /// ANNOUNCE; past it the address's oldest such connection is closed; 0
+    /// for no cap (32).
+    pub max_waiting_per_address: usize,
     /// A connection must have its ANNOUNCE accepted within this, in ms (10000).
     pub publish_within_ms: u64,
     /// A connection that sends nothing this long is dropped; over UDP, a
     /// session whose RTP stops this long ends, in ms (10000).
     pub idle_timeout_ms: u64,
+    /// Connections from proxy.trusted_networks begin with a PROXY protocol
+    /// header (v1 or v2) naming the publisher (false).
+    pub proxy_protocol: bool,
 }
 
 impl Default for RtspSection {
@@ -154,8 +203,10 @@ impl Default for RtspSection {
             listen: SocketAddr::from(([0, 0, 0, 0], 8554)),
             max_connections: 1000,
             max_connections_per_address: 0,
+            max_waiting_per_address: 32,
             publish_within_ms: 10_000,
             idle_timeout_ms: 10_000,
+            proxy_protocol: false,
         }
     }
 }
@@ -365,10 +416,6 @@ impl Config {
             if !(100..=3_600_000).contains(&value) {
                 return refuse(key, "must be 100-3600000 ms");
             }
-        }
-        let hold_ms = 3 * u64::from(live.segment_target_ms);
-        if self.http.idle_timeout_ms <= hold_ms {
-            return refuse("http.idle_timeout_ms", format!("must exceed a blocked request's hold ({hold_ms} ms)"));
         }
         if self.rtmp.app.is_empty() || self.rtmp.app.contains('/') {
             return refuse("rtmp.app", "must be one non-empty path segment");

@@ -115,6 +115,24 @@ fn refused_values_name_their_source() {
 }
 
 #[test]
+fn lists_come_from_the_environment_comma_separated() {
+    let (config, _) = Config::load(
+        None,
+        env(&[
+            ("RELAY_PROXY_TRUSTED_NETWORKS", "10.0.0.0/8, 2001:db8::/32"),
+            ("RELAY_PROXY_FORWARDED_HEADER", "forwarded"),
+        ]),
+    )
+    .unwrap();
+    let networks: Vec<String> = config.proxy.trusted_networks.iter().map(ToString::to_string).collect();
+    assert_eq!(networks, ["10.0.0.0/8", "2001:db8::/32"]);
+    assert_eq!(config.proxy.forwarded_header, ForwardedHeader::Forwarded);
+    let (config, _) = Config::load(None, env(&[("RELAY_PROXY_TRUSTED_NETWORKS", "")])).unwrap();
+    assert!(config.proxy.trusted_networks.is_empty());
+    assert!(Config::load(None, env(&[("RELAY_PROXY_TRUSTED_NETWORKS", "not-a-network")])).is_err());
+}
+
+#[test]
 fn bad_values_are_refused() {
     let refused = |change: fn(&mut Config)| {
         let mut config = Config::default();
@@ -126,7 +144,7 @@ fn bad_values_are_refused() {
         refused(|config| config.cameras.kubernetes_namespace = "Video_1".into()),
         "cameras.kubernetes_namespace"
     );
-    assert_eq!(refused(|config| config.http.idle_timeout_ms = 5000), "http.idle_timeout_ms");
+    assert_eq!(refused(|config| config.http.idle_timeout_ms = 50), "http.idle_timeout_ms");
     assert_eq!(refused(|config| config.rtmp.max_connections = 0), "rtmp.max_connections");
     assert_eq!(refused(|config| config.database.url = "mysql://x".into()), "database.url");
 }

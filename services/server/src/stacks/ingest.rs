@@ -63,8 +63,10 @@ impl IngestStack {
             probe: cluster::publisher_probe(),
         });
         let gate = Gate::new(live.clone(), authorizer, config.rtmp.app.clone());
-        let rtmp = foundation.bind(config.rtmp.listen, "rtmp", rtmp_limits(foundation)).await?;
-        let rtsp = foundation.bind(config.rtsp.listen, "rtsp", rtsp_limits(foundation)).await?;
+        let rtmp =
+            foundation.bind(config.rtmp.listen, "rtmp", rtmp_limits(foundation), config.rtmp.proxy_protocol).await?;
+        let rtsp =
+            foundation.bind(config.rtsp.listen, "rtsp", rtsp_limits(foundation), config.rtsp.proxy_protocol).await?;
         let rtmp_address = rtmp.local_addr().map_err(|error| ServerError::Bind {
             address: config.rtmp.listen,
             what: "rtmp",
@@ -173,6 +175,7 @@ fn rtmp_limits(foundation: &Foundation) -> Limits {
     Limits {
         max_connections: rtmp.max_connections,
         max_per_address: rtmp.max_connections_per_address,
+        max_waiting_per_address: rtmp.max_waiting_per_address,
         useful_within: Some(Duration::from_millis(rtmp.publish_within_ms)),
         idle_timeout: Some(Duration::from_millis(rtmp.idle_timeout_ms)),
         write_timeout: Some(Duration::from_millis(rtmp.idle_timeout_ms)),
@@ -184,6 +187,7 @@ fn rtsp_limits(foundation: &Foundation) -> Limits {
     Limits {
         max_connections: rtsp.max_connections,
         max_per_address: rtsp.max_connections_per_address,
+        max_waiting_per_address: rtsp.max_waiting_per_address,
         useful_within: Some(Duration::from_millis(rtsp.publish_within_ms)),
         // Over UDP the control connection may rightly be silent; the
         // server watches its RTP instead.

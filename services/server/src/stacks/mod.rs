@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use access::AccessControl;
 use catalog::{Catalog, CatalogOptions, Database};
-use listener::{Limits, Listener};
+use listener::{Limits, Listener, Proxies, TrustedProxies};
 use live::LiveConfig;
 use media::segmenter::SegmenterConfig;
 use storage::{LocalDirStore, ObjectStore, S3Config, S3Store};
 
-use crate::config::{non_empty, Config, StorageKind};
+use crate::config::{non_empty, Config, ForwardedHeader, StorageKind};
 use crate::error::ServerError;
 
 /// What every stack of a process shares.
@@ -43,18 +43,38 @@ impl Foundation {
     pub async fn open(config: Config, pod: String) -> Result<Self, ServerError> {
         let database = open_database(&config).await?;
         let options = CatalogOptions::default();
-        let loaded = database.access_config(options.default_policy.clone(), options.client_ip.clone()).await?;
+        let loaded = database.access_config(options.default_policy.clone()).await?;
         let access = Arc::new(AccessControl::new(loaded));
         let catalog = Catalog::with_access_control(database.clone(), options, access.clone());
         let pod = non_empty(&config.cluster.pod_name).map_or(pod, str::to_owned);
         Ok(Self { config, database, catalog, access, pod, clock: clock::Clock::system() })
     }
 
-    /// A listener on `address` with `limits`, named `what` in logs and metrics.
-    pub async fn bind(&self, address: SocketAddr, what: &'static str, limits: Limits) -> Result<Listener, ServerError> {
+    /// A listener on `address` with `limits`, named `what` in logs and
+    /// metrics, trusting the configured proxies; `proxy_protocol`: trusted
+    /// peers begin with a PROXY protocol header.
+    pub async fn bind(
+        &self,
+        address: SocketAddr,
+        what: &'static str,
+        limits: Limits,
+        proxy_protocol: bool,
+    ) -> Result<Listener, ServerError> {
         let socket =
             tokio::net::TcpListener::bind(address).await.map_err(|error| ServerError::Bind { address, what, error })?;
-        Ok(Listener::new(what, socket, limits))
+        let proxies = Proxies { trusted: self.trusted_proxies(), proxy_protocol };
+        Ok(Listener::new(what, socket, limits).with_proxies(proxies))
+    }
+
+    /// The one place the client address is decided: these proxies' word
+    /// is believed, nobody else's.
+    pub fn trusted_proxies(&self) -> TrustedProxies {
+        let proxy = &self.config.proxy;
+        let header = match proxy.forwarded_header {
+            ForwardedHeader::XForwardedFor => listener::ForwardedHeader::XForwardedFor,
+            ForwardedHeader::Forwarded => listener::ForwardedHeader::Forwarded,
+        };
+        TrustedProxies::new(proxy.trusted_networks.clone(), header)
     }
 
     /// The public HTTP listener's limits.
@@ -63,6 +83,7 @@ impl Foundation {
         Limits {
             max_connections: http.max_connections,
             max_per_address: http.max_connections_per_address,
+            max_waiting_per_address: http.max_waiting_per_address,
             useful_within: Some(self.header_timeout()),
             idle_timeout: Some(Duration::from_millis(http.idle_timeout_ms)),
             write_timeout: Some(Duration::from_millis(http.write_timeout_ms)),

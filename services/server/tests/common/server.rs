@@ -118,6 +118,11 @@ impl Server {
         self.data_dir.path()
     }
 
+    /// The server's process id (for /proc/PID/status).
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+
     pub fn stderr_tail(&self) -> String {
         self.process.stderr_tail()
     }

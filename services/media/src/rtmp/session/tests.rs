@@ -330,6 +330,33 @@ fn oversized_message_is_too_large() {
 }
 
 #[test]
+fn until_a_publish_is_requested_the_limits_are_small() {
+    // 100 KB in one message: too much before the key is named.
+    let frame = vec![0x17u8; 100_000];
+    let (mut connection, mut publisher, _) = connected();
+    let early = publisher.message(4, type_id::VIDEO, 1, 0, &frame);
+    assert!(matches!(connection.feed(&early), Err(MediaError::TooLarge { .. })));
+    // Declared but not sent: a partial message is refused as soon as its
+    // length is read, before anything is buffered.
+    let (mut connection, mut publisher, _) = connected();
+    let set_chunk_size = publisher.message(2, type_id::SET_CHUNK_SIZE, 0, 0, &(1u32 << 20).to_be_bytes());
+    connection.feed(&set_chunk_size).unwrap();
+    let declared = publisher.message(4, type_id::VIDEO, 1, 0, &frame);
+    assert!(matches!(connection.feed(declared.get(..1000).unwrap()), Err(MediaError::TooLarge { .. })));
+    // Once a publish is requested, the full limits hold, and the chunk
+    // size the peer set before (clamped until then) applies in full.
+    let (mut connection, mut publisher, _) = connected();
+    connection.feed(&publisher.message(2, type_id::SET_CHUNK_SIZE, 0, 0, &(1u32 << 20).to_be_bytes())).unwrap();
+    publisher.writer.set_chunk_size(1 << 20);
+    let events =
+        connection.feed(&publisher.command(1, &[s("publish"), n(0.0), Amf0Value::Null, s("key"), s("live")])).unwrap();
+    assert!(matches!(events.as_slice(), [RtmpEvent::PublishRequested { .. }]));
+    connection.accept_publish();
+    let events = connection.feed(&publisher.message(4, type_id::VIDEO, 1, 0, &frame)).unwrap();
+    assert!(matches!(events.as_slice(), [RtmpEvent::Video { data, .. }] if data.len() == frame.len()));
+}
+
+#[test]
 fn bytes_received_counts_everything() {
     let (connection, _, _) = connected();
     assert!(connection.bytes_received() > CLIENT_HANDSHAKE_LEN as u64);
