@@ -1,9 +1,15 @@
-//! Argon2id password hashes (PHC strings), computed off the async threads.
+//! Argon2id password hashes (PHC strings), computed off the async threads,
+//! a bounded number at a time: each run takes the cost's memory (19 MiB by
+//! default), so unbounded concurrent logins would be a memory flood.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::CatalogError;
 
@@ -19,34 +25,112 @@ pub enum PasswordCost {
     TestOnly,
 }
 
+/// How many hashes run at once and how long one may wait for its turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingLimits {
+    /// Hashes computed at once. Default 4 (76 MiB at the recommended cost).
+    pub concurrent: usize,
+    /// Longest wait for a turn before the request is answered 503. Default 2 s.
+    pub wait: Duration,
+}
+
+impl Default for HashingLimits {
+    fn default() -> Self {
+        HashingLimits { concurrent: 4, wait: Duration::from_secs(2) }
+    }
+}
+
+/// Hashing turns taken and refused, for tests and metrics.
+#[derive(Debug, Default)]
+pub struct HashingStats {
+    /// Hashes started (both hashing and verifying).
+    pub started: AtomicU64,
+    /// Requests refused because no turn came within the wait, or too many waited.
+    pub refused: AtomicU64,
+    /// Most hashes that ran at the same time.
+    pub most_at_once: AtomicUsize,
+}
+
 #[derive(Clone)]
 pub struct Passwords {
     params: Params,
     /// Checked against when the user does not exist, so both paths take as long.
     dummy_hash: Arc<OnceLock<String>>,
+    turns: Arc<Semaphore>,
+    limits: HashingLimits,
+    /// Requests waiting for a turn; bounded so waiting cannot pile up either.
+    waiting: Arc<AtomicUsize>,
+    stats: Arc<HashingStats>,
 }
 
 impl std::fmt::Debug for Passwords {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Passwords").field("params", &self.params).finish_non_exhaustive()
+        f.debug_struct("Passwords").field("params", &self.params).field("limits", &self.limits).finish_non_exhaustive()
     }
 }
 
 impl Passwords {
     pub fn new(cost: PasswordCost) -> Self {
+        Passwords::with_limits(cost, HashingLimits::default())
+    }
+
+    pub fn with_limits(cost: PasswordCost, limits: HashingLimits) -> Self {
         let params = match cost {
             PasswordCost::Recommended => Params::default(),
             PasswordCost::TestOnly => Params::new(1024, 1, 1, None).unwrap_or_default(),
         };
-        Passwords { params, dummy_hash: Arc::new(OnceLock::new()) }
+        let concurrent = limits.concurrent.max(1);
+        Passwords {
+            params,
+            dummy_hash: Arc::new(OnceLock::new()),
+            turns: Arc::new(Semaphore::new(concurrent)),
+            limits: HashingLimits { concurrent, ..limits },
+            waiting: Arc::default(),
+            stats: Arc::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &HashingStats {
+        &self.stats
+    }
+
+    /// A turn to hash, or `Busy` when none comes within the wait (or more
+    /// than eight requests per turn already wait).
+    async fn turn(&self) -> Result<OwnedSemaphorePermit, CatalogError> {
+        let busy = || {
+            self.stats.refused.fetch_add(1, Ordering::Relaxed);
+            CatalogError::Busy { retry_after_secs: self.limits.wait.as_secs().max(1) }
+        };
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.limits.concurrent.saturating_mul(8) {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(busy());
+        }
+        let turn = tokio::time::timeout(self.limits.wait, self.turns.clone().acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let permit = turn.map_err(|_| busy())?.map_err(|_| CatalogError::Internal("hashing closed".into()))?;
+        self.stats.started.fetch_add(1, Ordering::Relaxed);
+        let running = self.limits.concurrent - self.turns.available_permits();
+        self.stats.most_at_once.fetch_max(running, Ordering::Relaxed);
+        Ok(permit)
+    }
+
+    /// Runs `work` on a blocking thread that keeps the turn until it ends,
+    /// even when the request that asked is gone.
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, CatalogError> {
+        let permit = self.turn().await?;
+        tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|error| CatalogError::Internal(error.to_string()))
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, CatalogError> {
         let params = self.params.clone();
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || hash_with(params, &password))
-            .await
-            .map_err(|error| CatalogError::Internal(error.to_string()))?
+        self.run(move || hash_with(params, &password)).await?
     }
 
     /// True when `password` matches `hash`; with no hash (unknown user) it
@@ -58,13 +142,13 @@ impl Passwords {
             None => self.dummy().await?,
         };
         let password = password.to_owned();
-        let matches = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-                .unwrap_or(false)
-        })
-        .await
-        .map_err(|error| CatalogError::Internal(error.to_string()))?;
+        let matches = self
+            .run(move || {
+                PasswordHash::new(&hash)
+                    .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+                    .unwrap_or(false)
+            })
+            .await?;
         Ok(known && matches)
     }
 
@@ -102,5 +186,45 @@ mod tests {
         assert!(!passwords.verify(Some(first), "correct horse battery!").await.unwrap());
         assert!(!passwords.verify(None, "not a password of anyone").await.unwrap());
         assert!(!passwords.verify(Some("garbage".into()), "x").await.unwrap());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hashing_runs_a_bounded_number_at_once_and_refuses_the_rest() {
+        let limits = HashingLimits { concurrent: 2, wait: Duration::from_secs(2) };
+        let passwords = Passwords::with_limits(PasswordCost::TestOnly, limits);
+        let runs: Vec<_> = (0..40)
+            .map(|_| {
+                let passwords = passwords.clone();
+                tokio::spawn(async move { passwords.hash("correct horse battery").await })
+            })
+            .collect();
+        let mut refused = 0;
+        for run in runs {
+            match run.await.unwrap() {
+                Ok(_) => {}
+                Err(CatalogError::Busy { retry_after_secs }) => {
+                    assert_eq!(retry_after_secs, 2);
+                    refused += 1;
+                }
+                Err(other) => panic!("{other}"),
+            }
+        }
+        let stats = passwords.stats();
+        // Two hash, sixteen wait their turn (time stands still while hashes run), the rest are refused.
+        assert_eq!(stats.most_at_once.load(Ordering::Relaxed), 2);
+        assert_eq!((stats.started.load(Ordering::Relaxed), refused), (18, 22));
+        assert_eq!(stats.refused.load(Ordering::Relaxed), 22);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_turn_not_given_within_the_wait_is_refused() {
+        let limits = HashingLimits { concurrent: 1, wait: Duration::from_millis(500) };
+        let passwords = Passwords::with_limits(PasswordCost::TestOnly, limits);
+        let held = passwords.turns.clone().acquire_owned().await.unwrap();
+        let started = tokio::time::Instant::now();
+        assert!(matches!(passwords.hash("x").await, Err(CatalogError::Busy { retry_after_secs: 1 })));
+        assert_eq!(started.elapsed(), Duration::from_millis(500));
+        drop(held);
+        assert!(passwords.hash("x").await.is_ok());
     }
 }
