@@ -60,7 +60,7 @@ impl Server {
             command.env(name, value);
         }
         command.env("NO_COLOR", "1");
-        if std::env::var_os("RUST_LOG").is_none() {
+        if std::env::var_os("RUST_LOG").is_none() && !variables.iter().any(|(name, _)| *name == "RUST_LOG") {
             command.env("RUST_LOG", "info");
         }
         let mut process = ChildGuard::spawn("relay", &mut command);
@@ -120,6 +120,11 @@ impl Server {
 
     pub fn stderr_tail(&self) -> String {
         self.process.stderr_tail()
+    }
+
+    /// The server's process id (for /proc/<pid>/status).
+    pub fn pid(&self) -> u32 {
+        self.process.id()
     }
 
     /// Panics if the server process has died.
