@@ -1,7 +1,7 @@
 // CloudFront Function (runtime cloudfront-js-2.0), viewer-request event.
 //
 // A viewer asks for /t/<token>/live/<stream>/<file>. The token is an HS256
-// JWT (header kid; claims sub = path scope, exp, optional ip) issued by the
+// JWT (header kid; claims sub = path scope, exp, iat, optional nbf and ip) issued by the
 // relay. When it verifies, the request goes on as /live/<stream>/<file>, so
 // every viewer of a stream shares one cache entry. The token travels on in
 // the x-playback-token header and the origin verifies it again; the
@@ -21,6 +21,8 @@ const KEY_PREFIX = 'playback-key:';
 const TOKEN_HEADER = 'x-playback-token';
 const VERIFIED_HEADER = 'x-playback-verified';
 const LEEWAY_SECONDS = 5;
+// The relay's auth.token_max_lifetime_secs: change both together.
+const MAX_LIFETIME_SECONDS = 86400;
 const MAX_TOKEN_LENGTH = 1024;
 const TOKEN_PATH = /^\/t\/([^\/]*)\/(.+)$/;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
@@ -78,11 +80,19 @@ async function check(token, path, viewerIp) {
   if (!sameText(sign(secret, parts[0] + '.' + parts[1]), parts[2])) {
     return 403;
   }
-  if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number') {
+  if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number' || typeof claims.iat !== 'number') {
     return 403;
   }
-  if (claims.exp + LEEWAY_SECONDS < Math.floor(Date.now() / 1000)) {
+  const now = Math.floor(Date.now() / 1000);
+  if (claims.exp + LEEWAY_SECONDS < now) {
     return 401;
+  }
+  const notBefore = claims.nbf === undefined ? 0 : claims.nbf;
+  if (typeof notBefore !== 'number' || notBefore > now + LEEWAY_SECONDS || claims.iat > now + LEEWAY_SECONDS) {
+    return 403;
+  }
+  if (claims.exp - claims.iat > MAX_LIFETIME_SECONDS) {
+    return 403;
   }
   if (!covers(claims.sub, path)) {
     return 403;

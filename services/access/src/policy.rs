@@ -123,7 +123,7 @@ mod tests {
         assert_eq!((missing.status(), missing.public_reason()), (401, "token required"));
         assert_eq!(decide(&AccessPolicy::Token, &verifier, HOME, Some(""), path), Err(Denied::MissingToken));
 
-        let expired = PlaybackClaims { sub: "live/main/".into(), exp: 1_000, iat: 900, ip: None };
+        let expired = PlaybackClaims { sub: "live/main/".into(), exp: 1_000, iat: 900, nbf: None, ip: None };
         let token = signer.issue(&expired).unwrap();
         let denied = decide(&AccessPolicy::Token, &verifier, HOME, Some(&token), path).unwrap_err();
         assert_eq!((denied.status(), denied.public_reason()), (401, "token expired"));

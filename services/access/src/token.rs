@@ -19,6 +19,9 @@ use crate::key::{is_valid_kid, SigningKey};
 pub const ALGORITHM: Algorithm = Algorithm::HS256;
 /// Clock difference tolerated between issuer and verifier.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
+/// Longest `exp - iat` accepted unless configured otherwise: a leaked
+/// token cannot outlive a day, whatever its issuer wrote.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// Our tokens are ~200 bytes; anything far longer is not one of ours.
 const MAX_TOKEN_LEN: usize = 1024;
 const MAX_SCOPE_LEN: usize = 256;
@@ -31,6 +34,9 @@ pub struct PlaybackClaims {
     pub exp: u64,
     /// Issue time, seconds since the Unix epoch.
     pub iat: u64,
+    /// When present, not valid before this (seconds since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     /// When present, only this client address may use the token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<IpAddr>,
@@ -40,7 +46,7 @@ impl PlaybackClaims {
     /// Claims for `scope`, valid from now for `ttl`.
     pub fn new(scope: impl Into<String>, ttl: Duration) -> Self {
         let now = unix_now();
-        PlaybackClaims { sub: scope.into(), iat: now, exp: now.saturating_add(ttl.as_secs()), ip: None }
+        PlaybackClaims { sub: scope.into(), iat: now, exp: now.saturating_add(ttl.as_secs()), nbf: None, ip: None }
     }
 
     pub fn bound_to(mut self, ip: IpAddr) -> Self {
@@ -61,6 +67,12 @@ pub enum TokenError {
     BadSignature,
     #[error("token expired")]
     Expired,
+    #[error("token not valid yet (nbf)")]
+    NotYetValid,
+    #[error("token issued in the future (iat)")]
+    IssuedInFuture,
+    #[error("token lifetime exceeds the maximum")]
+    LifetimeTooLong,
     #[error("token does not cover this path")]
     WrongScope,
     #[error("token is bound to another address")]
@@ -112,6 +124,7 @@ pub struct TokenVerifier {
     keys: HashMap<String, DecodingKey>,
     validation: Validation,
     leeway_secs: u64,
+    max_lifetime_secs: u64,
 }
 
 impl Default for TokenVerifier {
@@ -125,6 +138,7 @@ impl std::fmt::Debug for TokenVerifier {
         f.debug_struct("TokenVerifier")
             .field("kids", &self.key_ids())
             .field("leeway_secs", &self.leeway_secs)
+            .field("max_lifetime_secs", &self.max_lifetime_secs)
             .finish_non_exhaustive()
     }
 }
@@ -136,7 +150,12 @@ impl TokenVerifier {
         // Expiry is checked here against an injectable clock, after the signature.
         validation.validate_exp = false;
         validation.required_spec_claims.clear();
-        TokenVerifier { keys: HashMap::new(), validation, leeway_secs: DEFAULT_LEEWAY.as_secs() }
+        TokenVerifier {
+            keys: HashMap::new(),
+            validation,
+            leeway_secs: DEFAULT_LEEWAY.as_secs(),
+            max_lifetime_secs: DEFAULT_MAX_LIFETIME.as_secs(),
+        }
     }
 
     pub fn with_keys<'a>(keys: impl IntoIterator<Item = &'a SigningKey>) -> Self {
@@ -165,6 +184,21 @@ impl TokenVerifier {
 
     pub fn set_leeway(&mut self, leeway: Duration) {
         self.leeway_secs = leeway.as_secs();
+    }
+
+    /// Tokens whose `exp - iat` is longer are refused.
+    pub fn set_max_lifetime(&mut self, max: Duration) {
+        self.max_lifetime_secs = max.as_secs();
+    }
+
+    pub fn max_lifetime(&self) -> Duration {
+        Duration::from_secs(self.max_lifetime_secs)
+    }
+
+    /// Takes `other`'s leeway and longest lifetime, keeping this one's keys.
+    pub fn copy_rules_from(&mut self, other: &TokenVerifier) {
+        self.leeway_secs = other.leeway_secs;
+        self.max_lifetime_secs = other.max_lifetime_secs;
     }
 
     /// Verifies `token` for a request of `path` (e.g. `live/main/index.m3u8`)
@@ -199,6 +233,16 @@ impl TokenVerifier {
             .claims;
         if claims.exp.saturating_add(self.leeway_secs) < now {
             return Err(TokenError::Expired);
+        }
+        let future = |time: u64| time > now.saturating_add(self.leeway_secs);
+        if claims.nbf.is_some_and(future) {
+            return Err(TokenError::NotYetValid);
+        }
+        if future(claims.iat) {
+            return Err(TokenError::IssuedInFuture);
+        }
+        if claims.exp.saturating_sub(claims.iat) > self.max_lifetime_secs {
+            return Err(TokenError::LifetimeTooLong);
         }
         if !scope_covers(&claims.sub, path) {
             return Err(TokenError::WrongScope);

@@ -13,7 +13,7 @@ fn key(kid: &str) -> SigningKey {
 }
 
 fn claims(scope: &str) -> PlaybackClaims {
-    PlaybackClaims { sub: scope.into(), exp: NOW + 60, iat: NOW, ip: None }
+    PlaybackClaims { sub: scope.into(), exp: NOW + 60, iat: NOW, nbf: None, ip: None }
 }
 
 fn verifier(keys: &[&SigningKey]) -> TokenVerifier {
@@ -42,6 +42,53 @@ fn expiry_allows_only_the_leeway() {
     let path = "live/main/media.m3u8";
     assert!(verifier.verify_at(&token, path, HOME, NOW + 60 + 5).is_ok());
     assert_eq!(verifier.verify_at(&token, path, HOME, NOW + 60 + 6), Err(TokenError::Expired));
+}
+
+#[test]
+fn not_before_and_issue_time_allow_only_the_leeway() {
+    let key = key("k1");
+    let signer = TokenSigner::new(&key);
+    let verifier = verifier(&[&key]);
+    let path = "live/main/media.m3u8";
+    let later = PlaybackClaims { nbf: Some(NOW + 30), ..claims("live/main/") };
+    let token = signer.issue(&later).unwrap();
+    assert_eq!(verifier.verify_at(&token, path, HOME, NOW), Err(TokenError::NotYetValid));
+    assert_eq!(verifier.verify_at(&token, path, HOME, NOW + 24), Err(TokenError::NotYetValid));
+    assert!(verifier.verify_at(&token, path, HOME, NOW + 25).is_ok(), "five seconds of leeway");
+    let from_the_future = PlaybackClaims { iat: NOW + 10, exp: NOW + 70, ..claims("live/main/") };
+    let token = signer.issue(&from_the_future).unwrap();
+    assert_eq!(verifier.verify_at(&token, path, HOME, NOW), Err(TokenError::IssuedInFuture));
+    assert!(verifier.verify_at(&token, path, HOME, NOW + 5).is_ok());
+}
+
+#[test]
+fn lifetimes_beyond_the_maximum_are_refused() {
+    let key = key("k1");
+    let signer = TokenSigner::new(&key);
+    let mut verifier = verifier(&[&key]);
+    let path = "live/main/media.m3u8";
+    let day = PlaybackClaims { exp: NOW + 24 * 3600, ..claims("live/main/") };
+    let year = PlaybackClaims { exp: NOW + 365 * 24 * 3600, ..claims("live/main/") };
+    let (day, year) = (signer.issue(&day).unwrap(), signer.issue(&year).unwrap());
+    assert!(verifier.verify_at(&day, path, HOME, NOW).is_ok(), "the default maximum is a day");
+    assert_eq!(verifier.verify_at(&year, path, HOME, NOW), Err(TokenError::LifetimeTooLong));
+    verifier.set_max_lifetime(Duration::from_secs(3600));
+    assert_eq!(verifier.verify_at(&day, path, HOME, NOW), Err(TokenError::LifetimeTooLong));
+    let mut reloaded = TokenVerifier::with_keys([&key]);
+    reloaded.copy_rules_from(&verifier);
+    assert_eq!(reloaded.max_lifetime(), Duration::from_secs(3600), "a reload keeps the rules");
+    // Missing iat is not a way around the maximum.
+    let payload = encode_part(&format!(r#"{{"sub":"live/","exp":{}}}"#, NOW + 60));
+    let header = encode_part(r#"{"alg":"HS256","kid":"k1"}"#);
+    let unsigned = format!("{header}.{payload}");
+    let signature = jsonwebtoken::crypto::sign(
+        unsigned.as_bytes(),
+        &EncodingKey::from_secret(key.secret_bytes()),
+        Algorithm::HS256,
+    )
+    .unwrap();
+    let no_iat = format!("{unsigned}.{signature}");
+    assert_eq!(verifier.verify_at(&no_iat, path, HOME, NOW), Err(TokenError::Malformed));
 }
 
 #[test]

@@ -55,8 +55,9 @@ fn edge_function_agrees_with_the_rust_verifier() {
     let bound_v6 = sign(&current, PlaybackClaims::new("live/main/", hour).bound_to("2001:db8::1".parse().unwrap()));
     let bound_mapped =
         sign(&current, PlaybackClaims::new("live/main/", hour).bound_to("::ffff:203.0.113.7".parse().unwrap()));
-    let exp = PlaybackClaims::new("x/", hour).exp;
-    let wide_claims = json!({ "sub": "live/", "exp": exp, "iat": 0 });
+    let fresh = PlaybackClaims::new("x/", hour);
+    let (iat, exp) = (fresh.iat, fresh.exp);
+    let wide_claims = json!({ "sub": "live/", "exp": exp, "iat": iat });
     let alg_none = format!(
         "{}.{}.",
         URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"2026-09"}"#),
@@ -69,6 +70,12 @@ fn edge_function_agrees_with_the_rust_verifier() {
     )
     .unwrap();
     let same_secret_raw = raw_token(r#"{"alg":"HS256","kid":"2026-09"}"#, &wide_claims, current.secret());
+    let not_yet = sign(&current, PlaybackClaims { nbf: Some(iat + 600), ..PlaybackClaims::new("live/main/", hour) });
+    let started = sign(&current, PlaybackClaims { nbf: Some(iat - 60), ..PlaybackClaims::new("live/main/", hour) });
+    let from_the_future = sign(&current, PlaybackClaims { iat: iat + 600, exp: exp + 600, ..fresh.clone() });
+    let for_a_year = sign(&current, PlaybackClaims::new("live/main/", Duration::from_secs(365 * 24 * 3600)));
+    let without_iat =
+        raw_token(r#"{"alg":"HS256","kid":"2026-09"}"#, &json!({ "sub": "live/", "exp": exp }), current.secret());
     let tampered = {
         let (header, rest) = main.split_once('.').unwrap();
         let signature = rest.split_once('.').unwrap().1;
@@ -95,6 +102,11 @@ fn edge_function_agrees_with_the_rust_verifier() {
         case("missing token", "", "live/main/index.m3u8"),
         case("garbage", "not-a-token", "live/main/index.m3u8"),
         case("hand-built token, real secret", &same_secret_raw, "live/other/index.m3u8"),
+        case("nbf in the future", &not_yet, "live/main/index.m3u8"),
+        case("nbf in the past", &started, "live/main/index.m3u8"),
+        case("iat in the future", &from_the_future, "x/index.m3u8"),
+        case("lifetime above the maximum", &for_a_year, "live/main/index.m3u8"),
+        case("no iat", &without_iat, "live/main/index.m3u8"),
     ];
     cases.push(Case { ip: "198.51.100.1", ..case("ip bound, other viewer", &bound, "live/main/index.m3u8") });
     cases.push(Case { ip: "2001:0db8:0:0::0001", ..case("ipv6 bound", &bound_v6, "live/main/index.m3u8") });
@@ -142,6 +154,7 @@ fn edge_function_agrees_with_the_rust_verifier() {
         "ip bound, mapped claim",
         "ipv6 bound",
         "hand-built token, real secret",
+        "nbf in the past",
     ];
     let expect_401 = ["expired", "missing token"];
     for case in &cases {

@@ -32,6 +32,7 @@ impl ApiError {
             CatalogError::Forbidden => StatusCode::FORBIDDEN,
             CatalogError::Conflict | CatalogError::InUse(_) => StatusCode::CONFLICT,
             CatalogError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            CatalogError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             CatalogError::Database(_)
             | CatalogError::Db(_)
             | CatalogError::Random
@@ -51,7 +52,9 @@ struct ErrorBody<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() {
+        let message = if let ApiError::Catalog(CatalogError::Busy { .. }) = &self {
+            self.to_string()
+        } else if status.is_server_error() {
             tracing::error!(error = %self, "management API request failed");
             "internal error".to_owned()
         } else {
@@ -67,7 +70,10 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let mut response = (status, axum::Json(ErrorBody { error: message, fields })).into_response();
-        if let ApiError::Catalog(CatalogError::TooManyRequests { retry_after_secs }) = self {
+        if let ApiError::Catalog(
+            CatalogError::TooManyRequests { retry_after_secs } | CatalogError::Busy { retry_after_secs },
+        ) = self
+        {
             if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }

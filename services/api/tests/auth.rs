@@ -43,27 +43,47 @@ async fn login_sets_a_strict_cookie_and_logout_ends_the_session(app: App) {
     assert_eq!(app.call(Method::GET, "/api/v1/auth/me", None, None).await.status, StatusCode::UNAUTHORIZED);
 }
 
-async fn failed_logins_are_throttled_per_user_and_per_address(app: App) {
+fn login_request(peer: std::net::SocketAddr, user: &str, password: &str) -> axum::http::Request<axum::body::Body> {
+    let body = json!({"username": user, "password": password}).to_string();
+    let mut request = axum::http::Request::post("/api/v1/auth/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+    request
+}
+
+async fn failed_logins_are_counted_before_hashing_and_lock_out_only_the_guessing_address(app: App) {
     app.user("bob", "viewer").await;
     app.user("carol", "viewer").await;
-    let attacker = "198.51.100.7:1000".parse().unwrap();
+    let attacker: std::net::SocketAddr = "198.51.100.7:1000".parse().unwrap();
+    // 40 wrong passwords for one account at once: five are checked, the rest refused unhashed.
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let router = app.router.clone();
+        running.spawn(async move {
+            let response = tower::ServiceExt::oneshot(router, login_request(attacker, "bob", "wrong password!!")).await;
+            response.unwrap().status()
+        });
+    }
+    let statuses = running.join_all().await;
+    let count = |status| statuses.iter().filter(|answer| **answer == status).count();
+    assert_eq!((count(StatusCode::UNAUTHORIZED), count(StatusCode::TOO_MANY_REQUESTS)), (5, 35), "{statuses:?}");
+
     let attempt = |user: &'static str, password: &'static str, peer| {
         let body = json!({"username": user, "password": password}).to_string();
         app.call_from(peer, Method::POST, "/api/v1/auth/login", None, Some(body))
     };
-    for _ in 0..5 {
-        assert_eq!(attempt("bob", "wrong password!!", attacker).await.status, StatusCode::UNAUTHORIZED);
-    }
+    // The guessing address is locked out of bob's account, right password or not.
     let blocked = attempt("bob", PASSWORD, attacker).await;
     assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS);
     let retry_after: u64 = blocked.headers.get(header::RETRY_AFTER).unwrap().to_str().unwrap().parse().unwrap();
-    assert!((1..=60).contains(&retry_after));
-    // The address is blocked for other users too.
-    assert_eq!(attempt("carol", PASSWORD, attacker).await.status, StatusCode::TOO_MANY_REQUESTS);
-    // Bob is blocked from other addresses as well; Carol elsewhere is not.
+    assert!((1..=300).contains(&retry_after));
+    // Only of bob's account: carol behind the same address signs in.
+    assert_eq!(attempt("carol", PASSWORD, attacker).await.status, StatusCode::OK);
+    // And bob from anywhere else.
     let elsewhere = "203.0.113.9:1000".parse().unwrap();
-    assert_eq!(attempt("bob", PASSWORD, elsewhere).await.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(attempt("carol", PASSWORD, elsewhere).await.status, StatusCode::OK);
+    assert_eq!(attempt("bob", PASSWORD, elsewhere).await.status, StatusCode::OK);
     // Oversized input is refused before it reaches the throttle or argon2.
     let huge = json!({"username": "u".repeat(65), "password": "p".repeat(300)}).to_string();
     let refused = app.call_from(elsewhere, Method::POST, "/api/v1/auth/login", None, Some(huge)).await;
@@ -71,6 +91,108 @@ async fn failed_logins_are_throttled_per_user_and_per_address(app: App) {
     assert_eq!(refused.body["fields"].as_array().unwrap().len(), 2);
     // Unknown users fail like wrong passwords.
     assert_eq!(attempt("nobody", PASSWORD, elsewhere).await.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn cookies_change_state_only_from_the_consoles_origin(app: App) {
+    app.user("olga", "operator").await;
+    let cookie = cookie_of(&app.login("olga", PASSWORD).await);
+    let created = app.call(Method::POST, "/api/v1/streams", Some(&cookie), Some(json!({"name": "csrf"}))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let rotate = format!("/api/v1/streams/{}/rotate-key", created.body["id"].as_str().unwrap());
+    let send = |headers: Vec<(&'static str, &'static str)>, auth: String| {
+        let router = app.router.clone();
+        let rotate = rotate.clone();
+        async move {
+            let mut request = axum::http::Request::post(rotate).header(header::HOST, "relay.example:8080");
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            request = if auth.starts_with("relay_session=") {
+                request.header(header::COOKIE, auth)
+            } else {
+                request.header(header::AUTHORIZATION, format!("Bearer {auth}"))
+            };
+            let mut request = request.body(axum::body::Body::empty()).unwrap();
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo("192.0.2.10:5000".parse::<std::net::SocketAddr>().unwrap()));
+            tower::ServiceExt::oneshot(router, request).await.unwrap().status()
+        }
+    };
+    for foreign in [
+        vec![("origin", "http://evil.example")],
+        vec![("origin", "null")],
+        vec![("sec-fetch-site", "cross-site")],
+        vec![("sec-fetch-site", "same-site"), ("origin", "http://relay.example:8080")],
+    ] {
+        assert_eq!(send(foreign.clone(), cookie.clone()).await, StatusCode::FORBIDDEN, "{foreign:?}");
+    }
+    assert_eq!(send(vec![("origin", "http://relay.example:8080")], cookie.clone()).await, StatusCode::OK);
+    assert_eq!(send(vec![("sec-fetch-site", "same-origin")], cookie.clone()).await, StatusCode::OK);
+    assert_eq!(send(vec![], cookie.clone()).await, StatusCode::OK, "a program without browser headers");
+    // An API key is not sent by browsers on their own: no origin check.
+    assert_eq!(send(vec![("origin", "http://evil.example")], app.admin_key.clone()).await, StatusCode::OK);
+}
+
+async fn cookies_are_secure_behind_a_tls_proxy(app: App) {
+    app.user("pia", "viewer").await;
+    let plain_state = common::state_with(app.state.catalog().clone(), api::ApiOptions { secure_cookies: false });
+    let router = api::router(plain_state);
+    let login = |headers: Vec<(&'static str, &'static str)>| {
+        let router = router.clone();
+        async move {
+            let mut request = login_request("192.0.2.10:5000".parse().unwrap(), "pia", PASSWORD);
+            for (name, value) in headers {
+                request.headers_mut().insert(name, axum::http::HeaderValue::from_static(value));
+            }
+            let response = tower::ServiceExt::oneshot(router, request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.headers().get(header::SET_COOKIE).unwrap().to_str().unwrap().to_owned()
+        }
+    };
+    assert!(!login(vec![]).await.contains("Secure"), "plain HTTP, not forced: no Secure");
+    assert!(login(vec![("x-forwarded-proto", "https")]).await.ends_with("; Secure"));
+    assert!(login(vec![("forwarded", "for=192.0.2.1;proto=https")]).await.ends_with("; Secure"));
+    let forced = app.login("pia", PASSWORD).await;
+    assert!(forced.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().ends_with("; Secure"));
+}
+
+async fn per_stream_managers_hand_out_only_lesser_rights(app: App) {
+    let stream = app.admin(Method::POST, "/api/v1/streams", Some(json!({"name": "shared"}))).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (manager_id, manager) = app.user("mona", "viewer").await;
+    let (peer_id, _) = app.user("nils", "viewer").await;
+    let (viewer_id, viewer) = app.user("otto", "viewer").await;
+    let rights = |user: &str| format!("/api/v1/streams/{stream}/rights/{user}");
+    let granted = app.admin(Method::PUT, &rights(&manager_id), Some(json!({"rights": ["view_live", "manage"]}))).await;
+    assert_eq!(granted.status, StatusCode::OK);
+    app.admin(Method::PUT, &rights(&peer_id), Some(json!({"rights": ["manage"]}))).await;
+
+    let app = &app;
+    let set = |user: String, body: serde_json::Value| {
+        let manager = manager.clone();
+        let path = rights(&user);
+        async move { app.call(Method::PUT, &path, Some(&manager), Some(body)).await.status }
+    };
+    // What the manager holds, except manage, may be handed out.
+    assert_eq!(set(viewer_id.clone(), json!({"rights": ["view_live"]})).await, StatusCode::OK);
+    assert_eq!(set(viewer_id.clone(), json!({"rights": ["view_live", "manage"]})).await, StatusCode::FORBIDDEN);
+    assert_eq!(set(viewer_id.clone(), json!({"rights": ["export"]})).await, StatusCode::FORBIDDEN, "not held");
+    // Another manager's rights are not theirs to change.
+    assert_eq!(set(peer_id.clone(), json!({"rights": []})).await, StatusCode::FORBIDDEN);
+    let removed = app.call(Method::DELETE, &rights(&peer_id), Some(&manager), None).await;
+    assert_eq!(removed.status, StatusCode::FORBIDDEN);
+    // The viewer who got view_live cannot hand anything on.
+    let by_viewer =
+        app.call(Method::PUT, &rights(&viewer_id), Some(&viewer), Some(json!({"rights": ["view_live"]}))).await;
+    assert_eq!(by_viewer.status, StatusCode::FORBIDDEN);
+    // Operators and admins still may.
+    assert_eq!(
+        app.admin(Method::PUT, &rights(&viewer_id), Some(json!({"rights": ["manage"]}))).await.status,
+        StatusCode::OK
+    );
 }
 
 async fn api_keys_are_shown_once_and_revocable(app: App) {
@@ -110,7 +232,18 @@ async fn admins_manage_users_and_others_only_their_password(app: App) {
     let own = format!("/api/v1/users/{viewer_id}");
     let promote = app.call(Method::PATCH, &own, Some(&viewer_key), Some(json!({"role": "admin"}))).await;
     assert_eq!(promote.status, StatusCode::FORBIDDEN);
-    let change = app.call(Method::PATCH, &own, Some(&viewer_key), Some(json!({"password": "another long one"}))).await;
+    // Your own password: only with the current one.
+    let without = app.call(Method::PATCH, &own, Some(&viewer_key), Some(json!({"password": "another long one"}))).await;
+    assert_eq!(without.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", without.text);
+    assert_eq!(without.body["fields"][0]["field"], "current_password");
+    let wrong = json!({"password": "another long one", "current_password": "not it at all!"});
+    let wrong = app.call(Method::PATCH, &own, Some(&viewer_key), Some(wrong)).await;
+    assert_eq!(
+        (wrong.status, wrong.body["fields"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("current_password"))
+    );
+    let change = json!({"password": "another long one", "current_password": PASSWORD});
+    let change = app.call(Method::PATCH, &own, Some(&viewer_key), Some(change)).await;
     assert_eq!(change.status, StatusCode::OK, "{}", change.text);
     assert_eq!(app.login("frank", "another long one").await.status, StatusCode::OK);
     assert_eq!(app.login("frank", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
@@ -169,7 +302,10 @@ async fn bootstrap_creates_one_admin_once(app: App) {
 
 on_both_databases!(
     login_sets_a_strict_cookie_and_logout_ends_the_session,
-    failed_logins_are_throttled_per_user_and_per_address,
+    failed_logins_are_counted_before_hashing_and_lock_out_only_the_guessing_address,
+    cookies_change_state_only_from_the_consoles_origin,
+    cookies_are_secure_behind_a_tls_proxy,
+    per_stream_managers_hand_out_only_lesser_rights,
     api_keys_are_shown_once_and_revocable,
     admins_manage_users_and_others_only_their_password,
     bootstrap_creates_one_admin_once,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use access::{AccessControl, AccessPolicy};
 
-use crate::auth::{LoginLimiter, PasswordCost, Passwords};
+use crate::auth::{HashingLimits, LoginLimiter, LoginLimits, LoginRefusal, PasswordCost, Passwords};
 use crate::error::CatalogError;
 use crate::model::StreamRecord;
 use crate::model::{Role, User};
@@ -20,10 +20,10 @@ pub struct CatalogOptions {
     /// How long a login session lasts. Default 12 hours.
     pub session_ttl: Duration,
     pub password_cost: PasswordCost,
-    /// Failed logins allowed per username and per client address in `login_window`. Default 5.
-    pub login_max_failures: usize,
-    /// Default one minute.
-    pub login_window: Duration,
+    /// Failed-login throttling (see `LoginLimits`).
+    pub login: LoginLimits,
+    /// Password hashes at once, and how long one waits for its turn.
+    pub hashing: HashingLimits,
     /// The policy of streams without one, used when rebuilding the origin's access control. Default public.
     pub default_policy: AccessPolicy,
     /// Longest playback token lifetime that may be requested. Default 24 hours.
@@ -37,8 +37,8 @@ impl Default for CatalogOptions {
         CatalogOptions {
             session_ttl: Duration::from_secs(12 * 3600),
             password_cost: PasswordCost::Recommended,
-            login_max_failures: 5,
-            login_window: Duration::from_secs(60),
+            login: LoginLimits::default(),
+            hashing: HashingLimits::default(),
             default_policy: AccessPolicy::Public,
             max_token_ttl: Duration::from_secs(24 * 3600),
             webhook_retry: RetryPolicy::default(),
@@ -72,6 +72,13 @@ impl std::fmt::Debug for StatusSource {
     }
 }
 
+fn refusal(refusal: LoginRefusal) -> CatalogError {
+    match refusal {
+        LoginRefusal::Throttled { retry_after_secs } => CatalogError::TooManyRequests { retry_after_secs },
+        LoginRefusal::Full => CatalogError::Busy { retry_after_secs: 1 },
+    }
+}
+
 impl Catalog {
     pub fn new(database: Database, options: CatalogOptions) -> Self {
         Catalog::build(database, options, None)
@@ -84,8 +91,8 @@ impl Catalog {
     }
 
     fn build(database: Database, options: CatalogOptions, access: Option<Arc<AccessControl>>) -> Self {
-        let passwords = Passwords::new(options.password_cost);
-        let limiter = LoginLimiter::new(options.login_max_failures, options.login_window);
+        let passwords = Passwords::with_limits(options.password_cost, options.hashing);
+        let limiter = LoginLimiter::new(options.login);
         let webhooks = WebhookSender::new(database.clone()).with_retry(options.webhook_retry);
         let status = std::sync::OnceLock::new();
         Catalog { inner: Arc::new(Inner { database, options, passwords, limiter, access, webhooks, status }) }
@@ -112,10 +119,6 @@ impl Catalog {
         &self.inner.passwords
     }
 
-    pub fn limiter(&self) -> &LoginLimiter {
-        &self.inner.limiter
-    }
-
     pub fn webhooks(&self) -> &WebhookSender {
         &self.inner.webhooks
     }
@@ -125,13 +128,60 @@ impl Catalog {
     }
 
     /// Rebuilds policies and verifying keys from the database into the
-    /// origin's access control, keeping its client address source and default.
+    /// origin's access control, keeping its client address source, default
+    /// and token rules (leeway, longest lifetime).
     pub async fn reload_access(&self) -> Result<(), CatalogError> {
         let Some(control) = &self.inner.access else { return Ok(()) };
         let current = control.snapshot();
-        let loaded = self.database().access_config(current.default_policy.clone()).await?;
+        let mut loaded = self.database().access_config(current.default_policy.clone()).await?;
+        loaded.verifier.copy_rules_from(&current.verifier);
         control.replace(loaded);
         Ok(())
+    }
+
+    /// The user whose `username` and `password` these are, coming from
+    /// `address`. The attempt is counted before the password is hashed
+    /// (429 while throttled; 503 when hashing has no room); a wrong
+    /// password or an unknown user is `Unauthorized`.
+    pub async fn login(&self, username: &str, password: &str, address: IpAddr) -> Result<User, CatalogError> {
+        let attempt = self.inner.limiter.begin(username, address).map_err(refusal)?;
+        let found = self.database().user_for_login(username).await?;
+        let (user, hash) = match found {
+            Some((user, hash)) => (Some(user), Some(hash)),
+            None => (None, None),
+        };
+        let valid = match self.passwords().verify(hash, password).await {
+            Ok(valid) => valid,
+            Err(error @ CatalogError::Busy { .. }) => {
+                attempt.not_tried();
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
+        match user.filter(|_| valid) {
+            Some(user) => {
+                attempt.succeeded();
+                Ok(user)
+            }
+            None => Err(CatalogError::Unauthorized),
+        }
+    }
+
+    /// Checks `password` as `user`'s current one, throttled like a login
+    /// (a stolen session must not become a password oracle). A wrong
+    /// password is a validation failure of `field`.
+    pub async fn check_current_password(
+        &self,
+        user: &User,
+        password: &str,
+        address: IpAddr,
+        field: &str,
+    ) -> Result<(), CatalogError> {
+        match self.login(&user.username, password, address).await {
+            Ok(found) if found.id == user.id => Ok(()),
+            Ok(_) | Err(CatalogError::Unauthorized) => Err(CatalogError::field(field, "is not the current password")),
+            Err(other) => Err(other),
+        }
     }
 
     /// Reloads the access control from the database every `every`, for

@@ -30,6 +30,9 @@ pub enum CatalogError {
     InUse(&'static str),
     #[error("too many failed attempts, retry later")]
     TooManyRequests { retry_after_secs: u64 },
+    /// Work that is bounded (password hashing) has no room right now.
+    #[error("busy, retry later")]
+    Busy { retry_after_secs: u64 },
     #[error("database error: {0}")]
     Database(sqlx::Error),
     #[error("{0}")]

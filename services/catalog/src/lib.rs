@@ -17,7 +17,10 @@ mod status;
 mod store;
 pub mod webhook;
 
-pub use auth::{LoginLimiter, PasswordCost, Passwords, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+pub use auth::{
+    HashingLimits, HashingStats, LoginAttempt, LoginLimiter, LoginLimits, LoginRefusal, PasswordCost, Passwords,
+    MAX_PASSWORD_LEN, MIN_PASSWORD_LEN,
+};
 pub use catalog::{Catalog, CatalogOptions};
 pub use crypto::{constant_time_eq, random_hex, sha256_hex};
 pub use error::{CatalogError, Checks, FieldError};

@@ -18,6 +18,8 @@ pub enum DbError {
     Sqlx(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot make the database file private: {0}")]
+    FileMode(std::io::Error),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,9 @@ impl Db {
     pub async fn connect(url: &str) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
         let kind = kind_of(url)?;
+        if kind == DbKind::Sqlite {
+            restrict_sqlite_files(url)?;
+        }
         let options: AnyConnectOptions = url.parse()?;
         let pool_options = match kind {
             DbKind::Sqlite => {
@@ -82,6 +87,41 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The SQLite file and its companions hold stream keys and secrets: only
+/// this user may read them. A missing file (with `mode=rwc`) is created
+/// 0600 before SQLite opens it; SQLite then gives the -wal and -shm files
+/// the database file's mode. Files left looser by older versions are
+/// tightened.
+fn restrict_sqlite_files(url: &str) -> Result<(), DbError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::str::FromStr;
+
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(());
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+    let path = options.get_filename().to_owned();
+    if url.contains("mode=rwc") {
+        let created = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path);
+        match created {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(DbError::FileMode(error)),
+        }
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        let Ok(metadata) = std::fs::metadata(&file) else { continue };
+        let mode = metadata.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700))
+                .map_err(DbError::FileMode)?;
+        }
+    }
+    Ok(())
 }
 
 /// The path as a URL path: the SQLite driver percent-decodes it, so any
@@ -137,5 +177,25 @@ mod tests {
         db.close().await;
         assert!(path.exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn only_the_owner_can_read_the_database_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let dir = testkit::TempDir::new("db-file-modes");
+        let path = dir.path().join("relay.db");
+        let db = super::Db::open_sqlite(&path).await.unwrap();
+        sqlx::query("SELECT 1").execute(db.pool()).await.unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let file = dir.path().join(format!("relay.db{suffix}"));
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        db.close().await;
+        // A file an older version left world-readable is tightened on open.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let db = super::Db::open_sqlite(&path).await.unwrap();
+        assert_eq!(mode(&path), 0o600);
+        db.close().await;
     }
 }

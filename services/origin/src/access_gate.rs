@@ -3,7 +3,6 @@
 //! The second serves exactly what the first does; since playlist URIs are
 //! relative, the token rides along to every part without changing any body.
 
-use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -113,11 +112,6 @@ fn keep_out_of_shared_caches(response: &mut Response) {
 
 /// The request span, without the token: a token in a log is a usable credential.
 pub fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let uri = request.uri();
-    let path = match uri.path().strip_prefix("/t/").and_then(|rest| rest.split_once('/')) {
-        Some((_, rest)) => Cow::Owned(format!("/t/-/{rest}")),
-        None => Cow::Borrowed(uri.path()),
-    };
-    let query = uri.query().map(|query| format!("?{query}")).unwrap_or_default();
-    tracing::debug_span!("request", method = %request.method(), uri = %format_args!("{path}{query}"), version = ?request.version())
+    let uri = crate::log_uri::loggable_uri(request.uri());
+    tracing::debug_span!("request", method = %request.method(), uri = %uri, version = ?request.version())
 }

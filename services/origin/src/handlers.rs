@@ -159,6 +159,8 @@ pub(crate) async fn stored(origin: &Origin, key: &str) -> Result<Bytes, OriginEr
     match origin.storage.get(key).await {
         Ok(Some(data)) => Ok(data),
         Ok(None) => Err(OriginError::NotFound),
+        // A name storage cannot hold names nothing: a quiet 404, not an outage.
+        Err(storage::StorageError::InvalidKey(_)) => Err(OriginError::NotFound),
         Err(error) => Err(OriginError::Storage(error.to_string())),
     }
 }

@@ -13,6 +13,7 @@ mod demand_recorder;
 mod dvr;
 mod error;
 mod handlers;
+mod log_uri;
 mod on_play;
 mod player;
 mod proxied;
@@ -36,6 +37,7 @@ pub use demand::DemandHook;
 pub use demand_recorder::DemandRecorder;
 pub use dvr::{IndexFuture, SegmentIndex};
 pub use error::OriginError;
+pub use log_uri::loggable_uri;
 pub use on_play::OnPlayWebhooks;
 pub use upstream::{EdgeDirectory, FetchFailure, Fetched, Upstream};
 

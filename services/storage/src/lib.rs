@@ -17,7 +17,9 @@ pub use s3::{S3Config, S3Store, MIN_PART_SIZE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("invalid object key {0:?}")]
+    /// Holds at most the key's first [`SHOWN_KEY_CHARS`] characters and its
+    /// length: keys can come from request paths, and logs need no 60 KB name.
+    #[error("invalid object key {0}")]
     InvalidKey(String),
     #[error("storage I/O failed: {0}")]
     Io(#[from] std::io::Error),
@@ -47,6 +49,9 @@ pub trait ObjectStore: Send + Sync + 'static {
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
 }
 
+/// How much of an invalid key its error shows.
+pub const SHOWN_KEY_CHARS: usize = 64;
+
 /// Rejects keys that could escape a directory or confuse an S3 prefix.
 pub fn validate_key(key: &str) -> Result<(), StorageError> {
     let valid = !key.is_empty()
@@ -60,13 +65,23 @@ pub fn validate_key(key: &str) -> Result<(), StorageError> {
     if valid {
         Ok(())
     } else {
-        Err(StorageError::InvalidKey(key.to_owned()))
+        Err(StorageError::InvalidKey(shown_key(key)))
+    }
+}
+
+/// The start of `key`, quoted, and its length when it goes on.
+fn shown_key(key: &str) -> String {
+    let start: String = key.chars().take(SHOWN_KEY_CHARS).collect();
+    if start.len() == key.len() {
+        format!("{start:?}")
+    } else {
+        format!("{start:?}... ({} bytes)", key.len())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::validate_key;
+    use super::{validate_key, StorageError, SHOWN_KEY_CHARS};
 
     #[test]
     fn keys_cannot_escape() {
@@ -74,5 +89,16 @@ mod tests {
         for bad in ["", "../x", "a//b", "/abs", "a/./b", "a/b c", "a\\b", "a/b/"] {
             assert!(validate_key(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn an_invalid_key_shows_only_its_start() {
+        let long = format!("live/{}/seg1.m4s", "a".repeat(60_000));
+        let error = validate_key(&long).unwrap_err();
+        assert!(matches!(error, StorageError::InvalidKey(_)) && error.is_permanent());
+        let message = error.to_string();
+        assert!(message.len() < SHOWN_KEY_CHARS + 64, "{message}");
+        assert!(message.ends_with("... (60014 bytes)"), "{message}");
+        assert_eq!(validate_key("a b").unwrap_err().to_string(), "invalid object key \"a b\"");
     }
 }

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::extract::{Caller, JsonBody};
 use crate::error::ApiError;
 use crate::state::ApiState;
-use catalog::Checks;
 use catalog::SigningKeyInfo;
+use catalog::{CatalogError, Checks};
 use catalog::{Right, Role};
 
 #[derive(Serialize)]
@@ -52,6 +52,7 @@ pub async fn set_rights(
 ) -> Result<Json<UserRights>, ApiError> {
     caller.stream_with(&state, &stream_id, Right::Manage).await?;
     let user = state.database().user(&user_id).await?;
+    may_change_rights(&state, &caller, &stream_id, &user_id, &change.rights).await?;
     state.database().set_stream_rights(&user_id, &stream_id, &change.rights).await?;
     caller.audit(&state, "rights.set", "stream", &stream_id).await?;
     Ok(Json(UserRights { user_id, username: user.username, rights: change.rights }))
@@ -63,9 +64,41 @@ pub async fn delete_rights(
     Path((stream_id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     caller.stream_with(&state, &stream_id, Right::Manage).await?;
+    may_change_rights(&state, &caller, &stream_id, &user_id, &BTreeSet::new()).await?;
     state.database().set_stream_rights(&user_id, &stream_id, &BTreeSet::new()).await?;
     caller.audit(&state, "rights.delete", "stream", &stream_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Operators and admins may set any rights. A user who manages only this
+/// stream may hand out the rights they hold except `manage`, and may not
+/// change the rights of another manager: otherwise one shared stream
+/// would let them make managers, or unmake the one who made them.
+async fn may_change_rights(
+    state: &ApiState,
+    caller: &Caller,
+    stream_id: &str,
+    user_id: &str,
+    rights: &BTreeSet<Right>,
+) -> Result<(), ApiError> {
+    if caller.user.role.manages_all_streams() {
+        return Ok(());
+    }
+    let mut own = BTreeSet::new();
+    let mut theirs = BTreeSet::new();
+    for (holder, held) in state.database().stream_rights(stream_id).await? {
+        if holder == caller.user.id {
+            own = held;
+        } else if holder == user_id {
+            theirs = held;
+        }
+    }
+    let beyond_own = rights.iter().any(|right| *right == Right::Manage || !own.contains(right));
+    let over_a_manager = user_id != caller.user.id && theirs.contains(&Right::Manage);
+    if beyond_own || over_a_manager {
+        return Err(CatalogError::Forbidden.into());
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]

@@ -4,8 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
@@ -52,6 +52,11 @@ impl FromRequestParts<ApiState> for Caller {
             let key = value.strip_prefix("Bearer ").ok_or(CatalogError::Unauthorized)?;
             state.database().api_key_user(key.trim()).await?
         } else if let Some(token) = session_cookie(parts) {
+            // A browser sends the cookie along with requests other sites
+            // make it send; only the console's own may change anything.
+            if !parts.method.is_safe() && !same_origin(&parts.headers) {
+                return Err(CatalogError::Forbidden.into());
+            }
             state.database().session_user(&token).await?
         } else {
             None
@@ -104,11 +109,73 @@ impl Caller {
     }
 }
 
+/// False when a browser says the request was made by a page of another
+/// origin: `Sec-Fetch-Site` when present (`same-origin` and `none`, a
+/// typed address, pass), else `Origin` against the host the request was
+/// sent to (`Host`, or the host a proxy says it received; browsers cannot
+/// set those on a credentialed cross-origin request without a preflight
+/// this API does not grant). Requests with neither header come from
+/// programs, not pages, and pass.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.to_str(), Ok("same-origin" | "none"));
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else { return true };
+    // `null` (sandboxed frames, opaque redirects) and anything unparsable are foreign.
+    let Some((scheme, authority)) = origin.to_str().ok().and_then(|origin| origin.split_once("://")) else {
+        return false;
+    };
+    let origin = without_default_port(scheme, authority);
+    let forwarded_host = forwarded_param(headers, "host");
+    let hosts = [headers.get(header::HOST), headers.get("x-forwarded-host")]
+        .into_iter()
+        .flatten()
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(|value| value.split(',').next())
+        .chain(forwarded_host.as_deref());
+    for host in hosts {
+        if without_default_port(scheme, host.trim()).eq_ignore_ascii_case(origin) {
+            return true;
+        }
+    }
+    false
+}
+
+fn without_default_port<'a>(scheme: &str, authority: &'a str) -> &'a str {
+    let default = match scheme {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return authority,
+    };
+    authority.strip_suffix(default).unwrap_or(authority)
+}
+
+/// True when a proxy in front says the client used HTTPS
+/// (`X-Forwarded-Proto: https` or `Forwarded: proto=https`).
+pub fn forwarded_https(headers: &HeaderMap) -> bool {
+    let forwarded_proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+    forwarded_proto || forwarded_param(headers, "proto").is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
+}
+
+/// A parameter of the first element of the first `Forwarded` header (RFC 7239), unquoted.
+fn forwarded_param(headers: &HeaderMap, name: &str) -> Option<String> {
+    let value = headers.get(header::FORWARDED)?.to_str().ok()?;
+    let first = value.split(',').next()?;
+    first.split(';').find_map(|pair| {
+        let (key, value) = pair.trim().split_once('=')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim().trim_matches('"').to_owned())
+    })
+}
+
 fn session_cookie(parts: &Parts) -> Option<String> {
     session_cookie_from_headers(&parts.headers)
 }
 
-pub fn session_cookie_from_headers(headers: &axum::http::HeaderMap) -> Option<String> {
+pub fn session_cookie_from_headers(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -216,7 +283,55 @@ fn scrub(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::scrub;
+    use super::{forwarded_https, same_origin, scrub};
+    use axum::http::{HeaderMap, HeaderValue};
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs.iter().map(|(name, value)| (name.parse().unwrap(), HeaderValue::from_static(value))).collect()
+    }
+
+    #[test]
+    fn only_same_origin_pages_pass() {
+        let host = ("host", "relay.example:8080");
+        assert!(same_origin(&headers(&[host])), "no browser headers: a program");
+        assert!(same_origin(&headers(&[host, ("origin", "http://relay.example:8080")])));
+        assert!(same_origin(&headers(&[host, ("origin", "HTTP://Relay.Example:8080")])));
+        assert!(!same_origin(&headers(&[host, ("origin", "http://evil.example")])));
+        assert!(!same_origin(&headers(&[host, ("origin", "http://relay.example:8081")])));
+        assert!(!same_origin(&headers(&[host, ("origin", "null")])));
+        assert!(same_origin(&headers(&[("host", "relay.example"), ("origin", "https://relay.example:443")])));
+        // Sec-Fetch-Site wins when sent.
+        assert!(same_origin(&headers(&[host, ("sec-fetch-site", "same-origin")])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("sec-fetch-site", "same-site"),
+            ("origin", "http://relay.example:8080")
+        ])));
+        assert!(!same_origin(&headers(&[host, ("sec-fetch-site", "cross-site")])));
+        // Behind a proxy that rewrites Host.
+        let proxied = ("host", "relay-api.internal:8080");
+        assert!(same_origin(&headers(&[
+            proxied,
+            ("x-forwarded-host", "relay.example"),
+            ("origin", "https://relay.example")
+        ])));
+        assert!(same_origin(&headers(&[
+            proxied,
+            ("forwarded", "for=192.0.2.1;host=\"relay.example\";proto=https"),
+            ("origin", "https://relay.example")
+        ])));
+        assert!(!same_origin(&headers(&[proxied, ("origin", "https://relay.example")])));
+    }
+
+    #[test]
+    fn https_is_read_from_the_proxy_headers() {
+        assert!(!forwarded_https(&headers(&[])));
+        assert!(forwarded_https(&headers(&[("x-forwarded-proto", "https")])));
+        assert!(forwarded_https(&headers(&[("x-forwarded-proto", "HTTPS, http")])));
+        assert!(!forwarded_https(&headers(&[("x-forwarded-proto", "http")])));
+        assert!(forwarded_https(&headers(&[("forwarded", "for=192.0.2.1;proto=https")])));
+        assert!(!forwarded_https(&headers(&[("forwarded", "for=192.0.2.1;proto=http")])));
+    }
 
     #[test]
     fn serde_messages_lose_the_value() {

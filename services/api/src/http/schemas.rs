@@ -119,7 +119,7 @@ pub fn components() -> Value {
         "Me": object(&[("user", reference("User")), ("api_key_id", string())], &["user"]),
         "User": user,
         "NewUser": object(&[("username", string()), ("password", string()), ("role", role.clone())], &["username", "password", "role"]),
-        "UserChange": object(&[("password", string()), ("role", role)], &[]),
+        "UserChange": object(&[("password", string()), ("current_password", string()), ("role", role)], &[]),
         "ApiKey": object(&api_key, &[]),
         "NewApiKey": object(&[("name", string()), ("expires_in_secs", integer())], &["name"]),
         "CreatedApiKey": with(&api_key, ("key", json!({"type": "string", "description": "shown once"}))),

@@ -7,7 +7,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{session_cookie_from_headers, Caller, ClientAddress, JsonBody, SESSION_COOKIE};
+use super::extract::{
+    forwarded_https, same_origin, session_cookie_from_headers, Caller, ClientAddress, JsonBody, SESSION_COOKIE,
+};
 use crate::error::ApiError;
 use crate::state::ApiState;
 use catalog::CatalogError;
@@ -32,34 +34,24 @@ pub struct Me {
 pub async fn login(
     State(state): State<ApiState>,
     ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    // A login form posted from another site would sign the browser in as the attacker.
+    if !same_origin(&headers) {
+        return Err(CatalogError::Forbidden.into());
+    }
     // Bounded before anything else: the throttle keeps names, argon2 hashes passwords.
     Checks::default()
         .check((1..=64).contains(&request.username.len()), "username", "1 to 64 characters")
         .check(request.password.len() <= MAX_PASSWORD_LEN, "password", "at most 256 characters")
         .finish()?;
-    let user_key = format!("user:{}", request.username);
-    let keys = [user_key.clone(), format!("ip:{address}")];
-    state.limiter().check(&keys).map_err(|retry_after_secs| CatalogError::TooManyRequests { retry_after_secs })?;
-    let found = state.database().user_for_login(&request.username).await?;
-    let (user, hash) = match found {
-        Some((user, hash)) => (Some(user), Some(hash)),
-        None => (None, None),
-    };
-    let valid = state.passwords().verify(hash, &request.password).await?;
-    let Some(user) = user.filter(|_| valid) else {
-        state.limiter().record_failure(&keys);
-        return Err(CatalogError::Unauthorized.into());
-    };
-    state.limiter().clear(&user_key);
+    let user = state.login(&request.username, &request.password, address).await?;
     let ttl = state.options().session_ttl;
     let token = state.database().create_session(&user.id, i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)).await?;
     let actor = Some((user.id.as_str(), user.username.as_str()));
     state.database().record_audit(actor, &address.to_string(), "session.login", "user", &user.id).await?;
-    let secure = if state.http_options().secure_cookies { "; Secure" } else { "" };
-    let cookie =
-        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}", ttl.as_secs());
+    let cookie = session_cookie(&state, &headers, &token, ttl.as_secs());
     let mut response = Json(Me { user, api_key_id: None }).into_response();
     response.headers_mut().insert(SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| CatalogError::Random)?);
     Ok(response)
@@ -71,9 +63,17 @@ pub async fn logout(State(state): State<ApiState>, caller: Caller, headers: Head
     }
     caller.audit(&state, "session.logout", "user", &caller.user.id).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    let expired = session_cookie(&state, &headers, "", 0);
     response.headers_mut().insert(SET_COOKIE, HeaderValue::from_str(&expired).map_err(|_| CatalogError::Random)?);
     Ok(response)
+}
+
+/// The session cookie, `Secure` when configured so or when the request
+/// came over HTTPS through a proxy. Believing a client that claims HTTPS
+/// is safe here: `Secure` only narrows where its own browser sends the cookie.
+fn session_cookie(state: &ApiState, headers: &HeaderMap, token: &str, max_age_secs: u64) -> String {
+    let secure = if state.http_options().secure_cookies || forwarded_https(headers) { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}")
 }
 
 pub async fn me(caller: Caller) -> Json<Me> {

@@ -25,6 +25,8 @@ pub struct NewUser {
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
     password: Option<String>,
+    /// Required to change your own password.
+    current_password: Option<String>,
     role: Option<Role>,
 }
 
@@ -80,9 +82,24 @@ pub async fn update(
     if !(is_admin || (caller.user.id == id && change.role.is_none())) {
         return Err(CatalogError::Forbidden.into());
     }
+    let own_password = caller.user.id == id && change.password.is_some();
     Checks::default()
         .check(change.password.as_deref().is_none_or(valid_password), "password", PASSWORD_RULE)
+        .check(
+            !own_password || change.current_password.is_some(),
+            "current_password",
+            "required to change your own password",
+        )
+        .check(
+            change.current_password.as_deref().is_none_or(|password| password.len() <= MAX_PASSWORD_LEN),
+            "current_password",
+            "at most 256 characters",
+        )
         .finish()?;
+    if let (true, Some(current_password)) = (own_password, &change.current_password) {
+        // Whoever holds a session (or key) must still know the password to replace it.
+        state.check_current_password(&caller.user, current_password, caller.address, "current_password").await?;
+    }
     let current = state.database().user(&id).await?;
     if current.role == Role::Admin
         && change.role.is_some_and(|role| role != Role::Admin)

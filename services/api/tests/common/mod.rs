@@ -42,6 +42,10 @@ pub fn state(catalog: Catalog) -> ApiState {
     ApiState::new(catalog, ApiOptions::default())
 }
 
+pub fn state_with(catalog: Catalog, options: ApiOptions) -> ApiState {
+    ApiState::new(catalog, options)
+}
+
 impl App {
     pub async fn sqlite() -> App {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);

@@ -3,5 +3,5 @@
 mod password;
 mod ratelimit;
 
-pub use password::{PasswordCost, Passwords, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
-pub use ratelimit::LoginLimiter;
+pub use password::{HashingLimits, HashingStats, PasswordCost, Passwords, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+pub use ratelimit::{LoginAttempt, LoginLimiter, LoginLimits, LoginRefusal};

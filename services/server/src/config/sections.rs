@@ -22,6 +22,7 @@ pub struct Config {
     pub cluster: ClusterSection,
     pub cameras: CamerasSection,
     pub dvr: DvrSection,
+    pub auth: AuthSection,
 }
 
 /// Text or JSON log lines on stderr.
@@ -103,8 +104,9 @@ pub struct HttpSection {
     /// A response that cannot be written for this long is abandoned, in ms
     /// (30000).
     pub write_timeout_ms: u64,
-    /// Console session cookies carry `Secure`: set when the API is served
-    /// over HTTPS (false, so `make run` works on plain HTTP).
+    /// Console session cookies always carry `Secure` (false: they carry it
+    /// when a proxy says the client used HTTPS, so `make run` works on
+    /// plain HTTP).
     pub secure_cookies: bool,
     /// Connections from proxy.trusted_networks begin with a PROXY protocol
     /// header (v1 or v2) naming the client (false).
@@ -367,6 +369,63 @@ impl Default for DvrSection {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// Failed logins per account from one address within login_window_secs
+    /// before that address is locked out of it; beyond this many failures
+    /// an account's attempts are spaced out (5).
+    pub login_max_failures: usize,
+    /// Failed logins from one address, any account, within login_window_secs (50).
+    pub login_address_max_failures: usize,
+    /// How long a failed login counts, in seconds (300).
+    pub login_window_secs: u64,
+    /// Longest wait between attempts on a guessed account, in seconds (60).
+    pub login_max_delay_secs: u64,
+    /// Password hashes computed at once; each takes 19 MiB (4).
+    pub password_hashes_at_once: usize,
+    /// How long a login waits for a hashing turn before a 503, in ms (2000).
+    pub password_hash_wait_ms: u64,
+    /// Longest playback token lifetime (exp - iat) issued or accepted, in seconds (86400).
+    pub token_max_lifetime_secs: u64,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            login_max_failures: 5,
+            login_address_max_failures: 50,
+            login_window_secs: 300,
+            login_max_delay_secs: 60,
+            password_hashes_at_once: 4,
+            password_hash_wait_ms: 2000,
+            token_max_lifetime_secs: 86_400,
+        }
+    }
+}
+
+impl AuthSection {
+    pub fn login_limits(&self) -> catalog::LoginLimits {
+        catalog::LoginLimits {
+            max_failures: self.login_max_failures,
+            address_max_failures: self.login_address_max_failures,
+            window: Duration::from_secs(self.login_window_secs),
+            max_delay: Duration::from_secs(self.login_max_delay_secs),
+        }
+    }
+
+    pub fn hashing_limits(&self) -> catalog::HashingLimits {
+        catalog::HashingLimits {
+            concurrent: self.password_hashes_at_once,
+            wait: Duration::from_millis(self.password_hash_wait_ms),
+        }
+    }
+
+    pub fn token_max_lifetime(&self) -> Duration {
+        Duration::from_secs(self.token_max_lifetime_secs)
+    }
+}
+
 /// A value `validate` refused: the key and why.
 pub type Refused = (&'static str, String);
 
@@ -459,10 +518,29 @@ impl Config {
         if !(1000..=3_600_000).contains(&self.server.drain_timeout_ms) {
             return refuse("server.drain_timeout_ms", "must be 1000-3600000");
         }
-        Ok(())
+        self.auth.validate()
     }
 
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_millis(self.server.drain_timeout_ms)
+    }
+}
+
+impl AuthSection {
+    fn validate(&self) -> Result<(), Refused> {
+        for (key, value, range) in [
+            ("auth.login_max_failures", self.login_max_failures as u64, 1..=1000),
+            ("auth.login_address_max_failures", self.login_address_max_failures as u64, 1..=100_000),
+            ("auth.login_window_secs", self.login_window_secs, 1..=86_400),
+            ("auth.login_max_delay_secs", self.login_max_delay_secs, 1..=3600),
+            ("auth.password_hashes_at_once", self.password_hashes_at_once as u64, 1..=256),
+            ("auth.password_hash_wait_ms", self.password_hash_wait_ms, 0..=60_000),
+            ("auth.token_max_lifetime_secs", self.token_max_lifetime_secs, 60..=31_536_000),
+        ] {
+            if !range.contains(&value) {
+                return refuse(key, format!("must be {}-{}", range.start(), range.end()));
+            }
+        }
+        Ok(())
     }
 }

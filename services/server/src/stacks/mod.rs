@@ -10,6 +10,7 @@ pub mod origin;
 mod sealing;
 
 use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,8 +43,14 @@ impl Foundation {
     /// process when the configuration does not.
     pub async fn open(config: Config, pod: String) -> Result<Self, ServerError> {
         let database = open_database(&config).await?;
-        let options = CatalogOptions::default();
-        let loaded = database.access_config(options.default_policy.clone()).await?;
+        let options = CatalogOptions {
+            login: config.auth.login_limits(),
+            hashing: config.auth.hashing_limits(),
+            max_token_ttl: config.auth.token_max_lifetime(),
+            ..CatalogOptions::default()
+        };
+        let mut loaded = database.access_config(options.default_policy.clone()).await?;
+        loaded.verifier.set_max_lifetime(config.auth.token_max_lifetime());
         let access = Arc::new(AccessControl::new(loaded));
         let catalog = Catalog::with_access_control(database.clone(), options, access.clone());
         let pod = non_empty(&config.cluster.pod_name).map_or(pod, str::to_owned);
@@ -143,7 +150,11 @@ async fn open_database(config: &Config) -> Result<Database, ServerError> {
         Some(url) => Database::connect(url).await?,
         None => {
             let directory = &config.server.data_dir;
-            std::fs::create_dir_all(directory)
+            // Only this user reads what the data directory holds (the database keeps stream keys and secrets).
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(directory)
                 .map_err(|error| ServerError::DataDir { path: directory.clone(), error })?;
             let url = format!("sqlite://{}?mode=rwc", directory.join("relay.db").display());
             Database::connect(&url).await?
@@ -172,5 +183,24 @@ impl Foundation {
     /// The cluster registry as a pod without a live edge of its own sees it.
     pub fn registry(&self) -> cluster::ClusterRegistry {
         cluster::ClusterRegistry::new(self.database.db().pool().clone(), self.cluster_config(String::new()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_created_data_directory_is_private() {
+        let scratch = testkit::TempDir::new("data-dir-mode");
+        let mut config = Config::default();
+        config.server.data_dir = scratch.path().join("new").join("data");
+        let database = open_database(&config).await.unwrap();
+        let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&config.server.data_dir), 0o700);
+        assert_eq!(mode(&config.server.data_dir.join("relay.db")), 0o600);
+        database.db().close().await;
     }
 }

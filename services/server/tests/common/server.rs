@@ -60,7 +60,7 @@ impl Server {
             command.env(name, value);
         }
         command.env("NO_COLOR", "1");
-        if std::env::var_os("RUST_LOG").is_none() {
+        if std::env::var_os("RUST_LOG").is_none() && !variables.iter().any(|(name, _)| *name == "RUST_LOG") {
             command.env("RUST_LOG", "info");
         }
         let mut process = ChildGuard::spawn("relay", &mut command);
