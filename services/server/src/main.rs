@@ -7,6 +7,7 @@ mod error;
 mod http;
 mod logging;
 mod metrics;
+mod open_files;
 mod roles;
 mod stacks;
 

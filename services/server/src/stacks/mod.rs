@@ -69,6 +69,7 @@ impl Foundation {
     ) -> Result<Listener, ServerError> {
         let socket =
             tokio::net::TcpListener::bind(address).await.map_err(|error| ServerError::Bind { address, what, error })?;
+        crate::open_files::reserve(what, limits.max_connections);
         let proxies = Proxies { trusted: self.trusted_proxies(), proxy_protocol };
         Ok(Listener::new(what, socket, limits).with_proxies(proxies))
     }
