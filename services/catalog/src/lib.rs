@@ -12,6 +12,7 @@ mod catalog;
 mod crypto;
 mod error;
 mod model;
+pub mod outbound;
 mod status;
 mod store;
 pub mod webhook;
@@ -24,6 +25,7 @@ pub use model::{
     ApiKeyInfo, Area, AuditEntry, CameraPull, CameraPullMode, CameraSource, Device, Right, Role, StreamKind,
     StreamRecord, User, Webhook, WebhookEvent,
 };
+pub use outbound::{OutboundError, OutboundPolicy};
 pub use status::{StatusError, StatusFuture, StreamStatusSource};
 pub use store::{
     validate_key, validate_name, AuditQuery, AuthenticatedUser, Database, NewStream, SigningKeyInfo, StreamChange,

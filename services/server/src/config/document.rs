@@ -152,6 +152,14 @@ fn typed_value(table: &toml::Table, section: &str, key: &str, text: &str) -> Res
             "false" => Ok(toml::Value::Boolean(false)),
             _ => Err(format!("{text:?} is not true or false")),
         },
+        // Lists: comma-separated (RELAY_OUTBOUND_ALLOW_NETWORKS=10.0.0.0/8,fd00::/8).
+        toml::Value::Array(_) => Ok(toml::Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| toml::Value::String(item.to_owned()))
+                .collect(),
+        )),
         _ => Ok(toml::Value::String(text.to_owned())),
     }
 }

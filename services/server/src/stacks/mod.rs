@@ -41,7 +41,7 @@ impl Foundation {
     /// process when the configuration does not.
     pub async fn open(config: Config, pod: String) -> Result<Self, ServerError> {
         let database = open_database(&config).await?;
-        let options = CatalogOptions::default();
+        let options = CatalogOptions { outbound: config.outbound.policy(), ..CatalogOptions::default() };
         let loaded = database.access_config(options.default_policy.clone(), options.client_ip.clone()).await?;
         let access = Arc::new(AccessControl::new(loaded));
         let catalog = Catalog::with_access_control(database.clone(), options, access.clone());
@@ -66,6 +66,27 @@ impl Foundation {
             idle_timeout: Some(Duration::from_millis(http.idle_timeout_ms)),
             write_timeout: Some(Duration::from_millis(http.write_timeout_ms)),
         }
+    }
+
+    /// The secret pods present to the ingest pods' internal endpoint.
+    pub fn internal_secret(&self) -> cluster::InternalSecret {
+        cluster::InternalSecret::new(&self.config.cluster.internal_secret)
+    }
+
+    /// Cluster roles refuse to start without the internal secret unless
+    /// the operator said the internal network is private
+    /// (`cluster.internal_insecure`).
+    pub fn require_internal_secret(&self) -> Result<(), ServerError> {
+        let cluster = &self.config.cluster;
+        if cluster.internal_secret.is_empty() && !cluster.internal_insecure {
+            return Err(ServerError::NoInternalSecret);
+        }
+        if cluster.internal_secret.is_empty() {
+            tracing::warn!(
+                "cluster.internal_insecure: the internal endpoint serves every stream to anyone who reaches it"
+            );
+        }
+        Ok(())
     }
 
     pub fn header_timeout(&self) -> Duration {
