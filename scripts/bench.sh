@@ -135,7 +135,7 @@ read -r NGINX_RTMP NGINX_HTTP < <("$LOADTEST" free-port 2 | paste -sd' ')
 start_relay() {
     log "starting relay"
     mkdir -p "$WORK/relay"
-    RELAY_RTSP_LISTEN=127.0.0.1:0 RELAY_HTTP_MAX_CONNECTIONS=65536 "$RELAY" all --rtmp-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --public-host 127.0.0.1 \
+    RELAY_RTSP_LISTEN=127.0.0.1:0 RELAY_ADMIN_LISTEN=127.0.0.1:0 RELAY_HTTP_MAX_CONNECTIONS=65536 "$RELAY" all --rtmp-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --public-host 127.0.0.1 \
         --data-dir "$WORK/relay" >"$WORK/relay.out" 2>"$WORK/relay.err" &
     RELAY_PID=$!
     PIDS+=("$RELAY_PID")

@@ -23,8 +23,14 @@ CHART_MANAGED = [
     "database.url",
     "s3.access_key_id",
     "s3.secret_access_key",
+    "admin.listen",
+    "cluster.internal_secret",
 ]
-REQUIRED = {"database": {"existingSecret": "relay-db"}, "config": {"s3": {"bucket": "live-media"}}}
+REQUIRED = {
+    "database": {"existingSecret": "relay-db"},
+    "clusterSecret": {"existingSecret": "relay-cluster"},
+    "config": {"s3": {"bucket": "live-media"}},
+}
 EVERYTHING_ON = {
     "s3Credentials": {"existingSecret": "relay-s3"},
     "origin": {
@@ -84,6 +90,11 @@ def test_install_without_database_secret_fails_with_a_clear_message():
         render_chart(CHART)
 
 
+def test_install_without_cluster_secret_fails_with_a_clear_message():
+    with pytest.raises(RenderError, match="clusterSecret.existingSecret is required"):
+        render_chart(CHART, [{"database": {"existingSecret": "relay-db"}, "config": {"s3": {"bucket": "live-media"}}}])
+
+
 def test_local_storage_is_refused():
     with pytest.raises(RenderError, match="config.storage.kind must be s3"):
         render_chart(CHART, [REQUIRED, {"config": {"storage": {"kind": "local"}}}])
@@ -91,7 +102,7 @@ def test_local_storage_is_refused():
 
 def test_install_without_bucket_fails_with_a_clear_message():
     with pytest.raises(RenderError, match="config.s3.bucket is required"):
-        render_chart(CHART, [{"database": {"existingSecret": "relay-db"}}])
+        render_chart(CHART, [{"database": {"existingSecret": "relay-db"}, "clusterSecret": {"existingSecret": "c"}}])
 
 
 @pytest.mark.parametrize("path", CHART_MANAGED)
@@ -244,6 +255,7 @@ def test_environment_names_are_server_settings(full_render, server_config_keys):
         "RELAY_CLUSTER_POD_NAME",
         "RELAY_CLUSTER_ADVERTISE_ADDRESS",
         "RELAY_DATABASE_URL",
+        "RELAY_CLUSTER_INTERNAL_SECRET",
         "RELAY_S3_ACCESS_KEY_ID",
         "RELAY_S3_SECRET_ACCESS_KEY",
         "RELAY_RTMP_IDLE_TIMEOUT_MS",
@@ -470,3 +482,48 @@ def test_every_values_path_in_templates_exists():
                     break
                 node = node[key]
     assert not missing, missing
+
+
+def test_every_pod_gets_the_cluster_secret_from_its_secret(default_render):
+    for deployment in by_kind(manifests(default_render), "Deployment").values():
+        (variable,) = [item for item in containers(deployment)[0]["env"] if item["name"] == "RELAY_CLUSTER_INTERNAL_SECRET"]
+        assert variable["valueFrom"]["secretKeyRef"] == {"name": "relay-cluster", "key": "internal-secret"}
+
+
+def test_metrics_live_on_the_admin_port_which_no_public_service_carries(full_render):
+    objects = manifests(full_render)
+    assert relay_toml(objects)["admin"]["listen"] == "0.0.0.0:9464"
+    for deployment in by_kind(objects, "Deployment").values():
+        assert {"name": "admin", "containerPort": 9464, "protocol": "TCP"} in containers(deployment)[0]["ports"]
+    for name, service in by_kind(objects, "Service").items():
+        ports = {port["targetPort"] for port in service["spec"]["ports"]}
+        if name.endswith("-metrics"):
+            assert service["spec"]["clusterIP"] == "None" and ports == {"admin"}, name
+        else:
+            assert "admin" not in ports, name
+
+
+def test_network_policies_keep_the_internal_and_admin_ports_inside(default_render):
+    policies = by_kind(manifests(default_render), "NetworkPolicy")
+    assert set(policies) == {"demo-relay-ingest", "demo-relay-origin", "demo-relay-api"}
+    release = {"app.kubernetes.io/name": "relay", "app.kubernetes.io/instance": "demo"}
+    monitoring = {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+    for name, policy in policies.items():
+        rules = {rule["ports"][0]["port"]: rule.get("from") for rule in policy["spec"]["ingress"]}
+        assert rules["admin"] == [{"namespaceSelector": monitoring}], name
+        if name == "demo-relay-ingest":
+            assert rules["internal"] == [{"podSelector": {"matchLabels": release}}]
+            assert rules["rtmp"] is None, "publishers come from anywhere"
+            assert set(rules) == {"rtmp", "internal", "admin"}
+        else:
+            assert rules["http"] is None and set(rules) == {"http", "admin"}, name
+    off = manifests(render_chart(CHART, [REQUIRED, {"networkPolicy": {"enabled": False}}]))
+    assert not by_kind(off, "NetworkPolicy")
+
+
+def test_outbound_networks_are_written_as_a_list(server_config, server_config_sections):
+    networks = ["10.20.0.0/16", "fd00::/8"]
+    objects = manifests(render_chart(CHART, [REQUIRED, {"config": {"outbound": {"allow_networks": networks}}}]))
+    config = relay_toml(objects)
+    assert config["outbound"]["allow_networks"] == networks
+    assert_server_settings(config, server_config, server_config_sections)

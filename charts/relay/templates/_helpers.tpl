@@ -60,7 +60,7 @@ default
 
 {{/* Sections of relay.toml, in the order of relay.toml.example; config has one map per section. */}}
 {{- define "relay.configSections" -}}
-server http rtmp rtsp live storage s3 database cluster cameras dvr
+server http rtmp rtsp live storage s3 database cluster cameras dvr admin outbound
 {{- end -}}
 
 {{/*
@@ -69,7 +69,7 @@ RELAY_* variables). The listeners, the data directory and the spool are written 
 the pod name, the advertise address and the secrets arrive as RELAY_* environment variables.
 */}}
 {{- define "relay.chartManagedKeys" -}}
-server.data_dir storage.spool_dir http.listen rtmp.listen cluster.internal_listen cluster.pod_name cluster.advertise_address database.url s3.access_key_id s3.secret_access_key
+server.data_dir storage.spool_dir http.listen rtmp.listen cluster.internal_listen cluster.pod_name cluster.advertise_address database.url s3.access_key_id s3.secret_access_key admin.listen cluster.internal_secret
 {{- end -}}
 
 {{/*
@@ -79,7 +79,12 @@ given as text are written as a number or a boolean. Either way the value takes t
 as RELAY_* variables do.
 */}}
 {{- define "relay.textKeys" -}}
-server.data_dir server.public_host server.log_format http.listen rtmp.listen rtmp.app rtsp.listen storage.kind storage.spool_dir s3.bucket s3.prefix s3.region s3.endpoint s3.access_key_id s3.secret_access_key database.url cluster.pod_name cluster.internal_listen cluster.advertise_address cameras.lease_backend cameras.kubernetes_namespace
+server.data_dir server.public_host server.log_format http.listen rtmp.listen rtmp.app rtsp.listen storage.kind storage.spool_dir s3.bucket s3.prefix s3.region s3.endpoint s3.access_key_id s3.secret_access_key database.url cluster.pod_name cluster.internal_listen cluster.advertise_address cluster.internal_secret cameras.lease_backend cameras.kubernetes_namespace admin.listen
+{{- end -}}
+
+{{/* The server's list settings (relay.toml.example gives them list defaults): lists of text. */}}
+{{- define "relay.listKeys" -}}
+outbound.allow_networks
 {{- end -}}
 
 {{/* Keys of the flat configuration file the server read before it was sectioned, and where each went. */}}
@@ -99,7 +104,9 @@ rtmp_listen=rtmp.listen http_listen=http.listen internal_listen=cluster.internal
   "cluster.advertise_address" "RELAY_CLUSTER_ADVERTISE_ADDRESS, from ingest.advertiseHost and ports.internal"
   "database.url" "RELAY_DATABASE_URL, from the Secret database.existingSecret"
   "s3.access_key_id" "RELAY_S3_ACCESS_KEY_ID, from the Secret s3Credentials.existingSecret"
-  "s3.secret_access_key" "RELAY_S3_SECRET_ACCESS_KEY, from the Secret s3Credentials.existingSecret" -}}
+  "s3.secret_access_key" "RELAY_S3_SECRET_ACCESS_KEY, from the Secret s3Credentials.existingSecret"
+  "admin.listen" "from listenHost and ports.admin"
+  "cluster.internal_secret" "RELAY_CLUSTER_INTERNAL_SECRET, from the Secret clusterSecret.existingSecret" -}}
 {{- index $sources . -}}
 {{- end -}}
 
@@ -124,12 +131,14 @@ applies), and so are sections left with no settings.
 {{- $sections := splitList " " (include "relay.configSections" .) }}
 {{- $managed := splitList " " (include "relay.chartManagedKeys" .) }}
 {{- $text := splitList " " (include "relay.textKeys" .) }}
+{{- $lists := splitList " " (include "relay.listKeys" .) }}
 {{- $chartSet := dict
   "server" (dict "data_dir" "/var/lib/relay")
   "http" (dict "listen" (printf "%s:%d" .Values.listenHost (.Values.ports.http | int64)))
   "rtmp" (dict "listen" (printf "%s:%d" .Values.listenHost (.Values.ports.rtmp | int64)))
   "storage" (dict "spool_dir" "/var/lib/relay/spool")
-  "cluster" (dict "internal_listen" (printf "%s:%d" .Values.listenHost (.Values.ports.internal | int64))) }}
+  "cluster" (dict "internal_listen" (printf "%s:%d" .Values.listenHost (.Values.ports.internal | int64)))
+  "admin" (dict "listen" (printf "%s:%d" .Values.listenHost (.Values.ports.admin | int64))) }}
 {{- range $name, $value := .Values.config }}
 {{- if not (and (has $name $sections) (or (kindIs "map" $value) (kindIs "invalid" $value))) }}
 {{- $movedTo := include "relay.movedTo" $name }}
@@ -161,6 +170,10 @@ applies), and so are sections left with no settings.
 {{- else if not (regexMatch "^[a-z0-9_]+$" $key) }}
 {{- fail (printf "config.%s is not a setting name: keys are lowercase words joined by _" $path) }}
 {{- else if kindIs "invalid" $value }}
+{{- else if and (has $path $lists) (kindIs "slice" $value) }}
+{{- if $value }}
+{{ $key }} = [{{ range $index, $item := $value }}{{ if $index }}, {{ end }}{{ $item | toString | quote }}{{ end }}]
+{{- end }}
 {{- else if kindIs "string" $value }}
 {{- if eq $value "" }}
 {{- else if and (not (has $path $text)) (or (regexMatch "^-?(0|[1-9][0-9]*)$" $value) (eq $value "true") (eq $value "false")) }}
@@ -222,6 +235,9 @@ never kills a pod mid-drain. Context: dict "root" $ "role" "ingest".
 {{- if not .Values.database.existingSecret -}}
 {{- fail "database.existingSecret is required: a Secret holding the PostgreSQL URL (key database.urlKey)" -}}
 {{- end -}}
+{{- if not .Values.clusterSecret.existingSecret -}}
+{{- fail "clusterSecret.existingSecret is required: a Secret holding the shared secret (key clusterSecret.key, at least 32 characters) pods present to the ingest pods' internal endpoint" -}}
+{{- end -}}
 {{- $_ := include "relay.configToml" . -}}
 {{- $storage := index .Values.config "storage" | default dict -}}
 {{- if ne (toString (index $storage "kind")) "s3" -}}
@@ -277,6 +293,11 @@ word, and not a setting the chart sets. Context: dict "root" $ "role" "ingest".
     secretKeyRef:
       name: {{ .root.Values.database.existingSecret }}
       key: {{ .root.Values.database.urlKey }}
+- name: RELAY_CLUSTER_INTERNAL_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .root.Values.clusterSecret.existingSecret }}
+      key: {{ .root.Values.clusterSecret.key }}
 {{- with .root.Values.s3Credentials }}
 {{- if .existingSecret }}
 - name: RELAY_S3_ACCESS_KEY_ID

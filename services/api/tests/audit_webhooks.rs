@@ -134,7 +134,9 @@ fn fast_retry() -> RetryPolicy {
 }
 
 async fn on_publish_asks_receivers_with_signed_retried_requests(app: App) {
-    let sender = WebhookSender::new(app.state.database().clone()).with_retry(fast_retry());
+    let sender = WebhookSender::new(app.state.database().clone())
+        .with_retry(fast_retry())
+        .with_policy(app.state.outbound().clone());
     assert_eq!(sender.on_publish("main", None).await, PublishDecision::Allow, "no receiver: allowed");
 
     let (url, receiver, server) = start_receiver(vec![(503, ""), (502, ""), (200, r#"{"allow": true}"#)]).await;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use catalog::CameraSource;
+use catalog::{CameraSource, OutboundPolicy};
 
 use crate::redact::{split_credentials, SplitUrl};
 use crate::PullError;
@@ -37,6 +37,8 @@ pub struct CameraConfig {
     pub connect_timeout_ms: u64,
     /// A playing camera that sends no frame this long is offline, in ms (10000).
     pub stall_timeout_ms: u64,
+    /// Which non-public networks the camera may be on (none).
+    pub outbound: OutboundPolicy,
 }
 
 impl CameraConfig {
@@ -50,6 +52,7 @@ impl CameraConfig {
             backoff_max_ms: 30_000,
             connect_timeout_ms: 10_000,
             stall_timeout_ms: 10_000,
+            outbound: OutboundPolicy::default(),
         }
     }
 

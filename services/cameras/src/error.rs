@@ -50,6 +50,16 @@ impl PullError {
         }
     }
 
+    /// The camera's address is one the outbound policy refuses: parked
+    /// until the configuration (or the policy, at a restart) changes. A
+    /// name that does not resolve may resolve later.
+    pub(crate) fn from_outbound(error: catalog::OutboundError) -> Self {
+        match error {
+            catalog::OutboundError::Unresolved { .. } => Self::Unavailable(error.to_string()),
+            refused => Self::InvalidConfig(refused.to_string()),
+        }
+    }
+
     /// Maps an RTSP client error to a reason fit for status and logs: the
     /// first line only (the rest is packet context), with any secret removed.
     pub(crate) fn from_retina(error: &retina::Error, secrets: &[&str]) -> Self {

@@ -96,6 +96,8 @@ pub struct CameraManager {
     pub gate: Gate,
     /// A lease not renewed this long passes to another pod.
     pub lease: Duration,
+    /// Which non-public networks cameras may be on.
+    pub outbound: catalog::OutboundPolicy,
 }
 
 fn lease_name(stream: &str) -> String {
@@ -234,7 +236,11 @@ impl CameraManager {
         let sources = self.database.camera_sources_by_name().await?;
         Ok(sources
             .into_iter()
-            .map(|(name, source)| (name.clone(), Camera { config: CameraConfig::new(name, source) }))
+            .map(|(name, source)| {
+                let config =
+                    CameraConfig { outbound: self.outbound.clone(), ..CameraConfig::new(name.clone(), source) };
+                (name, Camera { config })
+            })
             .collect())
     }
 }

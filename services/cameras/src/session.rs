@@ -74,8 +74,8 @@ impl Pull<'_> {
             .user_agent(concat!("relay-rtsp/", env!("CARGO_PKG_VERSION")).to_owned())
             .session_group(self.context.group.clone());
 
-        let mut session =
-            within(config, Session::describe(endpoint.url.clone(), options)).await?.map_err(retina_error)?;
+        let url = within(config, checked_address(config, endpoint.url.clone())).await??;
+        let mut session = within(config, Session::describe(url, options)).await?.map_err(retina_error)?;
         let sdp = Bytes::copy_from_slice(session.sdp());
         let plan = plan_tracks(
             session.streams().iter().map(|stream| Offer { media: stream.media(), encoding: stream.encoding_name() }),
@@ -256,6 +256,20 @@ impl Pull<'_> {
 }
 
 pub(crate) use publisher::kicked;
+
+/// `url` with its host replaced by an address the outbound policy allows,
+/// so the connection goes where the check looked (no second resolution).
+/// RTSP has no redirects retina follows, and every later request of the
+/// session travels on this one connection.
+async fn checked_address(config: &CameraConfig, mut url: url::Url) -> Result<url::Url, PullError> {
+    let host = url.host_str().ok_or_else(|| PullError::InvalidConfig("the camera URL has no host".into()))?;
+    let port = url.port().unwrap_or(554);
+    let addresses = config.outbound.resolve(host, port).await.map_err(PullError::from_outbound)?;
+    let address = addresses.first().ok_or_else(|| PullError::Unavailable(format!("cannot resolve {host}")))?;
+    url.set_ip_host(address.ip())
+        .map_err(|()| PullError::InvalidConfig("the camera URL cannot take an address".into()))?;
+    Ok(url)
+}
 
 /// Bounds one RTSP exchange by the connect timeout.
 async fn within<T>(config: &CameraConfig, step: impl Future<Output = T>) -> Result<T, PullError> {

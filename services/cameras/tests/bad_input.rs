@@ -113,3 +113,30 @@ async fn wrong_credentials_retry_without_showing_them() {
     assert!(!format!("{online:?}").contains("right-pw"));
     pull.stop().await;
 }
+
+/// A camera URL on loopback without an allowance: the pull parks with the
+/// reason and never connects (the listener at the address sees nothing).
+/// The same for a name that resolves to loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_on_a_refused_address_is_never_connected() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let registry = registry();
+    for (name, url) in
+        [("loop", format!("rtsp://127.0.0.1:{port}/cam")), ("named", format!("rtsp://localhost:{port}/cam"))]
+    {
+        let config =
+            cameras::CameraConfig { outbound: catalog::OutboundPolicy::default(), ..camera_config(name, url.clone()) };
+        let pull = CameraPull::spawn(config, publisher::Gate::local(registry.clone())).unwrap();
+        let parked = wait_state(&pull.handle(), CameraState::WaitingForConfig, Duration::from_secs(10)).await;
+        let reason = parked.reason.clone().unwrap();
+        assert!(reason.contains("loopback") && reason.contains("outbound.allow_networks"), "{url}: {reason}");
+        pull.stop().await;
+    }
+    let accepted = listener.accept();
+    assert!(
+        matches!(&accepted, Err(error) if error.kind() == std::io::ErrorKind::WouldBlock),
+        "the camera port saw a connection: {accepted:?}"
+    );
+}

@@ -12,6 +12,7 @@ use crate::auth::{HashingLimits, LoginLimiter, LoginLimits, LoginRefusal, Passwo
 use crate::error::CatalogError;
 use crate::model::StreamRecord;
 use crate::model::{Role, User};
+use crate::outbound::OutboundPolicy;
 use crate::store::Database;
 use crate::webhook::{PublishDecision, RetryPolicy, WebhookSender};
 
@@ -30,6 +31,8 @@ pub struct CatalogOptions {
     pub max_token_ttl: Duration,
     /// Webhook delivery attempts and backoff. Default 4 attempts from 200 ms, 5 s timeout each.
     pub webhook_retry: RetryPolicy,
+    /// Which non-public networks webhooks and cameras may reach. Default none.
+    pub outbound: OutboundPolicy,
 }
 
 impl Default for CatalogOptions {
@@ -42,6 +45,7 @@ impl Default for CatalogOptions {
             default_policy: AccessPolicy::Public,
             max_token_ttl: Duration::from_secs(24 * 3600),
             webhook_retry: RetryPolicy::default(),
+            outbound: OutboundPolicy::default(),
         }
     }
 }
@@ -93,7 +97,9 @@ impl Catalog {
     fn build(database: Database, options: CatalogOptions, access: Option<Arc<AccessControl>>) -> Self {
         let passwords = Passwords::with_limits(options.password_cost, options.hashing);
         let limiter = LoginLimiter::new(options.login);
-        let webhooks = WebhookSender::new(database.clone()).with_retry(options.webhook_retry);
+        let webhooks = WebhookSender::new(database.clone())
+            .with_retry(options.webhook_retry)
+            .with_policy(options.outbound.clone());
         let status = std::sync::OnceLock::new();
         Catalog { inner: Arc::new(Inner { database, options, passwords, limiter, access, webhooks, status }) }
     }
@@ -113,6 +119,11 @@ impl Catalog {
 
     pub fn options(&self) -> &CatalogOptions {
         &self.inner.options
+    }
+
+    /// Where webhooks and cameras may connect.
+    pub fn outbound(&self) -> &OutboundPolicy {
+        &self.inner.options.outbound
     }
 
     pub fn passwords(&self) -> &Passwords {

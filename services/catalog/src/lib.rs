@@ -12,6 +12,7 @@ mod catalog;
 mod crypto;
 mod error;
 mod model;
+pub mod outbound;
 mod sealing;
 mod status;
 mod store;
@@ -28,6 +29,7 @@ pub use model::{
     ApiKeyInfo, Area, AuditEntry, CameraPull, CameraPullMode, CameraSource, Device, Right, Role, StreamKind,
     StreamRecord, User, Webhook, WebhookEvent,
 };
+pub use outbound::{OutboundError, OutboundPolicy};
 pub use sealing::{SecretSealer, SEALING_KEY_HEX_LEN};
 pub use status::{StatusError, StatusFuture, StreamStatusSource};
 pub use store::{

@@ -1,12 +1,18 @@
-//! Webhook deliveries: JSON POSTed over plain HTTP, signed with
+//! Webhook deliveries: JSON POSTed over HTTP or HTTPS, signed with
 //! HMAC-SHA256, retried with exponential backoff. `on_publish` answers
 //! allow or deny; the other events are fire and forget.
 //!
 //! Signature header: `X-Relay-Signature: t=<unix seconds>,v1=<hex>` where
 //! the MAC covers `<t>.<body>` under the webhook's secret, so a receiver can
 //! refuse replays of old deliveries.
+//!
+//! The receiver's name is resolved and checked against the
+//! [`OutboundPolicy`] before every connection, and the connection goes to
+//! the checked address. Redirects are not followed (a 3xx is a failure), so
+//! a receiver cannot bounce the request to an address the policy refuses.
 
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,9 +20,13 @@ use http::{header, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls;
 
 use crate::crypto::hmac_sha256_hex;
 use crate::model::{Webhook, WebhookEvent};
+use crate::outbound::OutboundPolicy;
 use crate::store::Database;
 
 pub const SIGNATURE_HEADER: &str = "x-relay-signature";
@@ -69,19 +79,41 @@ enum Outcome {
     Failed(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WebhookSender {
     database: Database,
     retry: RetryPolicy,
+    policy: OutboundPolicy,
+    /// HTTPS trust; `None`: the system's root certificates.
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl std::fmt::Debug for WebhookSender {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("WebhookSender").field("retry", &self.retry).field("policy", &self.policy).finish()
+    }
 }
 
 impl WebhookSender {
+    /// A sender that reaches public addresses only.
     pub fn new(database: Database) -> Self {
-        WebhookSender { database, retry: RetryPolicy::default() }
+        WebhookSender { database, retry: RetryPolicy::default(), policy: OutboundPolicy::default(), tls: None }
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Which non-public networks receivers may be on.
+    pub fn with_policy(mut self, policy: OutboundPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Trusts these roots for HTTPS receivers instead of the system's.
+    pub fn with_tls_roots(mut self, roots: rustls::RootCertStore) -> Self {
+        self.tls = Some(Arc::new(tls_config(roots)));
         self
     }
 
@@ -108,7 +140,7 @@ impl WebhookSender {
             return PublishDecision::Deny("cannot encode the payload".into());
         };
         for hook in hooks {
-            match deliver(&hook, &body, self.retry).await {
+            match self.deliver(&hook, &body).await {
                 Outcome::Accepted(answer) if allows(&answer) => {}
                 Outcome::Accepted(_) => return PublishDecision::Deny(format!("webhook {} denied", hook.id)),
                 Outcome::Refused(status) => {
@@ -140,7 +172,7 @@ impl WebhookSender {
         let Ok(body) = serde_json::to_vec(&payload) else { return 0 };
         let mut accepted = 0;
         for hook in hooks {
-            match deliver(&hook, &body, self.retry).await {
+            match self.deliver(&hook, &body).await {
                 Outcome::Accepted(_) => accepted += 1,
                 outcome => {
                     tracing::warn!(webhook = %hook.id, event = event.as_str(), ?outcome, "webhook not delivered")
@@ -165,50 +197,130 @@ pub fn signature(secret: &str, unix_secs: u64, body: &[u8]) -> String {
     format!("t={unix_secs},v1={}", hmac_sha256_hex(secret.as_bytes(), &signed))
 }
 
-async fn deliver(hook: &Webhook, body: &[u8], retry: RetryPolicy) -> Outcome {
-    let mut delay = retry.first_delay;
-    let mut last_failure = String::from("no attempt made");
-    for attempt in 1..=retry.attempts.max(1) {
-        match tokio::time::timeout(retry.timeout, post_once(hook, body)).await {
-            Ok(Ok((status, answer))) if (200..300).contains(&status) => return Outcome::Accepted(answer),
-            Ok(Ok((status, _))) if (400..500).contains(&status) => return Outcome::Refused(status),
-            Ok(Ok((status, _))) => last_failure = format!("status {status}"),
-            Ok(Err(reason)) => last_failure = reason,
-            Err(_) => last_failure = "timed out".into(),
+impl WebhookSender {
+    async fn deliver(&self, hook: &Webhook, body: &[u8]) -> Outcome {
+        let retry = self.retry;
+        let mut delay = retry.first_delay;
+        let mut last_failure = String::from("no attempt made");
+        for attempt in 1..=retry.attempts.max(1) {
+            match tokio::time::timeout(retry.timeout, self.post_once(hook, body)).await {
+                Ok(Ok((status, answer))) if (200..300).contains(&status) => return Outcome::Accepted(answer),
+                Ok(Ok((status, _))) if (400..500).contains(&status) => return Outcome::Refused(status),
+                Ok(Ok((status, _))) => last_failure = format!("status {status}"),
+                Ok(Err(PostError::Refused(reason))) => return Outcome::Failed(reason),
+                Ok(Err(PostError::Failed(reason))) => last_failure = reason,
+                Err(_) => last_failure = "timed out".into(),
+            }
+            if attempt < retry.attempts {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(retry.max_delay);
+            }
         }
-        if attempt < retry.attempts {
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(retry.max_delay);
-        }
+        Outcome::Failed(last_failure)
     }
-    Outcome::Failed(last_failure)
+
+    async fn post_once(&self, hook: &Webhook, body: &[u8]) -> Result<(u16, Bytes), PostError> {
+        let uri: Uri = hook.url.parse().map_err(|_| PostError::Refused("unusable url".into()))?;
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(PostError::Refused("only http:// and https:// receivers are supported".into())),
+        };
+        let host = uri.host().ok_or_else(|| PostError::Refused("url without host".into()))?;
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        // Refused addresses are not retried: the policy will not change
+        // between attempts.
+        let addresses =
+            self.policy.resolve(host, port).await.map_err(|refused| PostError::Refused(refused.to_string()))?;
+        let stream = connect_any(&addresses).await.map_err(PostError::Failed)?;
+        let authority = uri.authority().map_or_else(|| host.to_owned(), ToString::to_string);
+        let path = uri.path_and_query().map_or("/", |path| path.as_str()).to_owned();
+        let request = signed_request(&hook.secret, &path, &authority, body)?;
+        if !https {
+            return exchange(stream, request).await;
+        }
+        let name = host.trim_start_matches('[').trim_end_matches(']');
+        let server_name = rustls::pki_types::ServerName::try_from(name.to_owned())
+            .map_err(|_| PostError::Refused("not a valid TLS server name".into()))?;
+        let config = self.tls.clone().unwrap_or_else(system_tls);
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(server_name, stream)
+            .await
+            .map_err(|error| PostError::Failed(format!("TLS: {error}")))?;
+        exchange(tls, request).await
+    }
 }
 
-async fn post_once(hook: &Webhook, body: &[u8]) -> Result<(u16, Bytes), String> {
-    let uri: Uri = hook.url.parse().map_err(|_| "unusable url".to_owned())?;
-    if uri.scheme_str() != Some("http") {
-        return Err("only http:// receivers are supported".into());
+/// Why one attempt gave no answer.
+enum PostError {
+    /// Retrying cannot help (the URL or the address is refused).
+    Refused(String),
+    Failed(String),
+}
+
+/// The first of `addresses` that accepts a connection.
+async fn connect_any(addresses: &[std::net::SocketAddr]) -> Result<TcpStream, String> {
+    let mut last = String::from("no address to connect to");
+    for address in addresses {
+        match TcpStream::connect(address).await {
+            Ok(stream) => return Ok(stream),
+            Err(error) => last = format!("{address}: {error}"),
+        }
     }
-    let host = uri.host().ok_or("url without host")?.trim_start_matches('[').trim_end_matches(']').to_owned();
-    let port = uri.port_u16().unwrap_or(80);
-    let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|error| error.to_string())?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|error| error.to_string())?;
-    tokio::spawn(connection);
+    Err(last)
+}
+
+fn signed_request(secret: &str, path: &str, authority: &str, body: &[u8]) -> Result<Request<Full<Bytes>>, PostError> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_secs());
-    let authority = uri.authority().map_or(host.clone(), ToString::to_string);
-    let request = Request::builder()
+    Request::builder()
         .method(Method::POST)
-        .uri(uri.path_and_query().map_or("/", |path| path.as_str()))
+        .uri(path)
         .header(header::HOST, authority)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::USER_AGENT, "relay-webhook/1")
-        .header(SIGNATURE_HEADER, signature(&hook.secret, now, body))
+        .header(SIGNATURE_HEADER, signature(secret, now, body))
         .body(Full::new(Bytes::copy_from_slice(body)))
-        .map_err(|error| error.to_string())?;
-    let response = sender.send_request(request).await.map_err(|error| error.to_string())?;
+        .map_err(|error| PostError::Refused(error.to_string()))
+}
+
+async fn exchange<S>(stream: S, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), PostError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let failed = |error: hyper::Error| PostError::Failed(error.to_string());
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(failed)?;
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await.map_err(failed)?;
     let status = response.status().as_u16();
     let limited = http_body_util::Limited::new(response.into_body(), MAX_RESPONSE_BYTES);
     let answer = limited.collect().await.map(|collected| collected.to_bytes()).unwrap_or_default();
     Ok((status, answer))
+}
+
+fn tls_config(roots: rustls::RootCertStore) -> rustls::ClientConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    match rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions() {
+        Ok(builder) => builder.with_root_certificates(roots).with_no_client_auth(),
+        // ring supports the default versions; nothing to fail.
+        Err(_) => unreachable!("ring supports TLS 1.2 and 1.3"),
+    }
+}
+
+/// The system's root certificates, read once.
+fn system_tls() -> Arc<rustls::ClientConfig> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            let loaded = rustls_native_certs::load_native_certs();
+            for error in &loaded.errors {
+                tracing::warn!(%error, "cannot read a system root certificate");
+            }
+            let (added, ignored) = roots.add_parsable_certificates(loaded.certs);
+            if added == 0 {
+                tracing::warn!(ignored, "no system root certificates: HTTPS webhooks will fail");
+            }
+            Arc::new(tls_config(roots))
+        })
+        .clone()
 }

@@ -22,7 +22,7 @@ pub use fenced::{FencedWriter, FencedWriterStats};
 pub use index::StoredSegment;
 pub use kube_lease::{lease_object_name, KubeLeaseStore};
 pub use lease::{LeaseFuture, LeaseStore};
-pub use peers::{internal_client, publisher_probe, RemoteStatus};
+pub use peers::{internal_client, publisher_probe, InternalSecret, RemoteStatus, INTERNAL_SECRET_HEADER};
 pub use retention::{RetentionConfig, MAX_DVR_WINDOW};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,8 @@
 //! Pods asking each other over the ingest pods' internal endpoint: whether
 //! a publisher still sends (before a takeover), and how a stream is doing
-//! (for the api role). One HTTP client for all of it.
+//! (for the api role). One HTTP client for all of it, and the shared
+//! secret every request carries: the endpoint serves every stream, private
+//! ones included, so it answers only pods that know the secret.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +14,48 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 
 use crate::{ClusterRegistry, PublisherProbe};
+
+/// The request header that carries the [`InternalSecret`].
+pub const INTERNAL_SECRET_HEADER: &str = "x-relay-internal-secret";
+
+/// The secret shared by the pods of one cluster (`cluster.internal_secret`).
+/// Empty: the endpoint is open and requests carry none.
+#[derive(Clone, Default)]
+pub struct InternalSecret(Option<Arc<str>>);
+
+impl std::fmt::Debug for InternalSecret {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(if self.0.is_some() { "InternalSecret(set)" } else { "InternalSecret(none)" })
+    }
+}
+
+impl InternalSecret {
+    pub fn new(secret: &str) -> Self {
+        InternalSecret((!secret.is_empty()).then(|| Arc::from(secret)))
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Whether a request presenting `presented` (the header's value) may
+    /// in. Compared as SHA-256 digests in constant time, so neither the
+    /// content nor the length of the secret leaks through timing.
+    pub fn admits(&self, presented: Option<&[u8]>) -> bool {
+        let Some(secret) = &self.0 else { return true };
+        let Some(presented) = presented.and_then(|value| std::str::from_utf8(value).ok()) else { return false };
+        catalog::constant_time_eq(catalog::sha256_hex(presented).as_bytes(), catalog::sha256_hex(secret).as_bytes())
+    }
+
+    /// A GET of `uri` carrying the secret.
+    pub fn get(&self, uri: &str) -> Option<http::Request<Empty<Bytes>>> {
+        let mut request = http::Request::get(uri);
+        if let Some(secret) = &self.0 {
+            request = request.header(INTERNAL_SECRET_HEADER, secret.as_ref());
+        }
+        request.body(Empty::new()).ok()
+    }
+}
 
 /// The client pods use for each other's internal endpoints: HTTP/1,
 /// Nagle off, connections kept for reuse.
@@ -31,16 +75,15 @@ fn http_client() -> Client<HttpConnector, Empty<Bytes>> {
 
 /// Asks the owner's internal endpoint whether its publisher still sends.
 /// No answer within a second means the owner is gone.
-pub fn publisher_probe() -> Arc<PublisherProbe> {
+pub fn publisher_probe(secret: InternalSecret) -> Arc<PublisherProbe> {
     let client = http_client();
     Arc::new(move |address: String, stream: String| {
         let client = client.clone();
+        let request = secret.get(&format!("http://{address}/internal/v1/streams/{stream}/publisher"));
         Box::pin(async move {
-            let Ok(uri) = format!("http://{address}/internal/v1/streams/{stream}/publisher").parse() else {
-                return false;
-            };
+            let Some(request) = request else { return false };
             let answer = tokio::time::timeout(Duration::from_secs(1), async {
-                let response = client.get(uri).await.ok()?;
+                let response = client.request(request).await.ok()?;
                 response.into_body().collect().await.ok().map(|body| body.to_bytes())
             })
             .await;
@@ -53,11 +96,12 @@ pub fn publisher_probe() -> Arc<PublisherProbe> {
 pub struct RemoteStatus {
     registry: ClusterRegistry,
     client: Client<HttpConnector, Empty<Bytes>>,
+    secret: InternalSecret,
 }
 
 impl RemoteStatus {
-    pub fn new(registry: ClusterRegistry) -> Self {
-        Self { registry, client: http_client() }
+    pub fn new(registry: ClusterRegistry, secret: InternalSecret) -> Self {
+        Self { registry, client: http_client(), secret }
     }
 }
 
@@ -68,11 +112,12 @@ impl StreamStatusSource for RemoteStatus {
                 return Ok(None);
             };
             let unknown = serde_json::json!({"state": "unknown", "reason": "the owning ingest pod did not answer"});
-            let Ok(uri) = format!("http://{}/internal/v1/streams/{stream_name}/status", owner.address).parse() else {
+            let uri = format!("http://{}/internal/v1/streams/{stream_name}/status", owner.address);
+            let Some(request) = self.secret.get(&uri) else {
                 return Ok(Some(unknown));
             };
             let answer = tokio::time::timeout(Duration::from_secs(2), async {
-                let response = self.client.get(uri).await.ok()?;
+                let response = self.client.request(request).await.ok()?;
                 if !response.status().is_success() {
                     return None;
                 }
@@ -82,5 +127,27 @@ impl StreamStatusSource for RemoteStatus {
             .await;
             Ok(Some(answer.ok().flatten().unwrap_or(unknown)))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_admits_only_itself() {
+        let secret = InternalSecret::new("a-secret-of-at-least-thirty-two-chars");
+        assert!(secret.admits(Some(b"a-secret-of-at-least-thirty-two-chars")));
+        assert!(!secret.admits(None));
+        assert!(!secret.admits(Some(b"")));
+        assert!(!secret.admits(Some(b"a-secret-of-at-least-thirty-two-char")));
+        assert!(!secret.admits(Some(b"a-secret-of-at-least-thirty-two-chars ")));
+        assert!(!secret.admits(Some(&[0xff, 0xfe])));
+        let request = secret.get("http://127.0.0.1:1/x").unwrap();
+        assert_eq!(request.headers()[INTERNAL_SECRET_HEADER], "a-secret-of-at-least-thirty-two-chars");
+
+        let open = InternalSecret::new("");
+        assert!(open.admits(None), "no secret configured: open (cluster.internal_insecure)");
+        assert!(open.get("http://127.0.0.1:1/x").unwrap().headers().get(INTERNAL_SECRET_HEADER).is_none());
     }
 }

@@ -13,6 +13,7 @@ mod demand_recorder;
 mod dvr;
 mod error;
 mod handlers;
+mod internal_gate;
 mod log_uri;
 mod on_play;
 mod player;
@@ -37,6 +38,7 @@ pub use demand::DemandHook;
 pub use demand_recorder::DemandRecorder;
 pub use dvr::{IndexFuture, SegmentIndex};
 pub use error::OriginError;
+pub use internal_gate::require_internal_secret;
 pub use log_uri::loggable_uri;
 pub use on_play::OnPlayWebhooks;
 pub use upstream::{EdgeDirectory, FetchFailure, Fetched, Upstream};
@@ -82,7 +84,7 @@ pub fn router(origin: Arc<Origin>) -> Router {
 
 /// The ingest pod's internal endpoint: what other pods ask before taking
 /// a stream over, and the status of the streams it holds (for the api
-/// role). Never on a public port.
+/// role). Never on a public port; wrapped in [`require_internal_secret`].
 pub fn internal_router(origin: Arc<Origin>, status: Arc<dyn catalog::StreamStatusSource>) -> Router {
     let status =
         Router::new().route("/internal/v1/streams/{stream}/status", get(handlers::stream_status)).with_state(status);

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::{HeaderValue, Request, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -54,12 +54,19 @@ pub struct Upstream {
     last_playlists: Mutex<HashMap<String, Fetched>>,
     fetches: AtomicU64,
     timeout: Duration,
+    /// Sent with every request: the owner's endpoint refuses requests without it.
+    secret: cluster::InternalSecret,
 }
 
 impl Upstream {
     /// `cache_bytes` bounds the media cache; `timeout` bounds one fetch and
     /// must exceed the longest blocking hold.
-    pub fn new(directory: Arc<dyn EdgeDirectory>, cache_bytes: usize, timeout: Duration) -> Self {
+    pub fn new(
+        directory: Arc<dyn EdgeDirectory>,
+        cache_bytes: usize,
+        timeout: Duration,
+        secret: cluster::InternalSecret,
+    ) -> Self {
         let client = cluster::internal_client(Duration::from_millis(500));
         Self {
             directory,
@@ -69,6 +76,7 @@ impl Upstream {
             last_playlists: Mutex::default(),
             fetches: AtomicU64::new(0),
             timeout,
+            secret,
         }
     }
 
@@ -118,9 +126,7 @@ impl Upstream {
     async fn fetch_now(&self, stream: &str, path_and_query: &str) -> Result<Fetched, FetchFailure> {
         let Some(owner) = self.directory.owner(stream).await else { return Err(FetchFailure::NoOwner) };
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let request = Request::get(format!("http://{owner}{path_and_query}"))
-            .body(Empty::new())
-            .map_err(|_| FetchFailure::Unreachable)?;
+        let request = self.secret.get(&format!("http://{owner}{path_and_query}")).ok_or(FetchFailure::Unreachable)?;
         let answer = tokio::time::timeout(self.timeout, async {
             let response = self.client.request(request).await.ok()?;
             let (parts, body) = response.into_parts();

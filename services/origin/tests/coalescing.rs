@@ -43,8 +43,12 @@ fn raise_open_file_limit() {
 async fn a_thousand_blocked_requests_cost_one_upstream_fetch() {
     raise_open_file_limit();
     let ingest = start_servers().await;
-    let upstream =
-        Arc::new(Upstream::new(Arc::new(OnePod(ingest.http.to_string())), 64 << 20, Duration::from_secs(10)));
+    let upstream = Arc::new(Upstream::new(
+        Arc::new(OnePod(ingest.http.to_string())),
+        64 << 20,
+        Duration::from_secs(10),
+        cluster::InternalSecret::default(),
+    ));
     let proxy = Arc::new(Origin {
         registry: Registry::new(LiveConfig::default(), None),
         storage: ingest.store.clone(),
@@ -101,8 +105,12 @@ async fn a_thousand_blocked_requests_cost_one_upstream_fetch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxied_playlists_are_the_owners_bytes() {
     let ingest = start_servers().await;
-    let upstream =
-        Arc::new(Upstream::new(Arc::new(OnePod(ingest.http.to_string())), 64 << 20, Duration::from_secs(10)));
+    let upstream = Arc::new(Upstream::new(
+        Arc::new(OnePod(ingest.http.to_string())),
+        64 << 20,
+        Duration::from_secs(10),
+        cluster::InternalSecret::default(),
+    ));
     let proxy = Arc::new(Origin {
         registry: Registry::new(LiveConfig::default(), None),
         storage: ingest.store.clone(),

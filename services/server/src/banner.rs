@@ -19,6 +19,13 @@ pub fn print(config: &Config, rtmp: SocketAddr, http: SocketAddr, stream: &catal
     let _ = out.flush();
 }
 
+/// Where /metrics is: the admin listener, not the public port.
+pub fn print_admin(admin: SocketAddr) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Metrics: http://{}:{}/metrics", display_host(admin.ip()), admin.port());
+    let _ = out.flush();
+}
+
 /// A wildcard bind is shown as this machine's first LAN address, so the
 /// printed links work from a phone on the same network.
 pub fn display_host(ip: IpAddr) -> String {

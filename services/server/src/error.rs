@@ -22,6 +22,12 @@ pub enum ServerError {
     Storage(#[from] storage::StorageError),
     #[error("storage spool: {0}")]
     Spool(std::io::Error),
+    #[error(
+        "cluster.internal_secret is not set: cluster roles need the shared secret of the internal endpoint \
+         (RELAY_CLUSTER_INTERNAL_SECRET, at least 32 characters, the same on every pod), or \
+         cluster.internal_insecure = true on a network nothing else reaches"
+    )]
+    NoInternalSecret,
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
 }

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::config::{non_empty, Config};
 use crate::error::ServerError;
+use crate::http::AdminEndpoint;
 use crate::metrics::MetricSources;
 use crate::stacks::ingest::IngestStack;
 use crate::stacks::{self, Foundation};
@@ -32,12 +33,13 @@ pub async fn all(config: Config) -> Result<(), ServerError> {
     foundation.catalog.set_status_source(ingest.status.clone());
     let origin = stacks::origin::local(&foundation, &ingest);
     let metrics = MetricSources::of_ingest(&ingest).with_listener("http", http.stats());
+    let admin = AdminEndpoint::start(&foundation, metrics, publishers.clone()).await?;
     let router = origin::router(origin)
         .merge(stacks::api::router(&foundation).await?)
-        .merge(crate::metrics::router(metrics))
         .merge(crate::http::readiness(foundation.database.clone(), publishers.clone()));
     let viewers = Shutdown::new();
     let served = tokio::spawn(listener::http::serve(http, router, viewers.clone()));
+    crate::banner::print_admin(admin.address);
     crate::banner::print(&foundation.config, ingest.rtmp_address, http_address, &first_stream);
     tracing::info!(rtmp = %ingest.rtmp_address, http = %http_address, "relay is running");
 
@@ -47,6 +49,7 @@ pub async fn all(config: Config) -> Result<(), ServerError> {
     ingest.drain(deadline).await;
     viewers.begin(deadline);
     let _ = served.await;
+    admin.stop(deadline).await;
     tracing::info!("drained");
     Ok(())
 }
@@ -55,6 +58,7 @@ pub async fn all(config: Config) -> Result<(), ServerError> {
 /// endpoint.
 pub async fn ingest(config: Config) -> Result<(), ServerError> {
     let foundation = Foundation::open(config, host_pod_name()).await?;
+    foundation.require_internal_secret()?;
     let internal_listen = foundation.config.cluster.internal_listen;
     let internal = foundation.bind(internal_listen, "internal", foundation.http_limits(), false).await?;
     let internal_address = local_address(&internal, internal_listen)?;
@@ -66,10 +70,10 @@ pub async fn ingest(config: Config) -> Result<(), ServerError> {
     let ingest = IngestStack::start(&foundation, advertise.clone(), &publishers).await?;
     let edge = ingest.edge_origin(&foundation);
     let metrics = MetricSources::of_ingest(&ingest).with_listener("internal", internal.stats());
-    let router = origin::router(edge.clone())
-        .merge(origin::internal_router(edge, ingest.status.clone()))
-        .merge(crate::http::readiness(foundation.database.clone(), publishers.clone()))
-        .merge(crate::metrics::router(metrics));
+    let admin = AdminEndpoint::start(&foundation, metrics, publishers.clone()).await?;
+    let edge_routes = origin::router(edge.clone()).merge(origin::internal_router(edge, ingest.status.clone()));
+    let router = origin::require_internal_secret(edge_routes, foundation.internal_secret())
+        .merge(crate::http::readiness(foundation.database.clone(), publishers.clone()));
     let endpoint = Shutdown::new();
     let served = tokio::spawn(listener::http::serve(internal, router, endpoint.clone()));
     tracing::info!(pod = %foundation.pod, rtmp = %ingest.rtmp_address, %internal_address, %advertise, "ingest pod running");
@@ -82,6 +86,7 @@ pub async fn ingest(config: Config) -> Result<(), ServerError> {
     ingest.drain(deadline).await;
     endpoint.begin(deadline);
     let _ = served.await;
+    admin.stop(deadline).await;
     tracing::info!("drained");
     Ok(())
 }
@@ -89,6 +94,7 @@ pub async fn ingest(config: Config) -> Result<(), ServerError> {
 /// Viewers; live parts and playlists fetched from each stream's ingest pod.
 pub async fn origin(config: Config) -> Result<(), ServerError> {
     let foundation = Foundation::open(config, host_pod_name()).await?;
+    foundation.require_internal_secret()?;
     let (origin, upstream) = stacks::origin::pod(&foundation).await?;
     let http = foundation
         .bind(foundation.config.http.listen, "http", foundation.http_limits(), foundation.config.http.proxy_protocol)
@@ -96,29 +102,30 @@ pub async fn origin(config: Config) -> Result<(), ServerError> {
     let metrics =
         MetricSources { upstream: Some(upstream), ..MetricSources::default() }.with_listener("http", http.stats());
     let viewers = Shutdown::new();
-    let router = origin::router(origin)
-        .merge(crate::http::readiness(foundation.database.clone(), viewers.clone()))
-        .merge(crate::metrics::router(metrics));
+    let admin = AdminEndpoint::start(&foundation, metrics, viewers.clone()).await?;
+    let router = origin::router(origin).merge(crate::http::readiness(foundation.database.clone(), viewers.clone()));
     tracing::info!(http = %foundation.config.http.listen, "origin pod running");
-    serve_until_signal(&foundation, http, router, viewers).await
+    serve_until_signal(&foundation, http, router, viewers, admin).await
 }
 
 /// The management API and console.
 pub async fn api(config: Config) -> Result<(), ServerError> {
     let foundation = Foundation::open(config, host_pod_name()).await?;
-    foundation.catalog.set_status_source(Arc::new(cluster::RemoteStatus::new(foundation.registry())));
+    foundation.require_internal_secret()?;
+    let status = cluster::RemoteStatus::new(foundation.registry(), foundation.internal_secret());
+    foundation.catalog.set_status_source(Arc::new(status));
     let http = foundation
         .bind(foundation.config.http.listen, "http", foundation.http_limits(), foundation.config.http.proxy_protocol)
         .await?;
     let metrics = MetricSources::default().with_listener("http", http.stats());
     let requests = Shutdown::new();
+    let admin = AdminEndpoint::start(&foundation, metrics, requests.clone()).await?;
     let router = stacks::api::router(&foundation)
         .await?
         .merge(crate::http::readiness(foundation.database.clone(), requests.clone()))
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .merge(crate::metrics::router(metrics));
+        .route("/healthz", axum::routing::get(|| async { "ok" }));
     tracing::info!(http = %foundation.config.http.listen, "api service running");
-    serve_until_signal(&foundation, http, router, requests).await
+    serve_until_signal(&foundation, http, router, requests, admin).await
 }
 
 async fn serve_until_signal(
@@ -126,12 +133,14 @@ async fn serve_until_signal(
     http: listener::Listener,
     router: Router,
     shutdown: Shutdown,
+    admin: AdminEndpoint,
 ) -> Result<(), ServerError> {
     let served = tokio::spawn(listener::http::serve(http, router, shutdown.clone()));
     let deadline = wait_for_signal(&foundation.config).await;
     tracing::info!("draining: finishing requests in flight");
     shutdown.begin(deadline);
     let _ = served.await;
+    admin.stop(deadline).await;
     tracing::info!("drained");
     Ok(())
 }

@@ -90,7 +90,7 @@ async fn killing_the_pulling_pod_moves_the_camera_within_the_lease() {
     assert!(owner.epoch >= 2, "the takeover bumped the epoch");
 
     // The pod that pulls the camera reports it (the api role passes this on).
-    let status = get_str(&survivor.url("/internal/v1/streams/cam/status"), Duration::from_secs(5)).await.unwrap();
+    let status = survivor.internal_get("/internal/v1/streams/cam/status").await;
     assert_eq!(status.status, 200);
     let status: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
     assert_eq!(status["state"], "live", "{status}");

@@ -102,7 +102,7 @@ async fn until_no_session(camera_port: u16, since: Instant, bound: Duration) -> 
 }
 
 async fn camera_status(ingest: &RoleProcess) -> serde_json::Value {
-    let status = get_str(&ingest.url("/internal/v1/streams/cam/status"), Duration::from_secs(5)).await.unwrap();
+    let status = ingest.internal_get("/internal/v1/streams/cam/status").await;
     assert_eq!(status.status, 200, "{}", status.text());
     serde_json::from_slice(&status.body).unwrap()
 }
@@ -176,7 +176,7 @@ async fn an_on_demand_camera_is_pulled_only_while_viewers_ask_for_it() {
 
     // Where the stream stood when the pull stopped, from the ingest pod's
     // internal port (which records no demand).
-    let last = get_str(&ingest.url("/live/cam/media.m3u8"), Duration::from_secs(10)).await.unwrap();
+    let last = ingest.internal_get("/live/cam/media.m3u8").await;
     assert_eq!(last.status, 200, "{}", last.text());
     let newest = parse_media(&last.text()).last_segment_msn().expect("segments from the first session");
 

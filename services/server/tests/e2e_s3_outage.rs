@@ -17,7 +17,7 @@ const BUCKET: &str = "relay-outage";
 const OUTAGE: Duration = Duration::from_secs(60);
 
 fn metric(server: &Server, name: &str) -> f64 {
-    let text = http::get(&server.url("/metrics"), Duration::from_secs(5)).expect("metrics").text();
+    let text = http::get(&server.admin_url("/metrics"), Duration::from_secs(5)).expect("metrics").text();
     text.lines()
         .find_map(|line| line.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
         .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))

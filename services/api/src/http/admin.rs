@@ -55,13 +55,24 @@ pub struct CreatedWebhook {
     secret: String,
 }
 
-/// The sender speaks plain HTTP only.
 fn valid_url(url: &str) -> bool {
     url.len() <= 2048
-        && url.parse::<axum::http::Uri>().is_ok_and(|uri| uri.scheme_str() == Some("http") && uri.host().is_some())
+        && url
+            .parse::<axum::http::Uri>()
+            .is_ok_and(|uri| matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some())
 }
 
-const URL_RULE: &str = "an http:// URL of at most 2048 characters";
+const URL_RULE: &str = "an http:// or https:// URL of at most 2048 characters";
+
+/// A URL the server will connect to must not lead to an address the
+/// outbound policy refuses (loopback, link-local, private...): 422 with
+/// the reason. A URL that does not parse is left to the other checks.
+pub(super) async fn check_outbound(state: &ApiState, field: &str, url: &str) -> Result<(), ApiError> {
+    let Some(host) = url.parse::<axum::http::Uri>().ok().and_then(|uri| uri.host().map(str::to_owned)) else {
+        return Ok(());
+    };
+    state.outbound().check_host(&host).await.map_err(|refused| ApiError::field(field, refused.to_string()))
+}
 
 fn valid_secret(secret: &str) -> bool {
     (16..=256).contains(&secret.len()) && secret.bytes().all(|byte| byte.is_ascii_graphic())
@@ -83,6 +94,7 @@ pub async fn create_webhook(
         .check(!new.events.is_empty(), "events", "at least one of on_publish, on_unpublish, on_play")
         .check(new.secret.as_deref().is_none_or(valid_secret), "secret", "16 to 256 printable ASCII characters")
         .finish()?;
+    check_outbound(&state, "url", &new.url).await?;
     let secret = match new.secret {
         Some(secret) => secret,
         None => catalog::random_hex(32)?,
@@ -114,6 +126,9 @@ pub async fn update_webhook(
         .check(change.url.as_deref().is_none_or(valid_url), "url", URL_RULE)
         .check(change.events.as_ref().is_none_or(|events| !events.is_empty()), "events", "at least one event")
         .finish()?;
+    if let Some(url) = &change.url {
+        check_outbound(&state, "url", url).await?;
+    }
     let webhook =
         state.database().update_webhook(&id, change.url.as_deref(), change.events.as_deref(), change.enabled).await?;
     caller.audit(&state, "webhook.update", "webhook", &id).await?;

@@ -169,9 +169,15 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, p!("/streams/{id}"), "streams", "Get a stream", streams::get).returns("Stream"),
         route(M::GET, p!("/streams/{id}/status"), "streams", "Live status and publisher guidance", streams::status)
             .returns("StreamStatus"),
-        route(M::PATCH, p!("/streams/{id}"), "streams", "Change a stream (manage)", streams::update)
-            .body("StreamChange")
-            .returns("Stream"),
+        route(
+            M::PATCH,
+            p!("/streams/{id}"),
+            "streams",
+            "Change a stream (manage; its camera source: operator)",
+            streams::update,
+        )
+        .body("StreamChange")
+        .returns("Stream"),
         route(M::DELETE, p!("/streams/{id}"), "streams", "Delete a stream (manage)", streams::delete),
         route(M::POST, p!("/streams/{id}/rotate-key"), "streams", "New stream key (manage)", streams::rotate_key)
             .returns("Stream"),

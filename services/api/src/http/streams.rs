@@ -127,6 +127,9 @@ pub async fn create(
         }
         _ => {}
     }
+    if let Some(camera) = &request.camera {
+        super::admin::check_outbound(&state, "camera.url", &camera.url).await?;
+    }
     let new = NewStream {
         name: request.name,
         device_id: request.device_id,
@@ -156,6 +159,12 @@ pub async fn update(
     JsonBody(request): JsonBody<ChangeStream>,
 ) -> Result<Json<StreamView>, ApiError> {
     let before = caller.stream_with(&state, &id, Right::Manage).await?;
+    if let Some(camera) = &request.camera {
+        // Where the server connects, with which credentials: not a
+        // per-stream right.
+        caller.require(Role::Operator)?;
+        super::admin::check_outbound(&state, "camera.url", &camera.url).await?;
+    }
     let change = StreamChange { name: request.name, device_id: request.device_id, camera: request.camera };
     let stream = state.database().update_stream(&id, &change).await.map_err(field_errors)?;
     caller.audit(&state, "stream.update", "stream", &id).await?;
@@ -223,7 +232,24 @@ pub async fn status(
         Some(serde_json::Value::Object(fields)) => fields,
         _ => serde_json::Map::from_iter([("state".to_owned(), serde_json::json!("offline"))]),
     };
+    if !caller.user.role.manages_all_streams() {
+        if let Some(serde_json::Value::Object(camera)) = status.get_mut("camera") {
+            generic_camera_status(camera);
+        }
+    }
     status.insert("stream_id".to_owned(), serde_json::Value::String(stream.id));
     status.insert("name".to_owned(), serde_json::Value::String(stream.name));
     Ok(Json(serde_json::Value::Object(status)))
+}
+
+/// What a camera's status tells a viewer: whether it works, not where it
+/// is or how it fails (a refused connection and a timeout would map the
+/// network behind the camera's address).
+fn generic_camera_status(camera: &mut serde_json::Map<String, serde_json::Value>) {
+    camera.remove("url");
+    let failing =
+        matches!(camera.get("state").and_then(serde_json::Value::as_str), Some("offline" | "waiting_for_config"));
+    if failing {
+        camera.insert("reason".to_owned(), serde_json::json!("camera unreachable"));
+    }
 }

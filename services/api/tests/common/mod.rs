@@ -33,8 +33,15 @@ pub struct Reply {
     pub text: String,
 }
 
+/// Fast password hashing; webhook receivers and cameras of the tests live
+/// on loopback and TEST-NET-1 (192.0.2.0/24), which outbound calls may reach.
 pub fn options() -> CatalogOptions {
-    CatalogOptions { password_cost: PasswordCost::TestOnly, ..CatalogOptions::default() }
+    let test_networks = ["127.0.0.0/8", "192.0.2.0/24"].map(|network| network.parse().unwrap());
+    CatalogOptions {
+        password_cost: PasswordCost::TestOnly,
+        outbound: catalog::OutboundPolicy::allowing(test_networks),
+        ..CatalogOptions::default()
+    }
 }
 
 /// The HTTP state over `catalog`, cookies marked `Secure` as in production.
@@ -48,6 +55,11 @@ pub fn state_with(catalog: Catalog, options: ApiOptions) -> ApiState {
 
 impl App {
     pub async fn sqlite() -> App {
+        App::sqlite_with(options()).await
+    }
+
+    /// On SQLite, with these catalog options.
+    pub async fn sqlite_with(options: CatalogOptions) -> App {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let path = std::env::temp_dir().join(format!(
             "api-test-{}-{}.db",
@@ -56,17 +68,17 @@ impl App {
         ));
         let _ = std::fs::remove_file(&path);
         let database = Database::open_sqlite(&path).await.unwrap();
-        App::start(database, Some(path)).await
+        App::start(database, Some(path), options).await
     }
 
     pub async fn postgres() -> App {
         let url = PgTestServer::shared().create_database();
-        App::start(Database::connect(&url).await.unwrap(), None).await
+        App::start(Database::connect(&url).await.unwrap(), None, options()).await
     }
 
-    async fn start(database: Database, sqlite_path: Option<std::path::PathBuf>) -> App {
+    async fn start(database: Database, sqlite_path: Option<std::path::PathBuf>, options: CatalogOptions) -> App {
         let access = Arc::new(AccessControl::public());
-        let state = state(Catalog::with_access_control(database, options(), access.clone()));
+        let state = state(Catalog::with_access_control(database, options, access.clone()));
         let (admin, _) = state.ensure_admin("admin").await.unwrap().unwrap();
         let (_, admin_key) = state.database().create_api_key(&admin.id, "tests", None).await.unwrap();
         App { router: api::router(state.clone()), state, access, admin_key, sqlite_path }

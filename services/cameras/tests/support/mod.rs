@@ -9,13 +9,15 @@ pub use testkit::camera::Camera;
 pub use testkit::edge::*;
 pub use testkit::free_port;
 
-/// A config with short backoff and timeouts so failures show quickly.
+/// A config with short backoff and timeouts so failures show quickly, for
+/// a test camera on loopback.
 pub fn camera_config(name: &str, url: String) -> CameraConfig {
     CameraConfig {
         backoff_min_ms: 200,
         backoff_max_ms: 1_000,
         connect_timeout_ms: 5_000,
         stall_timeout_ms: 3_000,
+        outbound: catalog::OutboundPolicy::allowing(["127.0.0.0/8".parse().unwrap()]),
         ..CameraConfig::new(name, catalog::CameraSource::new(url))
     }
 }

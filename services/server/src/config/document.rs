@@ -153,7 +153,7 @@ fn typed_value(table: &toml::Table, section: &str, key: &str, text: &str) -> Res
             "false" => Ok(toml::Value::Boolean(false)),
             _ => Err(format!("{text:?} is not true or false")),
         },
-        // A list is written as its items separated by commas.
+        // Lists: comma-separated (RELAY_OUTBOUND_ALLOW_NETWORKS=10.0.0.0/8,fd00::/8).
         toml::Value::Array(_) => Ok(toml::Value::Array(
             text.split(',')
                 .map(str::trim)

@@ -23,6 +23,8 @@ pub struct Config {
     pub cameras: CamerasSection,
     pub dvr: DvrSection,
     pub auth: AuthSection,
+    pub admin: AdminSection,
+    pub outbound: OutboundSection,
 }
 
 /// Text or JSON log lines on stderr.
@@ -321,6 +323,14 @@ pub struct ClusterSection {
     pub advertise_address: String,
     /// Origin pods: bytes of recent parts and segments kept in memory (268435456).
     pub origin_cache_bytes: usize,
+    /// The shared secret every pod sends to the ingest pods' internal
+    /// endpoint, which refuses requests without it; at least 32
+    /// characters. Cluster roles do not start without it unless
+    /// internal_insecure is set (empty).
+    pub internal_secret: String,
+    /// Lets cluster roles run without internal_secret: anything that
+    /// reaches the internal port reads every stream (false).
+    pub internal_insecure: bool,
 }
 
 impl Default for ClusterSection {
@@ -330,9 +340,14 @@ impl Default for ClusterSection {
             internal_listen: SocketAddr::from(([0, 0, 0, 0], 8081)),
             advertise_address: String::new(),
             origin_cache_bytes: 256 << 20,
+            internal_secret: String::new(),
+            internal_insecure: false,
         }
     }
 }
+
+/// Shortest cluster.internal_secret accepted.
+pub const MIN_INTERNAL_SECRET_LEN: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -426,6 +441,36 @@ impl AuthSection {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSection {
+    /// /metrics, /healthz and /readyz for operators and monitoring, never
+    /// on a public port (127.0.0.1:9464).
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9464)) }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundSection {
+    /// Networks webhooks and cameras may be on although they are not
+    /// public (loopback, link-local, private, shared...), as CIDRs such as
+    /// "10.0.0.0/8"; in the environment, comma-separated (none).
+    pub allow_networks: Vec<String>,
+}
+
+impl OutboundSection {
+    /// The allowed networks; `validate` has refused any that does not parse.
+    pub fn policy(&self) -> catalog::OutboundPolicy {
+        catalog::OutboundPolicy::allowing(self.allow_networks.iter().filter_map(|network| network.parse().ok()))
+    }
+}
+
 /// A value `validate` refused: the key and why.
 pub type Refused = (&'static str, String);
 
@@ -514,6 +559,20 @@ impl Config {
         }
         if self.cluster.origin_cache_bytes < 1 << 20 {
             return refuse("cluster.origin_cache_bytes", "must be at least 1 MiB");
+        }
+        for network in &self.outbound.allow_networks {
+            if network.parse::<catalog::outbound::IpNet>().is_err() {
+                return refuse("outbound.allow_networks", format!("{network:?} is not a network such as 10.0.0.0/8"));
+            }
+        }
+        let secret = &self.cluster.internal_secret;
+        if !secret.is_empty()
+            && (secret.len() < MIN_INTERNAL_SECRET_LEN || !secret.bytes().all(|byte| byte.is_ascii_graphic()))
+        {
+            return refuse(
+                "cluster.internal_secret",
+                format!("must be at least {MIN_INTERNAL_SECRET_LEN} printable ASCII characters"),
+            );
         }
         if !(1000..=3_600_000).contains(&self.server.drain_timeout_ms) {
             return refuse("server.drain_timeout_ms", "must be 1000-3600000");

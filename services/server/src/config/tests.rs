@@ -148,3 +148,38 @@ fn bad_values_are_refused() {
     assert_eq!(refused(|config| config.rtmp.max_connections = 0), "rtmp.max_connections");
     assert_eq!(refused(|config| config.database.url = "mysql://x".into()), "database.url");
 }
+
+#[test]
+fn outbound_networks_and_the_internal_secret_come_from_the_environment() {
+    let secret = "0123456789abcdef0123456789abcdef";
+    let (config, _) = Config::load(
+        None,
+        env(&[
+            ("RELAY_OUTBOUND_ALLOW_NETWORKS", "10.0.0.0/8, fd00::/8,"),
+            ("RELAY_CLUSTER_INTERNAL_SECRET", secret),
+            ("RELAY_ADMIN_LISTEN", "0.0.0.0:9464"),
+        ]),
+    )
+    .unwrap();
+    config.validate().unwrap();
+    assert_eq!(config.outbound.allow_networks, ["10.0.0.0/8", "fd00::/8"]);
+    let policy = config.outbound.policy();
+    assert!(policy.check("10.1.2.3".parse().unwrap()).is_ok());
+    assert!(policy.check("192.168.1.1".parse().unwrap()).is_err());
+    assert_eq!(config.cluster.internal_secret, secret);
+    assert_eq!(config.admin.listen, SocketAddr::from(([0, 0, 0, 0], 9464)));
+    let (empty, _) = Config::load(None, env(&[("RELAY_OUTBOUND_ALLOW_NETWORKS", "")])).unwrap();
+    assert!(empty.outbound.allow_networks.is_empty());
+
+    let refused = |change: fn(&mut Config)| {
+        let mut config = Config::default();
+        change(&mut config);
+        config.validate().unwrap_err().0
+    };
+    assert_eq!(refused(|config| config.outbound.allow_networks = vec!["10.0.0.0".into()]), "outbound.allow_networks");
+    assert_eq!(refused(|config| config.cluster.internal_secret = "short".into()), "cluster.internal_secret");
+    assert_eq!(
+        refused(|config| config.cluster.internal_secret = "0123456789abcdef 0123456789abcdef".into()),
+        "cluster.internal_secret"
+    );
+}

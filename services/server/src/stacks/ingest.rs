@@ -60,7 +60,7 @@ impl IngestStack {
             catalog: foundation.catalog.clone(),
             registry: registry.clone(),
             writer: fenced.clone(),
-            probe: cluster::publisher_probe(),
+            probe: cluster::publisher_probe(foundation.internal_secret()),
         });
         let gate = Gate::new(live.clone(), authorizer, config.rtmp.app.clone());
         let rtmp =
@@ -102,6 +102,7 @@ impl IngestStack {
             leases,
             gate,
             lease: Duration::from_millis(config.cameras.lease_ms),
+            outbound: foundation.catalog.outbound().clone(),
         };
         tasks.push(tokio::spawn(manager.run(shutdown.clone())));
         let status = Arc::new(cameras::LocalStatus { live: live.clone(), cameras: board });

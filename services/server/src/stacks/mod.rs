@@ -47,6 +47,7 @@ impl Foundation {
             login: config.auth.login_limits(),
             hashing: config.auth.hashing_limits(),
             max_token_ttl: config.auth.token_max_lifetime(),
+            outbound: config.outbound.policy(),
             ..CatalogOptions::default()
         };
         let mut loaded = database.access_config(options.default_policy.clone()).await?;
@@ -96,6 +97,27 @@ impl Foundation {
             idle_timeout: Some(Duration::from_millis(http.idle_timeout_ms)),
             write_timeout: Some(Duration::from_millis(http.write_timeout_ms)),
         }
+    }
+
+    /// The secret pods present to the ingest pods' internal endpoint.
+    pub fn internal_secret(&self) -> cluster::InternalSecret {
+        cluster::InternalSecret::new(&self.config.cluster.internal_secret)
+    }
+
+    /// Cluster roles refuse to start without the internal secret unless
+    /// the operator said the internal network is private
+    /// (`cluster.internal_insecure`).
+    pub fn require_internal_secret(&self) -> Result<(), ServerError> {
+        let cluster = &self.config.cluster;
+        if cluster.internal_secret.is_empty() && !cluster.internal_insecure {
+            return Err(ServerError::NoInternalSecret);
+        }
+        if cluster.internal_secret.is_empty() {
+            tracing::warn!(
+                "cluster.internal_insecure: the internal endpoint serves every stream to anyone who reaches it"
+            );
+        }
+        Ok(())
     }
 
     pub fn header_timeout(&self) -> Duration {

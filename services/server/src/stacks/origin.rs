@@ -38,6 +38,7 @@ pub async fn pod(foundation: &Foundation) -> Result<(Arc<Origin>, Arc<Upstream>)
         Arc::new(origin::RegistryDirectory::new(registry.clone())),
         foundation.config.cluster.origin_cache_bytes,
         hold + Duration::from_secs(2),
+        foundation.internal_secret(),
     ));
     let origin = Arc::new(Origin {
         registry: Registry::new(foundation.live_config(), None),

@@ -24,6 +24,8 @@ pub struct Server {
     pub playlist_url: String,
     /// `http://HOST:PORT`
     pub http_base: String,
+    /// `http://HOST:PORT` of the admin listener (/metrics).
+    pub admin_base: String,
     /// The console's first admin password, printed once on first start.
     pub admin_password: Option<String>,
     process: ChildGuard,
@@ -35,7 +37,10 @@ impl Server {
         Server::start_with_env(&[])
     }
 
-    /// Starts the server with extra RELAY_* configuration variables.
+    /// Starts the server with extra RELAY_* configuration variables. Test
+    /// cameras and webhook receivers listen on loopback, so outbound
+    /// connections to 127.0.0.0/8 are allowed unless `variables` set
+    /// RELAY_OUTBOUND_ALLOW_NETWORKS.
     pub fn start_with_env(variables: &[(&str, String)]) -> Server {
         let data_dir = TempDir::new("relay-e2e");
         let mut command = Command::new(env!("CARGO_BIN_EXE_relay"));
@@ -55,7 +60,8 @@ impl Server {
             }
         }
         // Tests run side by side: no fixed ports.
-        command.env("RELAY_RTSP_LISTEN", "127.0.0.1:0");
+        command.env("RELAY_RTSP_LISTEN", "127.0.0.1:0").env("RELAY_ADMIN_LISTEN", "127.0.0.1:0");
+        command.env("RELAY_OUTBOUND_ALLOW_NETWORKS", "127.0.0.0/8");
         for (name, value) in variables {
             command.env(name, value);
         }
@@ -95,6 +101,7 @@ impl Server {
             player_url: banner.player_url.unwrap_or_default(),
             playlist_url,
             http_base,
+            admin_base: banner.admin_base.unwrap_or_default(),
             admin_password: banner.admin_password,
             process,
             data_dir,
@@ -112,6 +119,10 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.http_base)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("{}{path}", self.admin_base)
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
@@ -156,6 +167,7 @@ struct Banner {
     stream_key: Option<String>,
     player_url: Option<String>,
     playlist_url: Option<String>,
+    admin_base: Option<String>,
     admin_password: Option<String>,
 }
 
@@ -170,12 +182,18 @@ impl Banner {
             self.player_url = Some(v);
         } else if let Some(v) = field("Playlist URL:") {
             self.playlist_url = Some(v);
+        } else if let Some(v) = field("Metrics:") {
+            self.admin_base = v.strip_suffix("/metrics").map(str::to_string);
         } else if let Some(v) = field("Console login: admin /") {
             self.admin_password = v.split_whitespace().next().map(str::to_string);
         }
     }
 
     fn complete(&self) -> bool {
-        self.rtmp_url.is_some() && self.stream_key.is_some() && self.player_url.is_some() && self.playlist_url.is_some()
+        self.rtmp_url.is_some()
+            && self.stream_key.is_some()
+            && self.player_url.is_some()
+            && self.playlist_url.is_some()
+            && self.admin_base.is_some()
     }
 }
