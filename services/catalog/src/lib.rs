@@ -11,6 +11,7 @@ mod auth;
 mod catalog;
 mod crypto;
 mod error;
+mod live_control;
 mod model;
 mod status;
 mod store;
@@ -20,6 +21,7 @@ pub use auth::{LoginLimiter, PasswordCost, Passwords, MAX_PASSWORD_LEN, MIN_PASS
 pub use catalog::{Catalog, CatalogOptions};
 pub use crypto::{constant_time_eq, random_hex, sha256_hex};
 pub use error::{CatalogError, Checks, FieldError};
+pub use live_control::{ControlError, ControlFuture, PublisherControl};
 pub use model::{
     ApiKeyInfo, Area, AuditEntry, CameraPull, CameraPullMode, CameraSource, Device, Right, Role, StreamKind,
     StreamRecord, User, Webhook, WebhookEvent,

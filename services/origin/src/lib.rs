@@ -30,13 +30,13 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::CorsLayer;
 
 pub use access::AccessControl;
-pub use access_gate::{PlayHook, TOKEN_HEADER};
+pub use access_gate::{PlayFuture, PlayHook, TOKEN_HEADER};
 pub use cluster::{RegistryDirectory, RegistryIndex};
 pub use demand::DemandHook;
 pub use demand_recorder::DemandRecorder;
 pub use dvr::{IndexFuture, SegmentIndex};
 pub use error::OriginError;
-pub use on_play::OnPlayWebhooks;
+pub use on_play::{OnPlayConfig, OnPlayWebhooks};
 pub use upstream::{EdgeDirectory, FetchFailure, Fetched, Upstream};
 
 /// Shared by every request.
