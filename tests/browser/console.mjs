@@ -82,6 +82,12 @@ async function run(page, report) {
   report.playlist_url = await page.inputValue(`${detail} .token-result .playlist-url`);
   report.token_form_errors_hidden = await page.isHidden(`${detail} .token-form .errors`);
 
+  // The publisher can be dropped from the console (after a confirmation); the call is audited.
+  page.once('dialog', (dialog) => dialog.accept());
+  await page.click(`${detail} button.disconnect`);
+  await page.waitForSelector(`${detail} .actions[data-disconnected="yes"]`);
+  report.disconnected = true;
+
   // The same name again: the 409 is shown next to the create form.
   await page.fill('#create-stream input[name="name"]', streamName);
   await page.click('#create-stream button[type="submit"]');

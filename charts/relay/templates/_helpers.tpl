@@ -60,7 +60,7 @@ default
 
 {{/* Sections of relay.toml, in the order of relay.toml.example; config has one map per section. */}}
 {{- define "relay.configSections" -}}
-server http rtmp rtsp live storage s3 database cluster cameras dvr admin outbound
+server http rtmp rtsp live storage s3 database cluster cameras dvr admin outbound playback
 {{- end -}}
 
 {{/*

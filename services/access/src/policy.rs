@@ -44,13 +44,21 @@ pub enum Denied {
     Token(TokenError),
     #[error("address not allowed")]
     IpNotAllowed,
+    /// The name names no stream (never did, deleted, or renamed away).
+    #[error("no such stream")]
+    UnknownStream,
+    /// on_play guards the stream and the request carries no session of it.
+    #[error("no on_play session")]
+    NoSession,
 }
 
 impl Denied {
-    /// 401 when the client can fix it with a (new) token, 403 otherwise.
+    /// 401 when the client can fix it with a (new) token or session, 404
+    /// for a name that names no stream, 403 otherwise.
     pub fn status(self) -> u16 {
         match self {
-            Denied::MissingToken | Denied::Token(TokenError::Expired) => 401,
+            Denied::MissingToken | Denied::Token(TokenError::Expired) | Denied::NoSession => 401,
+            Denied::UnknownStream => 404,
             _ => 403,
         }
     }
@@ -60,6 +68,8 @@ impl Denied {
         match self {
             Denied::MissingToken => "token required",
             Denied::Token(TokenError::Expired) => "token expired",
+            Denied::UnknownStream => "not found",
+            Denied::NoSession => "session required; load index.m3u8",
             _ => "forbidden",
         }
     }
@@ -123,7 +133,15 @@ mod tests {
         assert_eq!((missing.status(), missing.public_reason()), (401, "token required"));
         assert_eq!(decide(&AccessPolicy::Token, &verifier, HOME, Some(""), path), Err(Denied::MissingToken));
 
-        let expired = PlaybackClaims { sub: "live/main/".into(), exp: 1_000, iat: 900, nbf: None, ip: None };
+        let expired = PlaybackClaims {
+            sub: "live/main/".into(),
+            exp: 1_000,
+            iat: 900,
+            nbf: None,
+            ip: None,
+            sid: None,
+            ses: false,
+        };
         let token = signer.issue(&expired).unwrap();
         let denied = decide(&AccessPolicy::Token, &verifier, HOME, Some(&token), path).unwrap_err();
         assert_eq!((denied.status(), denied.public_reason()), (401, "token expired"));

@@ -40,13 +40,40 @@ pub struct PlaybackClaims {
     /// When present, only this client address may use the token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<IpAddr>,
+    /// The stream's id: once its name names another stream (deleted and
+    /// re-created), the token is refused there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// An on_play session: the origin issued it when on_play let the viewer in.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ses: bool,
 }
 
 impl PlaybackClaims {
     /// Claims for `scope`, valid from now for `ttl`.
     pub fn new(scope: impl Into<String>, ttl: Duration) -> Self {
         let now = unix_now();
-        PlaybackClaims { sub: scope.into(), iat: now, exp: now.saturating_add(ttl.as_secs()), nbf: None, ip: None }
+        PlaybackClaims {
+            sub: scope.into(),
+            iat: now,
+            exp: now.saturating_add(ttl.as_secs()),
+            nbf: None,
+            ip: None,
+            sid: None,
+            ses: false,
+        }
+    }
+
+    /// Binds the token to the stream with this id (catalog `StreamRecord.id`).
+    pub fn for_stream(mut self, stream_id: impl Into<String>) -> Self {
+        self.sid = Some(stream_id.into());
+        self
+    }
+
+    /// Marks an on_play session token.
+    pub fn session(mut self) -> Self {
+        self.ses = true;
+        self
     }
 
     pub fn bound_to(mut self, ip: IpAddr) -> Self {
@@ -77,6 +104,8 @@ pub enum TokenError {
     WrongScope,
     #[error("token is bound to another address")]
     WrongIp,
+    #[error("token is for another stream of that name")]
+    WrongStream,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -13,7 +13,7 @@ fn key(kid: &str) -> SigningKey {
 }
 
 fn claims(scope: &str) -> PlaybackClaims {
-    PlaybackClaims { sub: scope.into(), exp: NOW + 60, iat: NOW, nbf: None, ip: None }
+    PlaybackClaims { sub: scope.into(), exp: NOW + 60, iat: NOW, nbf: None, ip: None, sid: None, ses: false }
 }
 
 fn verifier(keys: &[&SigningKey]) -> TokenVerifier {

@@ -100,6 +100,11 @@ async function streamDetail(me, stream, ui) {
       const rotated = await api('POST', `/streams/${stream.id}/rotate-key`);
       ui.keyShown(rotated.stream_key, `New stream key of ${stream.name}`);
     }, { class: 'rotate' }));
+    actions.append(actionButton('Disconnect publisher', actions, async () => {
+      if (!window.confirm(`Drop the publisher of ${stream.name} now? It may reconnect with a valid key.`)) return;
+      await api('POST', `/streams/${stream.id}/disconnect`);
+      actions.dataset.disconnected = 'yes';
+    }, { class: 'disconnect' }));
   }
   actions.append(actionButton('Delete stream', actions, async () => {
     if (!window.confirm(`Delete stream ${stream.name}?`)) return;

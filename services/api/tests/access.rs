@@ -43,7 +43,7 @@ async fn policies_are_stored_and_pushed_to_the_origin(app: App) {
     assert_eq!(app.access.policy("office"), AccessPolicy::Token);
     // The builder the origin uses at start-up sees the same.
     let config = app.state.database().access_config(AccessPolicy::Public).await.unwrap();
-    assert_eq!(config.policies.get("office"), Some(&AccessPolicy::Token));
+    assert_eq!(config.policies.get(&id), Some(&AccessPolicy::Token), "policies follow the stream id");
 
     let (_, viewer) = app.user("pat", "viewer").await;
     assert_eq!(
@@ -177,7 +177,40 @@ async fn signing_keys_rotate_and_retire(app: App) {
     );
 }
 
+/// Rename, delete and re-create: the policy follows the id, the old name is
+/// gone at once, and a token names the stream it was issued for.
+async fn access_follows_the_stream_identity_not_its_name(app: App) {
+    let id = stream(&app, "show").await;
+    app.admin(Method::PUT, &format!("/api/v1/streams/{id}/policy"), Some(json!({"kind": "token"}))).await;
+    let issued =
+        app.admin(Method::POST, &format!("/api/v1/streams/{id}/tokens"), Some(json!({"expires_in_secs": 600}))).await;
+    let token = issued.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(app.access.check(&request("show", "live/show/seg1.m4s", Some(&token))), Ok(Allowed::Token));
+
+    let renamed = app.admin(Method::PATCH, &format!("/api/v1/streams/{id}"), Some(json!({"name": "renamed"}))).await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+    for token in [None, Some(token.as_str())] {
+        assert_eq!(app.access.check(&request("show", "live/show/seg1.m4s", token)), Err(Denied::UnknownStream));
+    }
+    assert_eq!(app.access.check(&request("renamed", "live/renamed/seg1.m4s", None)), Err(Denied::MissingToken));
+    assert_eq!(app.access.policy("renamed"), AccessPolicy::Token, "the policy follows the id");
+
+    // A new stream takes the old name: the old token is for another stream.
+    let again = stream(&app, "show").await;
+    app.admin(Method::PUT, &format!("/api/v1/streams/{again}/policy"), Some(json!({"kind": "token"}))).await;
+    assert_eq!(
+        app.access.check(&request("show", "live/show/seg1.m4s", Some(&token))),
+        Err(Denied::Token(TokenError::WrongStream))
+    );
+
+    let deleted = app.admin(Method::DELETE, &format!("/api/v1/streams/{id}"), None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.access.check(&request("renamed", "live/renamed/seg1.m4s", None)), Err(Denied::UnknownStream));
+    assert_eq!(app.access.check(&request("never", "live/never/index.m3u8", None)), Err(Denied::UnknownStream));
+}
+
 on_both_databases!(
+    access_follows_the_stream_identity_not_its_name,
     policies_are_stored_and_pushed_to_the_origin,
     issued_tokens_verify_for_their_stream_only,
     signing_keys_rotate_and_retire,

@@ -227,6 +227,7 @@ async fn every_operation_answers_as_documented() {
     assert_eq!(status["state"], "offline", "no pod holds the stream in this test");
     tour.step(Method::PATCH, &v("/streams/{id}"), &stream_path, &admin, Some(json!({"device_id": null}))).await;
     tour.step(Method::POST, &v("/streams/{id}/rotate-key"), &format!("{stream_path}/rotate-key"), &admin, None).await;
+    tour.step(Method::POST, &v("/streams/{id}/disconnect"), &format!("{stream_path}/disconnect"), &admin, None).await;
     let rights_path = format!("{stream_path}/rights/{user_id}");
     tour.step(
         Method::PUT,

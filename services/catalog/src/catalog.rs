@@ -65,6 +65,16 @@ struct Inner {
     access: Option<Arc<AccessControl>>,
     webhooks: WebhookSender,
     status: std::sync::OnceLock<StatusSource>,
+    publishers: std::sync::OnceLock<Control>,
+}
+
+/// Wraps the publisher control so `Inner` stays `Debug`.
+struct Control(Arc<dyn crate::live_control::PublisherControl>);
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("PublisherControl")
+    }
 }
 
 /// Wraps the status source so `Inner` stays `Debug`.
@@ -101,7 +111,10 @@ impl Catalog {
             .with_retry(options.webhook_retry)
             .with_policy(options.outbound.clone());
         let status = std::sync::OnceLock::new();
-        Catalog { inner: Arc::new(Inner { database, options, passwords, limiter, access, webhooks, status }) }
+        let publishers = std::sync::OnceLock::new();
+        Catalog {
+            inner: Arc::new(Inner { database, options, passwords, limiter, access, webhooks, status, publishers }),
+        }
     }
 
     /// Where `GET /api/v1/streams/{id}/status` asks; set once at startup.
@@ -111,6 +124,26 @@ impl Catalog {
 
     pub fn status_source(&self) -> Option<&Arc<dyn crate::status::StreamStatusSource>> {
         self.inner.status.get().map(|source| &source.0)
+    }
+
+    /// How publishers are dropped and old names retired; set once at startup.
+    pub fn set_publisher_control(&self, control: Arc<dyn crate::live_control::PublisherControl>) {
+        let _ = self.inner.publishers.set(Control(control));
+    }
+
+    /// Drops the publisher of `stream_name` (key rotated, or asked to).
+    pub async fn disconnect_publisher(&self, stream_name: &str) -> Result<(), CatalogError> {
+        let Some(Control(control)) = self.inner.publishers.get() else { return Ok(()) };
+        control.disconnect(stream_name).await.map_err(|error| CatalogError::Internal(error.to_string()))
+    }
+
+    /// Retires `stream_name` after a delete or rename: the origin refuses it
+    /// from now on (the access control is reloaded first), its publisher is
+    /// dropped and its stored objects purged.
+    pub async fn retire_stream_name(&self, stream_name: &str) -> Result<(), CatalogError> {
+        self.reload_access().await?;
+        let Some(Control(control)) = self.inner.publishers.get() else { return Ok(()) };
+        control.retire(stream_name).await.map_err(|error| CatalogError::Internal(error.to_string()))
     }
 
     pub fn database(&self) -> &Database {

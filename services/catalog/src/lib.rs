@@ -11,6 +11,7 @@ mod auth;
 mod catalog;
 mod crypto;
 mod error;
+mod live_control;
 mod model;
 pub mod outbound;
 mod sealing;
@@ -25,6 +26,7 @@ pub use auth::{
 pub use catalog::{Catalog, CatalogOptions};
 pub use crypto::{constant_time_eq, random_hex, sha256_hex};
 pub use error::{CatalogError, Checks, FieldError};
+pub use live_control::{ControlError, ControlFuture, PublisherControl};
 pub use model::{
     ApiKeyInfo, Area, AuditEntry, CameraPull, CameraPullMode, CameraSource, Device, Right, Role, StreamKind,
     StreamRecord, User, Webhook, WebhookEvent,

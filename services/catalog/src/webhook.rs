@@ -25,6 +25,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::rustls;
 
 use crate::crypto::hmac_sha256_hex;
+use crate::error::CatalogError;
 use crate::model::{Webhook, WebhookEvent};
 use crate::outbound::OutboundPolicy;
 use crate::store::Database;
@@ -128,6 +129,11 @@ impl WebhookSender {
     /// with the same rules as [`Self::on_publish`].
     pub async fn on_play(&self, stream: &str, client_ip: Option<IpAddr>) -> PublishDecision {
         self.decide(WebhookEvent::OnPlay, stream, client_ip).await
+    }
+
+    /// Whether any enabled webhook receives `event`.
+    pub async fn has_receivers(&self, event: WebhookEvent) -> Result<bool, CatalogError> {
+        Ok(!self.database.webhooks_for(event).await?.is_empty())
     }
 
     async fn decide(&self, event: WebhookEvent, stream: &str, client_ip: Option<IpAddr>) -> PublishDecision {

@@ -197,3 +197,51 @@ async fn leases_and_retention_on_postgres() {
     let url = PgTestServer::shared().create_database();
     leases_and_retention(cluster::connect(&url).await.unwrap()).await;
 }
+
+/// A disconnect fences the owner and lets its publisher come back; a
+/// retired name leaves the index, hands back its object keys, fences late
+/// writes, and a stream given the name later continues the numbering.
+async fn disconnect_and_retire(pool: sqlx::AnyPool) {
+    let a = pod(&pool, "ingest-a");
+    assert_eq!(a.claim("show", probe(true).as_ref()).await.unwrap().epoch, 1);
+    a.init_created("show", 1, 0).await.unwrap();
+    for msn in 0..3 {
+        a.segment_opened("show", 1, msn).await.unwrap();
+        a.segment_completed("show", 1, &record(msn, false, 0), &live::segment_key("show", msn)).await.unwrap();
+    }
+
+    a.fence_owner("show").await.unwrap();
+    assert!(matches!(a.heartbeat("show", 1).await, Err(ClusterError::Fenced(_))), "the owner learns at its heartbeat");
+    let back = a.claim("show", probe(true).as_ref()).await.unwrap();
+    assert_eq!((back.epoch, back.resume.next_msn, back.resume.history.len()), (2, 3, 3), "the publisher may return");
+
+    let mut keys = a.retire_stream("show").await.unwrap();
+    keys.sort();
+    let mut expected: Vec<String> = (0..3).map(|msn| live::segment_key("show", msn)).collect();
+    expected.push(live::init_key("show", 0));
+    expected.sort();
+    assert_eq!(keys, expected);
+    assert!(a.all_segments("show").await.unwrap().is_empty(), "the recording left the index");
+    assert!(matches!(a.heartbeat("show", 2).await, Err(ClusterError::Fenced(_))));
+    let late = a.segment_completed("show", 2, &record(3, false, 0), &live::segment_key("show", 3)).await;
+    assert!(matches!(late, Err(ClusterError::Fenced(_))), "the old owner's late writes are refused");
+    assert!(a.all_segments("show").await.unwrap().is_empty());
+
+    let fresh = a.claim("show", probe(true).as_ref()).await.unwrap();
+    assert_eq!(fresh.resume.next_msn, 3, "numbers are never reused");
+    assert!(fresh.resume.history.is_empty(), "nothing of the retired stream is listed");
+}
+
+#[tokio::test]
+async fn disconnect_and_retire_on_sqlite() {
+    let (pool, _dir) = sqlite_pool().await;
+    disconnect_and_retire(pool.clone()).await;
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn disconnect_and_retire_on_postgres() {
+    let url = PgTestServer::shared().create_database();
+    let pool = cluster::connect(&url).await.unwrap();
+    disconnect_and_retire(pool).await;
+}

@@ -56,6 +56,8 @@ pub(crate) struct EdgeState {
     pub guidance: Option<media::guidance::StreamGuidance>,
     /// The publisher's clock against ours, as of its last segment.
     pub clock_drift: Option<media::segmenter::ClockDrift>,
+    /// The name names no stream any more (deleted or renamed away).
+    pub retired: bool,
 }
 
 impl EdgeState {
@@ -139,6 +141,7 @@ impl LiveStream {
                 status_since_ms: None,
                 guidance: None,
                 clock_drift: None,
+                retired: false,
             }),
             version: watch::channel(0).0,
         }
@@ -235,13 +238,45 @@ impl LiveStream {
 
     /// Drops the publisher because another pod owns the stream now.
     pub fn kick_publisher(&self) {
+        if self.drop_publisher() {
+            tracing::warn!(stream = %self.name, "another ingest pod took the stream over or it was disconnected; dropped our publisher");
+        }
+    }
+
+    /// Drops the publisher because the control plane asked (its key was
+    /// rotated, or an operator disconnected it). It may come back.
+    pub fn disconnect_publisher(&self) {
+        if self.drop_publisher() {
+            tracing::info!(stream = %self.name, "publisher disconnected by the control plane");
+        }
+    }
+
+    fn drop_publisher(&self) -> bool {
+        let mut state = self.lock();
+        let Some(current) = state.publisher.take() else { return false };
+        current.kick.notify_one();
+        state.disconnected_at = Some(self.clock.now());
+        self.changed(&mut state);
+        true
+    }
+
+    /// The name names no stream any more: the publisher is dropped, the
+    /// playlist ends and every request held on it is answered.
+    pub(crate) fn retire(&self) {
         let mut state = self.lock();
         if let Some(current) = state.publisher.take() {
-            tracing::warn!(stream = %self.name, "another ingest pod took the stream over; dropping our publisher");
             current.kick.notify_one();
-            state.disconnected_at = Some(self.clock.now());
-            self.changed(&mut state);
         }
+        state.retired = true;
+        if state.ended_at.is_none() {
+            state.ended_at = Some(self.clock.now());
+        }
+        self.changed(&mut state);
+    }
+
+    /// True once [`Registry::retire`](crate::Registry::retire) retired the name.
+    pub fn is_retired(&self) -> bool {
+        self.lock().retired
     }
 
     pub(crate) fn clock(&self) -> &Clock {

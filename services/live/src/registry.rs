@@ -120,6 +120,17 @@ impl Registry {
         Ok(PublishSession::new(stream, id, start, self.config.segmenter.clone()))
     }
 
+    /// `name` names no stream any more (deleted, or renamed away): its
+    /// publisher is dropped, requests held on it are answered and the
+    /// stream is forgotten, so a stream given the name later starts anew.
+    pub fn retire(&self, name: &str) {
+        let removed = self.streams.lock().ok().and_then(|mut streams| streams.remove(name));
+        if let Some(stream) = removed {
+            tracing::info!(stream = name, "stream name retired; publisher dropped, held requests answered");
+            stream.retire();
+        }
+    }
+
     /// Ends playlists whose publisher stayed away past the grace period and
     /// forgets streams that ended long ago. Call periodically.
     pub fn housekeeping(&self, now: clock::Instant) {

@@ -14,6 +14,8 @@ pub enum OriginError {
     Unauthorized(&'static str),
     /// Refused by the stream's access policy.
     Forbidden(&'static str),
+    /// Cannot serve this now (no key to sign a session with).
+    Unavailable(&'static str),
 }
 
 impl IntoResponse for OriginError {
@@ -28,6 +30,10 @@ impl IntoResponse for OriginError {
             }
             OriginError::Unauthorized(reason) => (StatusCode::UNAUTHORIZED, reason),
             OriginError::Forbidden(reason) => (StatusCode::FORBIDDEN, reason),
+            OriginError::Unavailable(reason) => {
+                tracing::warn!(reason, "cannot serve");
+                (StatusCode::SERVICE_UNAVAILABLE, reason)
+            }
         };
         (status, [(header::CACHE_CONTROL, "no-store")], message).into_response()
     }

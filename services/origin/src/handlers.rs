@@ -94,6 +94,10 @@ async fn wait_for<T>(
     let expired = tokio::time::sleep(hold);
     tokio::pin!(expired);
     loop {
+        // A deleted or renamed-away stream answers its held requests at once.
+        if stream.is_retired() {
+            return Err(OriginError::NotFound);
+        }
         if let Some(decided) = check() {
             return decided;
         }

@@ -32,7 +32,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::CorsLayer;
 
 pub use access::AccessControl;
-pub use access_gate::{PlayHook, TOKEN_HEADER};
+pub use access_gate::{PlayFuture, PlayHook, TOKEN_HEADER};
 pub use cluster::{RegistryDirectory, RegistryIndex};
 pub use demand::DemandHook;
 pub use demand_recorder::DemandRecorder;
@@ -40,7 +40,7 @@ pub use dvr::{IndexFuture, SegmentIndex};
 pub use error::OriginError;
 pub use internal_gate::require_internal_secret;
 pub use log_uri::loggable_uri;
-pub use on_play::OnPlayWebhooks;
+pub use on_play::{OnPlayConfig, OnPlayWebhooks};
 pub use upstream::{EdgeDirectory, FetchFailure, Fetched, Upstream};
 
 /// Shared by every request.

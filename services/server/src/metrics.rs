@@ -11,7 +11,7 @@ use axum::Router;
 use cluster::FencedWriter;
 use listener::ListenerStats;
 use live::{Registry, StorageWriter};
-use origin::Upstream;
+use origin::{OnPlayWebhooks, Upstream};
 
 use crate::stacks::ingest::IngestStack;
 
@@ -22,6 +22,8 @@ pub struct MetricSources {
     pub fenced: Option<Arc<FencedWriter>>,
     pub live: Option<Arc<Registry>>,
     pub upstream: Option<Arc<Upstream>>,
+    /// The origin's on_play decisions.
+    pub on_play: Option<Arc<OnPlayWebhooks>>,
     /// Every listener of the process by name (http, rtmp, rtsp, internal).
     pub listeners: Vec<(&'static str, Arc<ListenerStats>)>,
 }
@@ -33,8 +35,14 @@ impl MetricSources {
             fenced: Some(ingest.fenced.clone()),
             live: Some(ingest.live.clone()),
             upstream: None,
+            on_play: None,
             listeners: ingest.listeners.clone(),
         }
+    }
+
+    pub fn with_on_play(mut self, on_play: Arc<OnPlayWebhooks>) -> Self {
+        self.on_play = Some(on_play);
+        self
     }
 
     pub fn with_listener(mut self, name: &'static str, stats: Arc<ListenerStats>) -> Self {
@@ -138,6 +146,15 @@ pub fn render(sources: &MetricSources) -> String {
             "gauge",
             "Media bytes in the origin cache",
             upstream.cached_bytes(),
+        );
+    }
+    if let Some(on_play) = &sources.on_play {
+        metric(
+            &mut out,
+            "relay_on_play_cache_evictions_total",
+            "counter",
+            "on_play decisions evicted to keep the cache within its capacity",
+            on_play.evictions(),
         );
     }
     out

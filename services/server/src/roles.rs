@@ -22,6 +22,8 @@ use crate::stacks::{self, Foundation};
 pub async fn all(config: Config) -> Result<(), ServerError> {
     let foundation = Foundation::open(config, format!("all-{}", std::process::id())).await?;
     let first_stream = foundation.database.ensure_default_stream("main").await?;
+    // The origin serves only the names the catalog knows, the first stream's too.
+    foundation.catalog.reload_access().await?;
     let http = foundation
         .bind(foundation.config.http.listen, "http", foundation.http_limits(), foundation.config.http.proxy_protocol)
         .await?;
@@ -31,8 +33,14 @@ pub async fn all(config: Config) -> Result<(), ServerError> {
     let publishers = Shutdown::new();
     let ingest = IngestStack::start(&foundation, format!("127.0.0.1:{}", http_address.port()), &publishers).await?;
     foundation.catalog.set_status_source(ingest.status.clone());
-    let origin = stacks::origin::local(&foundation, &ingest);
-    let metrics = MetricSources::of_ingest(&ingest).with_listener("http", http.stats());
+    foundation.catalog.set_publisher_control(Arc::new(cluster::LiveControl::new(
+        ingest.registry.clone(),
+        Some(ingest.live.clone()),
+        Some(ingest.store.clone()),
+    )));
+    let on_play = foundation.on_play();
+    let origin = stacks::origin::local(&foundation, &ingest, on_play.clone());
+    let metrics = MetricSources::of_ingest(&ingest).with_on_play(on_play).with_listener("http", http.stats());
     let admin = AdminEndpoint::start(&foundation, metrics, publishers.clone()).await?;
     let router = origin::router(origin)
         .merge(stacks::api::router(&foundation).await?)
@@ -95,12 +103,14 @@ pub async fn ingest(config: Config) -> Result<(), ServerError> {
 pub async fn origin(config: Config) -> Result<(), ServerError> {
     let foundation = Foundation::open(config, host_pod_name()).await?;
     foundation.require_internal_secret()?;
-    let (origin, upstream) = stacks::origin::pod(&foundation).await?;
+    let on_play = foundation.on_play();
+    let (origin, upstream) = stacks::origin::pod(&foundation, on_play.clone()).await?;
     let http = foundation
         .bind(foundation.config.http.listen, "http", foundation.http_limits(), foundation.config.http.proxy_protocol)
         .await?;
-    let metrics =
-        MetricSources { upstream: Some(upstream), ..MetricSources::default() }.with_listener("http", http.stats());
+    let metrics = MetricSources { upstream: Some(upstream), ..MetricSources::default() }
+        .with_on_play(on_play)
+        .with_listener("http", http.stats());
     let viewers = Shutdown::new();
     let admin = AdminEndpoint::start(&foundation, metrics, viewers.clone()).await?;
     let router = origin::router(origin).merge(crate::http::readiness(foundation.database.clone(), viewers.clone()));
@@ -114,6 +124,16 @@ pub async fn api(config: Config) -> Result<(), ServerError> {
     foundation.require_internal_secret()?;
     let status = cluster::RemoteStatus::new(foundation.registry(), foundation.internal_secret());
     foundation.catalog.set_status_source(Arc::new(status));
+    // Ingest pods learn of disconnects and retired names through the
+    // registry (their next heartbeat is fenced); objects are purged from here.
+    let store = match foundation.open_store().await {
+        Ok(store) => Some(store),
+        Err(error) => {
+            tracing::warn!(%error, "no object store: retired streams' objects are left to retention");
+            None
+        }
+    };
+    foundation.catalog.set_publisher_control(Arc::new(cluster::LiveControl::new(foundation.registry(), None, store)));
     let http = foundation
         .bind(foundation.config.http.listen, "http", foundation.http_limits(), foundation.config.http.proxy_protocol)
         .await?;

@@ -101,7 +101,8 @@ fn console_creates_a_token_protected_stream_whose_key_and_token_work() {
         .iter()
         .map(|entry| (entry["action"].as_str().unwrap().to_owned(), entry["actor_name"].as_str().unwrap().to_owned()))
         .collect();
-    for action in ["stream.create", "policy.set", "token.issue"] {
+    assert_eq!(report["disconnected"], true, "the console's disconnect button: {report}");
+    for action in ["stream.create", "policy.set", "token.issue", "stream.disconnect"] {
         assert!(actions.contains(&(action.to_owned(), "admin".to_owned())), "no {action} by admin in {actions:?}");
     }
     let shown: Vec<&str> =

@@ -170,7 +170,8 @@ pub async fn issue_token(
         .check((1..=max_ttl).contains(&request.expires_in_secs), "expires_in_secs", "1 up to the configured maximum")
         .check(scope_covers(&stream_scope, scope.trim_end_matches('/')), "path_scope", "must lie within live/<stream>/")
         .finish()?;
-    let mut claims = PlaybackClaims::new(scope, Duration::from_secs(request.expires_in_secs));
+    // Bound to the stream's id: refused once the name names another stream.
+    let mut claims = PlaybackClaims::new(scope, Duration::from_secs(request.expires_in_secs)).for_stream(&stream.id);
     if let Some(ip) = request.client_ip {
         claims = claims.bound_to(ip);
     }

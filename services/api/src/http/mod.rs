@@ -181,6 +181,13 @@ pub fn routes() -> Vec<Route> {
         route(M::DELETE, p!("/streams/{id}"), "streams", "Delete a stream (manage)", streams::delete),
         route(M::POST, p!("/streams/{id}/rotate-key"), "streams", "New stream key (manage)", streams::rotate_key)
             .returns("Stream"),
+        route(
+            M::POST,
+            p!("/streams/{id}/disconnect"),
+            "streams",
+            "Drop the publisher now (manage)",
+            streams::disconnect,
+        ),
         route(M::GET, p!("/streams/{id}/rights"), "rights", "Users' rights on a stream (manage)", access::list_rights)
             .list("UserRights"),
         route(M::PUT, p!("/streams/{id}/rights/{user_id}"), "rights", "Set a user's rights", access::set_rights)

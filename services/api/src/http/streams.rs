@@ -139,6 +139,8 @@ pub async fn create(
     let pull = new.camera.as_ref().map(CameraSource::pull);
     let stream = state.database().create_stream(&new).await.map_err(field_errors)?;
     caller.audit(&state, "stream.create", "stream", &stream.id).await?;
+    // The origin serves only names it knows.
+    state.reload_access().await?;
     Ok((StatusCode::CREATED, Json(StreamView::with_key(stream).with_pull(pull))))
 }
 
@@ -169,8 +171,8 @@ pub async fn update(
     let stream = state.database().update_stream(&id, &change).await.map_err(field_errors)?;
     caller.audit(&state, "stream.update", "stream", &id).await?;
     if before.name != stream.name {
-        // Policies are matched by stream name.
-        state.reload_access().await?;
+        // The policy follows the id; the old name stops serving now.
+        state.retire_stream_name(&before.name).await?;
     }
     let pull = camera_pull(&state, &stream).await?;
     Ok(Json(StreamView::without_key(stream).with_pull(pull)))
@@ -189,9 +191,22 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.stream_with(&state, &id, Right::Manage).await?;
-    state.database().delete_stream(&id).await?;
+    let deleted = state.database().delete_stream(&id).await?;
     caller.audit(&state, "stream.delete", "stream", &id).await?;
-    state.reload_access().await?;
+    state.retire_stream_name(&deleted.name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Drops the stream's publisher now; it may reconnect with a valid key
+/// (rotate the key to keep it out).
+pub async fn disconnect(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let stream = caller.stream_with(&state, &id, Right::Manage).await?;
+    caller.audit(&state, "stream.disconnect", "stream", &id).await?;
+    state.disconnect_publisher(&stream.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -203,6 +218,8 @@ pub async fn rotate_key(
     caller.stream_with(&state, &id, Right::Manage).await?;
     let stream = state.database().rotate_stream_key(&id).await?;
     caller.audit(&state, "stream.rotate_key", "stream", &id).await?;
+    // The old key's publisher goes too.
+    state.disconnect_publisher(&stream.name).await?;
     Ok(Json(StreamView::with_key(stream)))
 }
 

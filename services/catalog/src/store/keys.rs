@@ -77,9 +77,12 @@ impl Database {
         }
     }
 
+    /// Keys that are not retired, the newest last.
     async fn verifying_keys(&self) -> Result<Vec<SigningKey>, CatalogError> {
         let rows =
-            sqlx::query("SELECT kid, secret FROM signing_keys WHERE retired_at IS NULL").fetch_all(self.pool()).await?;
+            sqlx::query("SELECT kid, secret FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at, kid")
+                .fetch_all(self.pool())
+                .await?;
         rows.iter().map(|row| self.signing_key(row.try_get("kid")?, row.try_get("secret")?)).collect()
     }
 
@@ -88,13 +91,21 @@ impl Database {
         SigningKey::new(kid, secret).map_err(|_| CatalogError::Internal("unusable signing key in the database".into()))
     }
 
-    /// Everything the origin's `access::AccessControl` needs from the database:
-    /// every stored policy by stream name and every key that is not retired.
+    /// Everything the origin's `access::AccessControl` needs from the
+    /// database: which name names which stream id, every stored policy by
+    /// stream id, every key that is not retired, and the newest of them to
+    /// sign on_play sessions with.
     pub async fn access_config(&self, default_policy: AccessPolicy) -> Result<AccessConfig, CatalogError> {
         let keys = self.verifying_keys().await?;
-        let policies: HashMap<String, AccessPolicy> =
-            self.access_policies_by_stream_name().await?.into_iter().collect();
-        Ok(AccessConfig { verifier: TokenVerifier::with_keys(&keys), policies, default_policy })
+        let policies: HashMap<String, AccessPolicy> = self.access_policies().await?.into_iter().collect();
+        let streams: HashMap<String, String> = self.stream_ids_by_name().await?.into_iter().collect();
+        Ok(AccessConfig {
+            verifier: TokenVerifier::with_keys(&keys),
+            policies,
+            default_policy,
+            streams: Some(streams),
+            session_key: keys.last().cloned(),
+        })
     }
 }
 

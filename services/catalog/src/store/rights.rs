@@ -113,17 +113,18 @@ impl Database {
         Ok(())
     }
 
-    /// Every stored policy, keyed by stream name (what the origin matches on).
-    pub async fn access_policies_by_stream_name(&self) -> Result<Vec<(String, AccessPolicy)>, CatalogError> {
+    /// Every stored policy, keyed by stream id: a policy follows its
+    /// stream through renames, and dies with it.
+    pub async fn access_policies(&self) -> Result<Vec<(String, AccessPolicy)>, CatalogError> {
         let rows = sqlx::query(
-            "SELECT s.name, p.kind, p.allow_list FROM access_policies p JOIN streams s ON s.id = p.stream_id ORDER BY s.name",
+            "SELECT p.stream_id, p.kind, p.allow_list FROM access_policies p JOIN streams s ON s.id = p.stream_id",
         )
         .fetch_all(self.pool())
         .await?;
         rows.iter()
             .map(|row| {
                 Ok((
-                    row.try_get("name")?,
+                    row.try_get("stream_id")?,
                     policy(&row.try_get::<String, _>("kind")?, &row.try_get::<String, _>("allow_list")?)?,
                 ))
             })

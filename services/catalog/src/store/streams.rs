@@ -110,6 +110,12 @@ impl Database {
         row.as_ref().map(stream_record).transpose()
     }
 
+    /// (name, id) of every stream: what the origin serves and under which identity.
+    pub async fn stream_ids_by_name(&self) -> Result<Vec<(String, String)>, CatalogError> {
+        let rows = sqlx::query("SELECT name, id FROM streams").fetch_all(self.pool()).await?;
+        rows.iter().map(|row| Ok((row.try_get("name")?, row.try_get("id")?))).collect()
+    }
+
     /// All streams, or those of one device, by name.
     pub async fn streams(&self, device_id: Option<&str>) -> Result<Vec<StreamRecord>, CatalogError> {
         let rows = match device_id {

@@ -358,11 +358,21 @@ impl Shared {
     /// Another pod owns `stream` now: stop renewing and drop our publisher.
     fn fenced(&self, stream: &str, epoch: i64) {
         let mut owned = self.lock_owned();
+        // A newer claim of this pod (a publisher back after a disconnect)
+        // is not the one fenced: keep it and its publisher.
+        let reclaimed = owned.get(stream).is_some_and(|owned| owned.epoch > epoch);
         if owned.get(stream).is_some_and(|owned| owned.epoch == epoch) {
             owned.remove(stream);
         }
         drop(owned);
-        tracing::warn!(stream, epoch, "fenced: another pod owns the stream; its writes from here are dropped");
+        tracing::warn!(
+            stream,
+            epoch,
+            "fenced: the stream was taken over or disconnected; its writes from here are dropped"
+        );
+        if reclaimed {
+            return;
+        }
         if let Some(stream) = self.live.get().and_then(Weak::upgrade).and_then(|live| live.get(stream)) {
             stream.kick_publisher();
         }

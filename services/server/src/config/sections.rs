@@ -25,6 +25,7 @@ pub struct Config {
     pub auth: AuthSection,
     pub admin: AdminSection,
     pub outbound: OutboundSection,
+    pub playback: PlaybackSection,
 }
 
 /// Text or JSON log lines on stderr.
@@ -471,6 +472,23 @@ impl OutboundSection {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlaybackSection {
+    /// How long an on_play session token lasts before the viewer must load
+    /// index.m3u8 again and on_play is asked again, in seconds (14400).
+    pub on_play_session_secs: u64,
+    /// on_play decisions remembered per (stream, viewer address) at most
+    /// (10000); the least recently used are evicted first.
+    pub on_play_cache_entries: usize,
+}
+
+impl Default for PlaybackSection {
+    fn default() -> Self {
+        Self { on_play_session_secs: 14_400, on_play_cache_entries: 10_000 }
+    }
+}
+
 /// A value `validate` refused: the key and why.
 pub type Refused = (&'static str, String);
 
@@ -540,6 +558,12 @@ impl Config {
         }
         if !(60..=86_400).contains(&self.dvr.window_secs) {
             return refuse("dvr.window_secs", "must be 60-86400");
+        }
+        if !(60..=86_400).contains(&self.playback.on_play_session_secs) {
+            return refuse("playback.on_play_session_secs", "must be 60-86400");
+        }
+        if !(1..=10_000_000).contains(&self.playback.on_play_cache_entries) {
+            return refuse("playback.on_play_cache_entries", "must be 1-10000000");
         }
         if !(1000..=60_000).contains(&self.cameras.lease_ms) {
             return refuse("cameras.lease_ms", "must be 1000-60000");

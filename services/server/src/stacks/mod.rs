@@ -43,6 +43,8 @@ impl Foundation {
     /// process when the configuration does not.
     pub async fn open(config: Config, pod: String) -> Result<Self, ServerError> {
         let database = open_database(&config).await?;
+        // on_play sessions are signed with the newest key; make sure there is one.
+        database.current_signing_key().await?;
         let options = CatalogOptions {
             login: config.auth.login_limits(),
             hashing: config.auth.hashing_limits(),
@@ -161,6 +163,16 @@ impl Foundation {
     /// targets.
     pub fn hold(&self) -> Duration {
         Duration::from_millis(3 * u64::from(self.config.live.segment_target_ms))
+    }
+
+    /// on_play through the catalog's webhooks, with this configuration's limits.
+    pub fn on_play(&self) -> Arc<::origin::OnPlayWebhooks> {
+        let playback = &self.config.playback;
+        let config = ::origin::OnPlayConfig {
+            session_ttl: Duration::from_secs(playback.on_play_session_secs),
+            cache_entries: playback.on_play_cache_entries,
+        };
+        Arc::new(::origin::OnPlayWebhooks::with_config(self.catalog.webhooks().clone(), config))
     }
 
     pub fn dvr_window(&self) -> Duration {

@@ -14,7 +14,7 @@ use crate::error::ServerError;
 
 /// The origin of `all`: this process's live edge, with the viewer hooks
 /// (on_play, on-demand camera demand).
-pub fn local(foundation: &Foundation, ingest: &IngestStack) -> Arc<Origin> {
+pub fn local(foundation: &Foundation, ingest: &IngestStack, on_play: Arc<origin::OnPlayWebhooks>) -> Arc<Origin> {
     Arc::new(Origin {
         registry: ingest.live.clone(),
         storage: ingest.store.clone(),
@@ -22,14 +22,17 @@ pub fn local(foundation: &Foundation, ingest: &IngestStack) -> Arc<Origin> {
         access: foundation.access.clone(),
         upstream: None,
         index: Some(ingest.index(foundation)),
-        play_hook: Some(Arc::new(origin::OnPlayWebhooks::new(foundation.catalog.webhooks().clone()))),
+        play_hook: Some(on_play.clone()),
         demand: Some(Arc::new(origin::DemandRecorder::new(foundation.database.clone(), foundation.clock.clone()))),
     })
 }
 
 /// The origin of an origin pod: no live edge of its own; each stream's
 /// parts come from its owner, found in the registry.
-pub async fn pod(foundation: &Foundation) -> Result<(Arc<Origin>, Arc<Upstream>), ServerError> {
+pub async fn pod(
+    foundation: &Foundation,
+    on_play: Arc<origin::OnPlayWebhooks>,
+) -> Result<(Arc<Origin>, Arc<Upstream>), ServerError> {
     // Policies and keys change through the api pods; pick them up.
     foundation.catalog.spawn_access_refresh(Duration::from_secs(5));
     let registry = foundation.registry();
@@ -47,7 +50,7 @@ pub async fn pod(foundation: &Foundation) -> Result<(Arc<Origin>, Arc<Upstream>)
         access: foundation.access.clone(),
         upstream: Some(upstream.clone()),
         index: Some(Arc::new(origin::RegistryIndex::new(registry, foundation.dvr_window()))),
-        play_hook: Some(Arc::new(origin::OnPlayWebhooks::new(foundation.catalog.webhooks().clone()))),
+        play_hook: Some(on_play.clone()),
         demand: Some(Arc::new(origin::DemandRecorder::new(foundation.database.clone(), foundation.clock.clone()))),
     });
     Ok((origin, upstream))
