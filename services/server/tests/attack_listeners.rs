@@ -1,5 +1,5 @@
 //! Attacks on the listeners of a real `relay all` on loopback, each with
-//! the outcome it must have (docs/security/harden-listeners.md):
+//! the outcome it must have (docs/security.md):
 //!
 //! - 100 RTMP connections that never name a key, each pushing 2 MiB of
 //!   one message: the server holds at most 64 KiB for each.

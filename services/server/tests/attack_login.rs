@@ -1,6 +1,6 @@
 //! Attacks on logins, sessions, tokens and what the server logs, against
 //! the real `relay all` on loopback. Each test names the attack and the
-//! outcome expected (docs/security/harden-login.md). Different client
+//! outcome expected (docs/security.md). Different client
 //! addresses are 127.0.0.x source addresses: loopback routes all of 127/8.
 
 mod common;
