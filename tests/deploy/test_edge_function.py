@@ -23,7 +23,8 @@ def encode(part):
 
 def token(scope, expires_in=600):
     header = encode(json.dumps({"alg": "HS256", "kid": "test"}).encode())
-    claims = encode(json.dumps({"sub": scope, "exp": int(time.time()) + expires_in}).encode())
+    now = int(time.time())
+    claims = encode(json.dumps({"sub": scope, "iat": now, "exp": now + expires_in}).encode())
     signature = hmac.new(SECRET.encode(), f"{header}.{claims}".encode(), hashlib.sha256).digest()
     return f"{header}.{claims}.{encode(signature)}"
 
