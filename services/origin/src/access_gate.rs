@@ -69,7 +69,7 @@ pub async fn enforce(
     // Names that name no stream are refused here, before on_play and storage.
     let admission = origin.access.admit(&AccessRequest { stream: &media.stream, path: &path, client, token }).map_err(
         |denied| {
-            tracing::debug!(stream = %media.stream, reason = %denied, "playback refused");
+            tracing::debug!(stream = %crate::log_uri::cut(&media.stream), reason = %denied, "playback refused");
             refusal(denied)
         },
     )?;

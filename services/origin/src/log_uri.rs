@@ -33,7 +33,8 @@ pub fn loggable_uri(uri: &axum::http::Uri) -> String {
     shown
 }
 
-fn cut(text: &str) -> String {
+/// `text` cut to the length logs show, with its full length after it.
+pub(crate) fn cut(text: &str) -> String {
     if text.len() <= SHOWN_PATH_CHARS {
         return text.to_owned();
     }

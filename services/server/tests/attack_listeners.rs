@@ -51,7 +51,7 @@ fn rss_kib(server: &Server) -> u64 {
 
 /// One counter of the server's /metrics for `listener`.
 fn metric(server: &Server, name: &str, listener: &str) -> u64 {
-    let metrics = http::get(&server.url("/metrics"), TIMEOUT).expect("metrics");
+    let metrics = http::get(&server.admin_url("/metrics"), TIMEOUT).expect("metrics");
     let series = format!("{name}{{listener=\"{listener}\"}} ");
     metrics
         .text()

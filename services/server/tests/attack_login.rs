@@ -276,12 +276,14 @@ fn tokens_outside_their_time_rules_are_refused_and_never_logged() {
     let signer = TokenSigner::new(&key);
     let scope = format!("live/{name}/");
     let hour = Duration::from_secs(3600);
-    let base = PlaybackClaims::new(scope.clone(), hour);
+    // Bound to the stream's id, as the API's tokens are: the origin refuses tokens without it.
+    let base = PlaybackClaims::new(scope.clone(), hour).for_stream(id.clone());
     let valid = signer.issue(&base).unwrap();
     let not_yet = signer.issue(&PlaybackClaims { nbf: Some(base.iat + 600), ..base.clone() }).unwrap();
     let future_iat =
         signer.issue(&PlaybackClaims { iat: base.iat + 600, exp: base.exp + 600, ..base.clone() }).unwrap();
-    let year = signer.issue(&PlaybackClaims::new(scope, Duration::from_secs(365 * 24 * 3600))).unwrap();
+    let year =
+        signer.issue(&PlaybackClaims::new(scope, Duration::from_secs(365 * 24 * 3600)).for_stream(id.clone())).unwrap();
     let play =
         |token: &str| http::get(&server.url(&format!("/t/{token}/live/{name}/index.m3u8")), TIMEOUT).unwrap().status;
     // A valid token passes the gate (the stream is not live: 404).
