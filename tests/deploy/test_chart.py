@@ -21,6 +21,8 @@ CHART_MANAGED = [
     "cluster.pod_name",
     "cluster.advertise_address",
     "database.url",
+    "database.sealing_key_file",
+    "database.previous_sealing_key_file",
     "s3.access_key_id",
     "s3.secret_access_key",
     "admin.listen",
@@ -29,6 +31,7 @@ CHART_MANAGED = [
 REQUIRED = {
     "database": {"existingSecret": "relay-db"},
     "clusterSecret": {"existingSecret": "relay-cluster"},
+    "sealingKey": {"existingSecret": "relay-sealing"},
     "config": {"s3": {"bucket": "live-media"}},
 }
 EVERYTHING_ON = {
@@ -93,6 +96,40 @@ def test_install_without_database_secret_fails_with_a_clear_message():
 def test_install_without_cluster_secret_fails_with_a_clear_message():
     with pytest.raises(RenderError, match="clusterSecret.existingSecret is required"):
         render_chart(CHART, [{"database": {"existingSecret": "relay-db"}, "config": {"s3": {"bucket": "live-media"}}}])
+
+
+def test_install_without_sealing_key_fails_with_a_clear_message():
+    without = {key: value for key, value in REQUIRED.items() if key != "sealingKey"}
+    with pytest.raises(RenderError, match="sealingKey.existingSecret is required"):
+        render_chart(CHART, [without])
+    with pytest.raises(RenderError, match="sealingKey.previousKey must name another key"):
+        render_chart(CHART, [REQUIRED, {"sealingKey": {"previousKey": "key"}}])
+
+
+def test_every_pod_reads_the_sealing_key_from_its_secret(default_render):
+    objects = manifests(default_render)
+    assert relay_toml(objects)["database"] == {"sealing_key_file": "/etc/relay-sealing/key"}
+    for deployment in by_kind(objects, "Deployment").values():
+        pod = deployment["spec"]["template"]["spec"]
+        (volume,) = [item for item in pod["volumes"] if item["name"] == "sealing-key"]
+        assert volume["secret"] == {
+            "secretName": "relay-sealing",
+            "defaultMode": 0o440,
+            "items": [{"key": "key", "path": "key"}],
+        }
+        (mount,) = [item for item in containers(deployment)[0]["volumeMounts"] if item["name"] == "sealing-key"]
+        assert mount == {"name": "sealing-key", "mountPath": "/etc/relay-sealing", "readOnly": True}
+
+
+def test_a_rotation_mounts_the_previous_key_too():
+    objects = manifests(render_chart(CHART, [REQUIRED, {"sealingKey": {"key": "new", "previousKey": "old"}}]))
+    assert relay_toml(objects)["database"] == {
+        "sealing_key_file": "/etc/relay-sealing/new",
+        "previous_sealing_key_file": "/etc/relay-sealing/old",
+    }
+    for deployment in by_kind(objects, "Deployment").values():
+        (volume,) = [item for item in deployment["spec"]["template"]["spec"]["volumes"] if item["name"] == "sealing-key"]
+        assert volume["secret"]["items"] == [{"key": "new", "path": "new"}, {"key": "old", "path": "old"}]
 
 
 def test_local_storage_is_refused():

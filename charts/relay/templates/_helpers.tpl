@@ -69,7 +69,7 @@ RELAY_* variables). The listeners, the data directory and the spool are written 
 the pod name, the advertise address and the secrets arrive as RELAY_* environment variables.
 */}}
 {{- define "relay.chartManagedKeys" -}}
-server.data_dir storage.spool_dir http.listen rtmp.listen cluster.internal_listen cluster.pod_name cluster.advertise_address database.url s3.access_key_id s3.secret_access_key admin.listen cluster.internal_secret
+server.data_dir storage.spool_dir http.listen rtmp.listen cluster.internal_listen cluster.pod_name cluster.advertise_address database.url database.sealing_key_file database.previous_sealing_key_file s3.access_key_id s3.secret_access_key admin.listen cluster.internal_secret
 {{- end -}}
 
 {{/*
@@ -79,7 +79,7 @@ given as text are written as a number or a boolean. Either way the value takes t
 as RELAY_* variables do.
 */}}
 {{- define "relay.textKeys" -}}
-server.data_dir server.public_host server.log_format proxy.forwarded_header http.listen rtmp.listen rtmp.app rtsp.listen storage.kind storage.spool_dir s3.bucket s3.prefix s3.region s3.endpoint s3.access_key_id s3.secret_access_key database.url database.sealing_key_file cluster.pod_name cluster.internal_listen cluster.advertise_address cluster.internal_secret cameras.lease_backend cameras.kubernetes_namespace admin.listen
+server.data_dir server.public_host server.log_format proxy.forwarded_header http.listen rtmp.listen rtmp.app rtsp.listen storage.kind storage.spool_dir s3.bucket s3.prefix s3.region s3.endpoint s3.access_key_id s3.secret_access_key database.url database.sealing_key_file database.previous_sealing_key_file cluster.pod_name cluster.internal_listen cluster.advertise_address cluster.internal_secret cameras.lease_backend cameras.kubernetes_namespace admin.listen
 {{- end -}}
 
 {{/* The server's list settings (relay.toml.example gives them list defaults): lists of text. */}}
@@ -106,6 +106,8 @@ rtmp_listen=rtmp.listen http_listen=http.listen internal_listen=cluster.internal
   "s3.access_key_id" "RELAY_S3_ACCESS_KEY_ID, from the Secret s3Credentials.existingSecret"
   "s3.secret_access_key" "RELAY_S3_SECRET_ACCESS_KEY, from the Secret s3Credentials.existingSecret"
   "admin.listen" "from listenHost and ports.admin"
+  "database.sealing_key_file" "the Secret sealingKey.existingSecret, mounted at /etc/relay-sealing"
+  "database.previous_sealing_key_file" "sealingKey.previousKey of the Secret sealingKey.existingSecret"
   "cluster.internal_secret" "RELAY_CLUSTER_INTERNAL_SECRET, from the Secret clusterSecret.existingSecret" -}}
 {{- index $sources . -}}
 {{- end -}}
@@ -138,7 +140,8 @@ applies), and so are sections left with no settings.
   "rtmp" (dict "listen" (printf "%s:%d" .Values.listenHost (.Values.ports.rtmp | int64)))
   "storage" (dict "spool_dir" "/var/lib/relay/spool")
   "cluster" (dict "internal_listen" (printf "%s:%d" .Values.listenHost (.Values.ports.internal | int64)))
-  "admin" (dict "listen" (printf "%s:%d" .Values.listenHost (.Values.ports.admin | int64))) }}
+  "admin" (dict "listen" (printf "%s:%d" .Values.listenHost (.Values.ports.admin | int64)))
+  "database" (include "relay.sealingKeyFiles" . | fromYaml) }}
 {{- range $name, $value := .Values.config }}
 {{- if not (and (has $name $sections) (or (kindIs "map" $value) (kindIs "invalid" $value))) }}
 {{- $movedTo := include "relay.movedTo" $name }}
@@ -251,6 +254,12 @@ never kills a pod mid-drain. Context: dict "root" $ "role" "ingest".
 {{- if hasKey (index $.Values $role) "terminationGracePeriodSeconds" -}}
 {{- fail (printf "%s.terminationGracePeriodSeconds is derived by the chart: %s.preStopSleepSeconds + config.server.drain_timeout_ms + %s.terminationGraceMarginSeconds; set those instead" $role $role $role) -}}
 {{- end -}}
+{{- end -}}
+{{- if not .Values.sealingKey.existingSecret -}}
+{{- fail "sealingKey.existingSecret is required: a Secret holding the key (64 hex digits, key sealingKey.key) that seals signing keys, webhook secrets and camera passwords in the database" -}}
+{{- end -}}
+{{- if eq .Values.sealingKey.previousKey .Values.sealingKey.key -}}
+{{- fail "sealingKey.previousKey must name another key of the Secret than sealingKey.key" -}}
 {{- end -}}
 {{- end -}}
 
@@ -378,11 +387,33 @@ annotations:
 - name: config
   configMap:
     name: {{ include "relay.fullname" . }}
+- name: sealing-key
+  secret:
+    secretName: {{ .Values.sealingKey.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.sealingKey.key }}
+        path: {{ .Values.sealingKey.key }}
+      {{- with .Values.sealingKey.previousKey }}
+      - key: {{ . }}
+        path: {{ . }}
+      {{- end }}
+{{- end -}}
+
+{{/* The [database] settings naming the mounted sealing keys, as YAML. */}}
+{{- define "relay.sealingKeyFiles" -}}
+sealing_key_file: {{ printf "/etc/relay-sealing/%s" .Values.sealingKey.key | quote }}
+{{- with .Values.sealingKey.previousKey }}
+previous_sealing_key_file: {{ printf "/etc/relay-sealing/%s" . | quote }}
+{{- end }}
 {{- end -}}
 
 {{- define "relay.commonMounts" -}}
 - name: config
   mountPath: /etc/relay
+  readOnly: true
+- name: sealing-key
+  mountPath: /etc/relay-sealing
   readOnly: true
 - name: data
   mountPath: /var/lib/relay

@@ -10,8 +10,8 @@ use access::{AccessControl, AccessPolicy};
 
 use crate::auth::{HashingLimits, LoginLimiter, LoginLimits, LoginRefusal, PasswordCost, Passwords};
 use crate::error::CatalogError;
-use crate::model::StreamRecord;
 use crate::model::{Role, User};
+use crate::model::{StreamKind, StreamRecord};
 use crate::outbound::OutboundPolicy;
 use crate::store::Database;
 use crate::webhook::{PublishDecision, RetryPolicy, WebhookSender};
@@ -252,6 +252,23 @@ impl Catalog {
         peer: IpAddr,
     ) -> Result<Option<StreamRecord>, CatalogError> {
         let Some(stream) = self.database().stream_by_key(stream_key).await? else { return Ok(None) };
+        self.ask_on_publish(stream, peer).await
+    }
+
+    /// Publish authorisation for a publisher that proved it knows push
+    /// stream `name`'s key without sending it (RTSP Digest against
+    /// [`crate::Database::stream_digest_ha1`]).
+    pub async fn authorize_proven_publish(
+        &self,
+        name: &str,
+        peer: IpAddr,
+    ) -> Result<Option<StreamRecord>, CatalogError> {
+        let stream = self.database().stream_by_name(name).await?.filter(|stream| stream.kind == StreamKind::Push);
+        let Some(stream) = stream else { return Ok(None) };
+        self.ask_on_publish(stream, peer).await
+    }
+
+    async fn ask_on_publish(&self, stream: StreamRecord, peer: IpAddr) -> Result<Option<StreamRecord>, CatalogError> {
         match self.webhooks().on_publish(&stream.name, Some(peer)).await {
             PublishDecision::Allow => Ok(Some(stream)),
             PublishDecision::Deny(reason) => {

@@ -1,6 +1,7 @@
 //! Random ids and secrets, hashes of high-entropy secrets, HMAC signatures.
 
 use hmac::{Hmac, Mac};
+use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use crate::error::CatalogError;
@@ -16,6 +17,36 @@ pub fn random_hex(bytes: usize) -> Result<String, CatalogError> {
 /// too long to guess, so a slow password hash would add nothing.
 pub fn sha256_hex(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The username an RTSP publisher gives with its stream key as password
+/// (`rtsp://publisher:KEY@host/live/NAME`): Digest hashes it with the key,
+/// so it is fixed for the stored hash to be checkable.
+pub const RTSP_DIGEST_USERNAME: &str = "publisher";
+/// The realm of the RTSP Digest challenge, hashed with the key likewise.
+pub const RTSP_DIGEST_REALM: &str = "relay";
+/// How a stored stream key hash starts; rows without it still hold a key in
+/// clear (SQL `LIKE` sees it too: no `%` or `_` in it).
+pub(crate) const STREAM_KEY_HASH_PREFIX: &str = "sha256:";
+
+/// What the database keeps of a stream key: publishers are looked up by it.
+/// Generated keys carry 192 random bits, so a fast hash suffices; chosen
+/// keys must be at least 16 characters (see docs/security.md).
+pub fn stream_key_hash(key: &str) -> String {
+    format!("{STREAM_KEY_HASH_PREFIX}{}", sha256_hex(key))
+}
+
+/// RTSP Digest's HA1 of a stream key, MD5(username ":" realm ":" key) as
+/// hex, for [`RTSP_DIGEST_USERNAME`] and [`RTSP_DIGEST_REALM`].
+pub fn rtsp_digest_ha1(key: &str) -> String {
+    let mut md5 = Md5::new();
+    for (index, part) in [RTSP_DIGEST_USERNAME, RTSP_DIGEST_REALM, key].iter().enumerate() {
+        if index > 0 {
+            md5.update(b":");
+        }
+        md5.update(part.as_bytes());
+    }
+    hex::encode(md5.finalize())
 }
 
 pub fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
@@ -53,5 +84,14 @@ mod tests {
         assert_ne!(first, random_hex(16).unwrap());
         assert!(constant_time_eq(first.as_bytes(), first.as_bytes()));
         assert!(!constant_time_eq(first.as_bytes(), &first.as_bytes()[1..]));
+    }
+
+    #[test]
+    fn stream_keys_are_stored_as_hashes_digest_can_check() {
+        let key = "0123456789abcdef";
+        let stored = stream_key_hash(key);
+        assert_eq!(stored, "sha256:9f9f5111f7b27a781f1f1ddde5ebc2dd2b796bfc7365c9c28b548e564176929f");
+        // MD5("publisher:relay:0123456789abcdef"), as any Digest client computes it.
+        assert_eq!(rtsp_digest_ha1(key), "25a968dfc92b90d0cc256ce70a31d6b9");
     }
 }

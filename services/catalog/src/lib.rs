@@ -24,7 +24,7 @@ pub use auth::{
     MAX_PASSWORD_LEN, MIN_PASSWORD_LEN,
 };
 pub use catalog::{Catalog, CatalogOptions};
-pub use crypto::{constant_time_eq, random_hex, sha256_hex};
+pub use crypto::{constant_time_eq, random_hex, sha256_hex, RTSP_DIGEST_REALM, RTSP_DIGEST_USERNAME};
 pub use error::{CatalogError, Checks, FieldError};
 pub use live_control::{ControlError, ControlFuture, PublisherControl};
 pub use model::{
@@ -32,7 +32,7 @@ pub use model::{
     StreamRecord, User, Webhook, WebhookEvent,
 };
 pub use outbound::{OutboundError, OutboundPolicy};
-pub use sealing::{SecretSealer, SEALING_KEY_HEX_LEN};
+pub use sealing::{OpenedWith, SecretSealer, SEALING_KEY_HEX_LEN};
 pub use status::{StatusError, StatusFuture, StreamStatusSource};
 pub use store::{
     validate_key, validate_name, AuditQuery, AuthenticatedUser, Database, NewStream, SigningKeyInfo, StreamChange,

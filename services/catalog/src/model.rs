@@ -101,8 +101,9 @@ pub struct User {
 pub struct StreamRecord {
     pub id: String,
     pub name: String,
-    /// Secret: only shown when created or rotated.
-    pub stream_key: String,
+    /// The key in clear, only in the record that creating the stream or
+    /// rotating its key returns: the database keeps hashes alone.
+    pub issued_key: Option<String>,
     /// Unix milliseconds (rows made before the API existed hold seconds).
     pub created_at: i64,
     pub kind: StreamKind,
@@ -114,7 +115,7 @@ impl fmt::Debug for StreamRecord {
         f.debug_struct("StreamRecord")
             .field("id", &self.id)
             .field("name", &self.name)
-            .field("stream_key", &"[redacted]")
+            .field("issued_key", &self.issued_key.as_ref().map(|_| "[redacted]"))
             .field("created_at", &self.created_at)
             .field("kind", &self.kind)
             .field("device_id", &self.device_id)

@@ -119,3 +119,34 @@ async fn rows_written_in_clear_are_sealed_once_a_key_is_given() {
     assert_eq!(sealed.webhooks().await.unwrap()[0].secret, WEBHOOK_SECRET);
     assert_eq!(sealed.current_signing_key().await.unwrap().0.secret(), signing.secret());
 }
+
+/// Rotation: a pod given the new key and the previous one reads every
+/// secret, seals the old rows again under the new key at start, and from
+/// then on the new key alone reads them.
+#[tokio::test]
+async fn rows_sealed_under_a_rotated_key_are_sealed_again_under_the_new_one() {
+    let scratch = Scratch::new();
+    let (old, new) = (SecretSealer::generate_hex_key().unwrap(), SecretSealer::generate_hex_key().unwrap());
+    let before = open(&scratch, sealer(&old)).await;
+    let stream = before.create_stream(&camera()).await.unwrap();
+    before
+        .create_webhook("https://hooks.example.com/relay", &[WebhookEvent::OnPlay], WEBHOOK_SECRET, true)
+        .await
+        .unwrap();
+    let (signing, _) = before.current_signing_key().await.unwrap();
+    let sealed_under_old = stored_secrets(&before).await;
+
+    let rotating = open(&scratch, sealer(&new).with_previous_hex_key(&old).unwrap()).await;
+    assert_eq!(rotating.webhooks().await.unwrap()[0].secret, WEBHOOK_SECRET, "old rows read during the rotation");
+    assert_eq!(rotating.seal_plain_secrets().await.unwrap(), 3);
+    assert_eq!(rotating.seal_plain_secrets().await.unwrap(), 0, "a second start seals nothing");
+    let resealed = stored_secrets(&rotating).await;
+    assert!(resealed.iter().all(|value| SecretSealer::is_sealed(value) && !sealed_under_old.contains(value)));
+
+    let after = open(&scratch, sealer(&new)).await;
+    assert_eq!(after.camera_source(&stream.id).await.unwrap().unwrap().password.as_deref(), Some(CAMERA_PASSWORD));
+    assert_eq!(after.webhooks().await.unwrap()[0].secret, WEBHOOK_SECRET);
+    assert_eq!(after.current_signing_key().await.unwrap().0.secret(), signing.secret());
+    let retired = open(&scratch, sealer(&old)).await;
+    assert!(matches!(retired.webhooks().await, Err(catalog::CatalogError::SealingKey(_))), "the old key is retired");
+}

@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use catalog::{Catalog, StreamKind, WebhookEvent};
-use publisher::{AuthFuture, ClaimFuture, ClaimRefused, KeyFuture, StreamAuthorizer, Unavailable};
+use catalog::{Catalog, WebhookEvent, RTSP_DIGEST_REALM, RTSP_DIGEST_USERNAME};
+use publisher::{AuthFuture, ClaimFuture, ClaimRefused, DigestFuture, DigestSecret, StreamAuthorizer, Unavailable};
 
 use crate::{ClusterError, ClusterRegistry, FencedWriter, PublisherProbe};
 
@@ -29,12 +29,23 @@ impl StreamAuthorizer for ClusterAuthorizer {
         })
     }
 
-    fn stream_key_for<'a>(&'a self, stream: &'a str) -> KeyFuture<'a> {
+    fn digest_secret_for<'a>(&'a self, stream: &'a str) -> DigestFuture<'a> {
         Box::pin(async move {
-            match self.catalog.database().stream_by_name(stream).await {
-                Ok(record) => {
-                    Ok(record.filter(|record| record.kind == StreamKind::Push).map(|record| record.stream_key))
-                }
+            match self.catalog.database().stream_digest_ha1(stream).await {
+                Ok(ha1) => Ok(ha1.map(|ha1| DigestSecret {
+                    username: RTSP_DIGEST_USERNAME.to_owned(),
+                    realm: RTSP_DIGEST_REALM.to_owned(),
+                    ha1,
+                })),
+                Err(error) => Err(Unavailable::new(error)),
+            }
+        })
+    }
+
+    fn authorize_proven<'a>(&'a self, _app: &'a str, stream: &'a str, peer: SocketAddr) -> AuthFuture<'a> {
+        Box::pin(async move {
+            match self.catalog.authorize_proven_publish(stream, peer.ip()).await {
+                Ok(stream) => Ok(stream.map(|stream| stream.name)),
                 Err(error) => Err(Unavailable::new(error)),
             }
         })

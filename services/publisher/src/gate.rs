@@ -83,11 +83,16 @@ impl Gate {
         if app != self.app {
             return Err(Refusal::UnknownApp(app.to_owned()));
         }
-        match self.authorizer.authorize(app, stream_key, peer).await {
-            Ok(Some(stream)) => Ok(stream),
-            Ok(None) => Err(Refusal::UnknownKey),
-            Err(cause) => Err(Refusal::CannotCheck(cause)),
+        decided(self.authorizer.authorize(app, stream_key, peer).await)
+    }
+
+    /// The stream a publisher that proved it knows `stream`'s key may
+    /// publish to (see [`StreamAuthorizer::authorize_proven`]).
+    pub async fn authorize_proven(&self, app: &str, stream: &str, peer: SocketAddr) -> Result<String, Refusal> {
+        if app != self.app {
+            return Err(Refusal::UnknownApp(app.to_owned()));
         }
+        decided(self.authorizer.authorize_proven(app, stream, peer).await)
     }
 
     /// Claims `stream` for this pod (in a cluster: ownership with an
@@ -186,6 +191,14 @@ pub async fn kicked(publication: &Option<Publication>) {
     match publication {
         Some(publication) => publication.kicked().await,
         None => std::future::pending().await,
+    }
+}
+
+fn decided(decision: Result<Option<String>, Unavailable>) -> Result<String, Refusal> {
+    match decision {
+        Ok(Some(stream)) => Ok(stream),
+        Ok(None) => Err(Refusal::UnknownKey),
+        Err(cause) => Err(Refusal::CannotCheck(cause)),
     }
 }
 

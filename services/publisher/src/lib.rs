@@ -11,6 +11,8 @@ mod authorizer;
 mod close;
 mod gate;
 
-pub use authorizer::{AuthFuture, ClaimFuture, ClaimRefused, KeyFuture, StreamAuthorizer, Unavailable};
+pub use authorizer::{
+    AuthFuture, ClaimFuture, ClaimRefused, DigestFuture, DigestSecret, StreamAuthorizer, Unavailable,
+};
 pub use close::Close;
 pub use gate::{kicked, Claim, Gate, Publication, Refusal};

@@ -1,19 +1,18 @@
 //! Who may publish: the stream key in the path (`/<app>/<key>`), or RTSP
 //! Digest with the stream name in the path and the key as the password
-//! (`rtsp://user:KEY@host/<app>/<name>`). Either way the key then goes
-//! through [`publisher::Gate::authorize`], so webhooks still apply.
-//! The key and the `Authorization` header are never logged.
+//! (`rtsp://publisher:KEY@host/<app>/<name>`), checked against the HA1 the
+//! authorizer keeps instead of the key. Either way the publisher then goes
+//! through [`publisher::Gate`], so webhooks still apply. The key and the
+//! `Authorization` header are never logged.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use media::rtsp::{digest, DigestCredentials, Request};
-use publisher::Gate;
+use publisher::{DigestSecret, Gate};
 
 use crate::connection::uri_path;
 
-/// The realm of the challenge; clients hash it into their response.
-pub(crate) const REALM: &str = "relay";
 /// A nonce older than this is refused as stale (the client retries with a new one).
 const NONCE_LIFETIME: Duration = Duration::from_secs(60);
 /// Failed Digest logins before the connection is closed.
@@ -27,24 +26,27 @@ pub(crate) enum Refusal {
     Close(u16, &'static str),
 }
 
-/// The Digest state of one connection: its current nonce and failed tries.
-/// A nonce is only valid on the connection that asked for it.
+/// The Digest state of one connection: its current nonce, the realm it was
+/// issued in, and failed tries. A nonce is only valid on the connection
+/// that asked for it.
 #[derive(Default)]
 pub(crate) struct DigestGate {
     nonce: Option<(String, Instant)>,
+    realm: String,
     failures: u32,
 }
 
 impl DigestGate {
-    /// A new nonce, and the challenge that carries it.
-    fn challenge(&mut self, stale: bool) -> Result<Refusal, Refusal> {
+    /// A new nonce, and the challenge in `realm` that carries it.
+    fn challenge(&mut self, realm: &str, stale: bool) -> Result<Refusal, Refusal> {
         let mut random = [0u8; 16];
         if getrandom::fill(&mut random).is_err() {
             return Err(Refusal::Close(503, "no randomness for a nonce"));
         }
         let nonce = digest::nonce_from(random);
-        let header = digest::challenge(REALM, &nonce, stale);
+        let header = digest::challenge(realm, &nonce, stale);
         self.nonce = Some((nonce, Instant::now()));
+        realm.clone_into(&mut self.realm);
         Ok(Refusal::Challenge(header))
     }
 
@@ -55,7 +57,8 @@ impl DigestGate {
         if self.failures >= MAX_FAILURES {
             return Refusal::Close(401, "too many failed Digest logins");
         }
-        self.challenge(false).unwrap_or_else(|refusal| refusal)
+        let realm = std::mem::take(&mut self.realm);
+        self.challenge(&realm, false).unwrap_or_else(|refusal| refusal)
     }
 }
 
@@ -69,8 +72,8 @@ pub(crate) async fn authenticate(
     peer: SocketAddr,
 ) -> Result<String, Refusal> {
     if let Some(header) = request.header("Authorization") {
-        let key = digest_login(gate, digest, request, header, key_or_name).await?;
-        return gate.authorize(app, &key, peer).await.map_err(|refusal| match refusal {
+        digest_login(gate, digest, request, header, key_or_name).await?;
+        return gate.authorize_proven(app, key_or_name, peer).await.map_err(|refusal| match refusal {
             publisher::Refusal::UnknownKey => Refusal::Close(403, "publish denied for this stream"),
             other => refused(&other),
         });
@@ -81,14 +84,17 @@ pub(crate) async fn authenticate(
         Err(other) => return Err(refused(&other)),
     }
     // Not a key: a stream name whose key a Digest login can prove.
-    match gate.authorizer().stream_key_for(key_or_name).await {
-        Ok(Some(_)) => Err(digest.challenge(false).unwrap_or_else(|refusal| refusal)),
-        Ok(None) => Err(Refusal::Close(404, "unknown stream key")),
-        Err(reason) => {
-            tracing::error!(%reason, "ANNOUNCE refused: could not look the stream up");
-            Err(Refusal::Close(503, "could not look the stream up"))
-        }
+    match digest_secret(gate, key_or_name).await? {
+        Some(secret) => Err(digest.challenge(&secret.realm, false).unwrap_or_else(|refusal| refusal)),
+        None => Err(Refusal::Close(404, "unknown stream key")),
     }
+}
+
+async fn digest_secret(gate: &Gate, name: &str) -> Result<Option<DigestSecret>, Refusal> {
+    gate.authorizer().digest_secret_for(name).await.map_err(|reason| {
+        tracing::error!(%reason, "ANNOUNCE refused: could not look the stream up");
+        Refusal::Close(503, "could not look the stream up")
+    })
 }
 
 /// The RTSP answer to a refusal of the shared publisher path.
@@ -109,17 +115,17 @@ pub(crate) fn refused(refusal: &publisher::Refusal) -> Refusal {
     }
 }
 
-/// Checks a Digest `Authorization` for stream `name`; `Ok(its key)` when it proves the key.
+/// Checks a Digest `Authorization` for stream `name`: `Ok` when it proves the key.
 async fn digest_login(
     publishers: &Gate,
     gate: &mut DigestGate,
     request: &Request,
     header: &str,
     name: &str,
-) -> Result<String, Refusal> {
+) -> Result<(), Refusal> {
     let Ok(credentials) = DigestCredentials::parse(header) else { return Err(gate.failed("unreadable header")) };
     let Some((nonce, issued)) = gate.nonce.as_ref() else { return Err(gate.failed("no nonce was issued")) };
-    if credentials.realm != REALM || &credentials.nonce != nonce {
+    if credentials.realm != gate.realm || &credentials.nonce != nonce {
         return Err(gate.failed("not our realm or nonce"));
     }
     if issued.elapsed() > NONCE_LIFETIME {
@@ -127,23 +133,21 @@ async fn digest_login(
         if gate.failures >= MAX_FAILURES {
             return Err(Refusal::Close(401, "too many failed Digest logins"));
         }
-        return Err(gate.challenge(true).unwrap_or_else(|refusal| refusal));
+        let realm = std::mem::take(&mut gate.realm);
+        return Err(gate.challenge(&realm, true).unwrap_or_else(|refusal| refusal));
     }
     if uri_path(&credentials.uri) != uri_path(&request.uri) {
         return Err(gate.failed("digest URI is not the request URI"));
     }
-    let key = match publishers.authorizer().stream_key_for(name).await {
-        Ok(Some(key)) => key,
-        Ok(None) => return Err(gate.failed("stream has no key")),
-        Err(reason) => {
-            tracing::error!(%reason, "ANNOUNCE refused: could not look the stream up");
-            return Err(Refusal::Close(503, "could not look the stream up"));
-        }
-    };
-    if !credentials.verify(&request.method, &key) {
+    let Some(secret) = digest_secret(publishers, name).await? else { return Err(gate.failed("stream has no key")) };
+    // HA1 binds the username: only the one the hash was made for can match.
+    if credentials.username != secret.username || credentials.realm != secret.realm {
+        return Err(gate.failed("not the publisher username"));
+    }
+    if !credentials.verify_ha1(&request.method, &secret.ha1) {
         return Err(gate.failed("wrong response"));
     }
     // Proven: the nonce is spent.
     gate.nonce = None;
-    Ok(key)
+    Ok(())
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use live::Registry;
-use publisher::{AuthFuture, KeyFuture, StreamAuthorizer};
+use publisher::{AuthFuture, DigestFuture, DigestSecret, StreamAuthorizer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
@@ -20,7 +20,8 @@ use testkit::camera::STARTUP;
 use testkit::edge::*;
 
 /// Keys known to the test: `key-<name>` publishes stream `<name>`; streams
-/// named `dcam*` can also be published by name with that key as the Digest password.
+/// named `dcam*` can also be published by name with that key as the Digest
+/// password of user `publisher`, checked against its HA1 only.
 struct KeyPrefix;
 
 impl StreamAuthorizer for KeyPrefix {
@@ -29,9 +30,18 @@ impl StreamAuthorizer for KeyPrefix {
         Box::pin(async move { Ok(stream) })
     }
 
-    fn stream_key_for<'a>(&'a self, stream: &'a str) -> KeyFuture<'a> {
+    fn digest_secret_for<'a>(&'a self, stream: &'a str) -> DigestFuture<'a> {
         // Only the `dcam*` streams are known by name (for Digest logins).
-        Box::pin(async move { Ok(stream.starts_with("dcam").then(|| format!("key-{stream}"))) })
+        let secret = stream.starts_with("dcam").then(|| DigestSecret {
+            username: "publisher".into(),
+            realm: "relay".into(),
+            ha1: media::rtsp::digest::ha1("publisher", "relay", &format!("key-{stream}")),
+        });
+        Box::pin(async move { Ok(secret) })
+    }
+
+    fn authorize_proven<'a>(&'a self, app: &'a str, stream: &'a str, _peer: SocketAddr) -> AuthFuture<'a> {
+        Box::pin(async move { Ok((app == "live" && stream.starts_with("dcam")).then(|| stream.to_owned())) })
     }
 }
 
@@ -203,8 +213,8 @@ async fn ffmpeg_push_with_b_frames_keeps_presentation_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn digest_login_with_the_stream_name_publishes() {
     let server = Server::start().await;
-    // The username is free-form; the password is the stream key.
-    let url = format!("rtsp://anyone:key-dcam@127.0.0.1:{}/live/dcam", server.port);
+    // The username is `publisher` (the stored HA1 is made for it); the password is the stream key.
+    let url = format!("rtsp://publisher:key-dcam@127.0.0.1:{}/live/dcam", server.port);
     let publisher = publish(&url, 6, &["-bf", "0"]);
     let playlist = wait_playlist(&server.registry, "dcam", STARTUP, |playlist| playlist.segments.len() >= 2).await;
     assert!(playlist.parts > 0, "{}", playlist.text);
@@ -219,7 +229,12 @@ async fn digest_login_with_the_stream_name_publishes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn digest_login_with_a_wrong_password_is_refused() {
     let server = Server::start().await;
-    let url = format!("rtsp://dcam2:key-other@127.0.0.1:{}/live/dcam2", server.port);
+    let url = format!("rtsp://publisher:key-other@127.0.0.1:{}/live/dcam2", server.port);
+    let (status, errors) = stderr_of(publish(&url, 2, &[])).await;
+    assert_ne!(status, Some(0), "ffmpeg must fail");
+    assert!(errors.contains("401"), "ffmpeg reports the refusal: {errors}");
+    // The right key under another username does not match the stored HA1.
+    let url = format!("rtsp://someone:key-dcam2@127.0.0.1:{}/live/dcam2", server.port);
     let (status, errors) = stderr_of(publish(&url, 2, &[])).await;
     assert_ne!(status, Some(0), "ffmpeg must fail");
     assert!(errors.contains("401"), "ffmpeg reports the refusal: {errors}");

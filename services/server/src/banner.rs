@@ -6,14 +6,24 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::config::{non_empty, Config};
 
-pub fn print(config: &Config, rtmp: SocketAddr, http: SocketAddr, stream: &catalog::StreamRecord) {
+/// `key` is the first stream's key when this process may show it (see
+/// `first_key`); otherwise the banner says how to get a new one.
+pub fn print(config: &Config, rtmp: SocketAddr, http: SocketAddr, stream: &catalog::StreamRecord, key: Option<&str>) {
     let host = |address: SocketAddr| {
         non_empty(&config.server.public_host).map_or_else(|| display_host(address.ip()), str::to_owned)
     };
     let app = &config.rtmp.app;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "OBS server URL: rtmp://{}:{}/{app}", host(rtmp), rtmp.port());
-    let _ = writeln!(out, "Stream key: {}", stream.stream_key);
+    match key {
+        Some(key) => writeln!(out, "Stream key: {key}"),
+        None => writeln!(
+            out,
+            "Stream key: shown only when made; get a new one with `relay streams rotate-key {}` or in the console",
+            stream.name
+        ),
+    }
+    .unwrap_or_default();
     let _ = writeln!(out, "Player link: http://{}:{}/player.html?stream={}", host(http), http.port(), stream.name);
     let _ = writeln!(out, "Playlist URL: http://{}:{}/live/{}/index.m3u8", host(http), http.port(), stream.name);
     let _ = out.flush();

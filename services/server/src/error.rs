@@ -28,6 +28,8 @@ pub enum ServerError {
          cluster.internal_insecure = true on a network nothing else reaches"
     )]
     NoInternalSecret,
+    #[error("no stream is named {0:?}")]
+    UnknownStream(String),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
 }

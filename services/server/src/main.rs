@@ -4,6 +4,7 @@
 mod banner;
 mod config;
 mod error;
+mod first_key;
 mod http;
 mod logging;
 mod metrics;
@@ -81,6 +82,14 @@ enum StreamsCommand {
         #[command(flatten)]
         overrides: Overrides,
     },
+    /// Give a push stream a new key and print it. The old key stops
+    /// working for new publishes; the console's or the API's rotation also
+    /// disconnects a publisher that is live.
+    RotateKey {
+        name: String,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
 }
 
 #[derive(Subcommand)]
@@ -130,7 +139,18 @@ async fn run(command: Command) -> Result<(), ServerError> {
             let config = load_config(&overrides)?;
             let foundation = stacks::Foundation::open(config, "cli".into()).await?;
             let stream = foundation.database.add_stream(&name, key.as_deref()).await?;
-            println!("Stream {} added. Stream key: {}", stream.name, stream.stream_key);
+            println!("Stream {} added. Stream key: {}", stream.name, stream.issued_key.unwrap_or_default());
+            Ok(())
+        }
+        Command::Streams { command: StreamsCommand::RotateKey { name, overrides } } => {
+            let config = load_config(&overrides)?;
+            let foundation = stacks::Foundation::open(config, "cli".into()).await?;
+            let Some(stream) = foundation.database.stream_by_name(&name).await? else {
+                return Err(ServerError::UnknownStream(name));
+            };
+            let rotated = foundation.database.rotate_stream_key(&stream.id).await?;
+            foundation.database.record_audit(None, "local", "stream.rotate_key", "stream", &stream.id).await?;
+            println!("Stream {} has a new key: {}", rotated.name, rotated.issued_key.unwrap_or_default());
             Ok(())
         }
         Command::Config { command: ConfigCommand::Check { file } } => {

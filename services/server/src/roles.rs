@@ -48,7 +48,8 @@ pub async fn all(config: Config) -> Result<(), ServerError> {
     let viewers = Shutdown::new();
     let served = tokio::spawn(listener::http::serve(http, router, viewers.clone()));
     crate::banner::print_admin(admin.address);
-    crate::banner::print(&foundation.config, ingest.rtmp_address, http_address, &first_stream);
+    let key = crate::first_key::key_to_show(&foundation.config, &foundation.database, &first_stream).await;
+    crate::banner::print(&foundation.config, ingest.rtmp_address, http_address, &first_stream, key.as_deref());
     tracing::info!(rtmp = %ingest.rtmp_address, http = %http_address, "relay is running");
 
     let deadline = wait_for_signal(&foundation.config).await;

@@ -46,7 +46,7 @@ impl StreamView {
     }
 
     fn with_key(stream: StreamRecord) -> Self {
-        let key = (stream.kind == StreamKind::Push).then(|| stream.stream_key.clone());
+        let key = stream.issued_key.clone().filter(|_| stream.kind == StreamKind::Push);
         StreamView { stream_key: key, ..StreamView::without_key(stream) }
     }
 }

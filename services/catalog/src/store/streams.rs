@@ -1,17 +1,19 @@
 //! Streams (the channels of a device): push streams with their key, or
 //! cameras with an RTSP source whose URL and credentials never leave here
-//! except through `camera_source`.
+//! except through `camera_source`. A stream key is kept only as hashes
+//! (`crypto::stream_key_hash` to find the publisher, the RTSP Digest HA1
+//! to check a Digest login); it is shown once, when made.
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{now_millis, Database};
-use crate::crypto::random_hex;
+use crate::crypto::{random_hex, rtsp_digest_ha1, stream_key_hash, STREAM_KEY_HASH_PREFIX};
 use crate::error::CatalogError;
 use crate::model::{CameraPull, CameraSource, StreamKind, StreamRecord};
 use crate::sealing::SecretSealer;
 
-const COLUMNS: &str = "id, name, stream_key, created_at, kind, device_id";
+const COLUMNS: &str = "id, name, created_at, kind, device_id";
 
 #[derive(Debug, Clone)]
 pub struct NewStream {
@@ -32,7 +34,8 @@ pub struct StreamChange {
 }
 
 impl Database {
-    /// The first stream, created with a fresh key when there is none.
+    /// The first stream, created with a fresh key when there is none (only
+    /// then does the record carry the key).
     pub async fn ensure_default_stream(&self, name: &str) -> Result<StreamRecord, CatalogError> {
         let query = format!("SELECT {COLUMNS} FROM streams ORDER BY created_at, name LIMIT 1");
         match sqlx::query(&query).fetch_optional(self.pool()).await? {
@@ -64,18 +67,20 @@ impl Database {
         let stream = StreamRecord {
             id: random_hex(16)?,
             name: new.name.clone(),
-            stream_key,
+            issued_key: (kind == StreamKind::Push).then(|| stream_key.clone()),
             created_at: now_millis(),
             kind,
             device_id: new.device_id.clone(),
         };
         let mut transaction = self.pool().begin().await?;
         sqlx::query(
-            "INSERT INTO streams (id, name, stream_key, created_at, kind, device_id) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO streams (id, name, stream_key, key_digest_ha1, created_at, kind, device_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&stream.id)
         .bind(&stream.name)
-        .bind(&stream.stream_key)
+        .bind(stream_key_hash(&stream_key))
+        .bind(rtsp_digest_ha1(&stream_key))
         .bind(stream.created_at)
         .bind(stream.kind.as_str())
         .bind(&stream.device_id)
@@ -94,8 +99,41 @@ impl Database {
             return Ok(None);
         }
         let query = format!("SELECT {COLUMNS} FROM streams WHERE stream_key = $1 AND kind = 'push'");
-        let row = sqlx::query(&query).bind(stream_key).fetch_optional(self.pool()).await?;
+        let row = sqlx::query(&query).bind(stream_key_hash(stream_key)).fetch_optional(self.pool()).await?;
         row.as_ref().map(stream_record).transpose()
+    }
+
+    /// The RTSP Digest HA1 of push stream `name`'s key (for the fixed
+    /// publisher username and realm); `None` for unknown names and cameras.
+    pub async fn stream_digest_ha1(&self, name: &str) -> Result<Option<String>, CatalogError> {
+        let row = sqlx::query("SELECT key_digest_ha1 FROM streams WHERE name = $1 AND kind = 'push'")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|row| row.try_get::<Option<String>, _>("key_digest_ha1")).transpose()?.flatten())
+    }
+
+    /// Replaces stream keys still stored in clear (rows from before keys
+    /// were hashed) by their hashes; returns how many. Safe on every start
+    /// and from several pods at once: a row is rewritten only while it
+    /// still holds the clear key that was read.
+    pub async fn hash_plain_stream_keys(&self) -> Result<u64, CatalogError> {
+        let mut hashed = 0;
+        let query = format!("SELECT id, stream_key FROM streams WHERE stream_key NOT LIKE '{STREAM_KEY_HASH_PREFIX}%'");
+        for row in sqlx::query(&query).fetch_all(self.pool()).await? {
+            let (id, key): (String, String) = (row.try_get("id")?, row.try_get("stream_key")?);
+            let done = sqlx::query(
+                "UPDATE streams SET stream_key = $1, key_digest_ha1 = $2 WHERE id = $3 AND stream_key = $4",
+            )
+            .bind(stream_key_hash(&key))
+            .bind(rtsp_digest_ha1(&key))
+            .bind(&id)
+            .bind(&key)
+            .execute(self.pool())
+            .await?;
+            hashed += done.rows_affected();
+        }
+        Ok(hashed)
     }
 
     pub async fn stream(&self, id: &str) -> Result<StreamRecord, CatalogError> {
@@ -176,12 +214,13 @@ impl Database {
             return Err(CatalogError::InUse("only push streams have a stream key"));
         }
         let stream_key = random_hex(24)?;
-        sqlx::query("UPDATE streams SET stream_key = $1 WHERE id = $2")
-            .bind(&stream_key)
+        sqlx::query("UPDATE streams SET stream_key = $1, key_digest_ha1 = $2 WHERE id = $3")
+            .bind(stream_key_hash(&stream_key))
+            .bind(rtsp_digest_ha1(&stream_key))
             .bind(id)
             .execute(self.pool())
             .await?;
-        Ok(StreamRecord { stream_key, ..current })
+        Ok(StreamRecord { issued_key: Some(stream_key), ..current })
     }
 
     pub async fn delete_stream(&self, id: &str) -> Result<StreamRecord, CatalogError> {
@@ -279,7 +318,7 @@ fn stream_record(row: &AnyRow) -> Result<StreamRecord, CatalogError> {
     Ok(StreamRecord {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        stream_key: row.try_get("stream_key")?,
+        issued_key: None,
         created_at: row.try_get("created_at")?,
         kind: StreamKind::parse(&kind)
             .ok_or_else(|| CatalogError::Internal(format!("unknown stream kind {kind:?}")))?,

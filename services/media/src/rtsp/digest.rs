@@ -94,20 +94,35 @@ impl DigestCredentials {
 
     /// The response a client knowing `password` computes for `method`.
     pub fn expected_response(&self, method: &str, password: &str) -> String {
-        let ha1 = md5_hex(&[&self.username, &self.realm, password]);
+        self.expected_response_from_ha1(method, &ha1(&self.username, &self.realm, password))
+    }
+
+    /// The same from HA1 ([`ha1`]), which a server can store instead of the password.
+    pub fn expected_response_from_ha1(&self, method: &str, ha1: &str) -> String {
         let ha2 = md5_hex(&[method, &self.uri]);
         match (&self.qop, &self.nc, &self.cnonce) {
-            (Some(_), Some(nc), Some(cnonce)) => md5_hex(&[&ha1, &self.nonce, nc, cnonce, "auth", &ha2]),
-            _ => md5_hex(&[&ha1, &self.nonce, &ha2]),
+            (Some(_), Some(nc), Some(cnonce)) => md5_hex(&[ha1, &self.nonce, nc, cnonce, "auth", &ha2]),
+            _ => md5_hex(&[ha1, &self.nonce, &ha2]),
         }
     }
 
     /// True when the client's response proves it knows `password`. The
     /// comparison takes the same time wherever the first difference is.
     pub fn verify(&self, method: &str, password: &str) -> bool {
-        let expected = self.expected_response(method, password);
+        self.verify_ha1(method, &ha1(&self.username, &self.realm, password))
+    }
+
+    /// [`Self::verify`] against a stored HA1 of this username and realm.
+    pub fn verify_ha1(&self, method: &str, ha1: &str) -> bool {
+        let expected = self.expected_response_from_ha1(method, &ha1.to_ascii_lowercase());
         constant_time_eq(expected.as_bytes(), self.response.to_ascii_lowercase().as_bytes())
     }
+}
+
+/// HA1 = MD5(username ":" realm ":" password) as lowercase hex: what a
+/// server keeps to check Digest logins without the password.
+pub fn ha1(username: &str, realm: &str, password: &str) -> String {
+    md5_hex(&[username, realm, password])
 }
 
 /// `name=value` or `name="quoted value"` pairs separated by commas.
@@ -225,6 +240,12 @@ mod tests {
             response="8ca523f5e9506fed4657c9700eebdbec", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS""#;
         let credentials = DigestCredentials::parse(&rfc7616.replace('\n', " ")).expect("parses");
         assert!(credentials.verify("GET", "Circle of Life"));
+        // A server that keeps only HA1 reaches the same answer.
+        let stored = ha1("Mufasa", "http-auth@example.org", "Circle of Life");
+        assert_eq!(stored, "3d78807defe7de2157e2b0b6573a855f");
+        assert!(credentials.verify_ha1("GET", &stored));
+        assert!(credentials.verify_ha1("GET", &stored.to_ascii_uppercase()), "hex case does not matter");
+        assert!(!credentials.verify_ha1("GET", &ha1("Mufasa", "http-auth@example.org", "Circle Of Life")));
     }
 
     #[test]

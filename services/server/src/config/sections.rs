@@ -310,6 +310,10 @@ pub struct DatabaseSection {
     /// the embedded SQLite, data_dir/sealing.key (made on first start);
     /// with a URL, none (secrets stay in clear, and the server warns).
     pub sealing_key_file: PathBuf,
+    /// During a key rotation, the file of the key being retired: secrets
+    /// sealed under it still open, and each start seals them again under
+    /// sealing_key_file (see docs/security.md); empty: none.
+    pub previous_sealing_key_file: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -198,7 +198,11 @@ async fn open_database(config: &Config) -> Result<Database, ServerError> {
     let database = database.with_sealer(sealing::sealer(config)?);
     let sealed = database.seal_plain_secrets().await?;
     if sealed > 0 {
-        tracing::info!(sealed, "sealed secrets that were stored in clear");
+        tracing::info!(sealed, "sealed secrets that were in clear or under the previous sealing key");
+    }
+    let hashed = database.hash_plain_stream_keys().await?;
+    if hashed > 0 {
+        tracing::info!(hashed, "stream keys stored in clear were replaced by their hashes");
     }
     Ok(database)
 }

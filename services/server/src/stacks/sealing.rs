@@ -12,6 +12,17 @@ use crate::error::ServerError;
 /// `data_dir/sealing.key`, made with a new key on first start. Without
 /// either, secrets stay in clear and the server says so once.
 pub fn sealer(config: &Config) -> Result<SecretSealer, ServerError> {
+    let current = current_sealer(config)?;
+    let previous = &config.database.previous_sealing_key_file;
+    if previous.as_os_str().is_empty() {
+        return Ok(current);
+    }
+    let failed = |reason: String| ServerError::SealingKey { path: previous.clone(), reason };
+    let text = std::fs::read_to_string(previous).map_err(|error| failed(error.to_string()))?;
+    current.with_previous_hex_key(&text).map_err(|error| failed(error.to_string()))
+}
+
+fn current_sealer(config: &Config) -> Result<SecretSealer, ServerError> {
     let named = &config.database.sealing_key_file;
     if !named.as_os_str().is_empty() {
         return read_key(named);
@@ -87,5 +98,23 @@ mod tests {
         assert!(sealer(&config).unwrap_err().to_string().contains("64 hex digits"));
         std::fs::write(&path, format!("{}\n", "5a".repeat(32))).unwrap();
         assert!(sealer(&config).unwrap().seals());
+    }
+
+    #[test]
+    fn a_previous_key_file_is_read_beside_the_current_one() {
+        let dir = testkit::TempDir::new("sealing-key");
+        let mut config = config_in(dir.path());
+        config.database.url = "postgres://relay@db/relay".into();
+        let previous = dir.path().join("previous.key");
+        config.database.previous_sealing_key_file = previous.clone();
+        std::fs::write(&previous, "ab".repeat(32)).unwrap();
+        let alone = sealer(&config).unwrap_err().to_string();
+        assert!(alone.contains("previous.key") && alone.contains("needs a current one"), "{alone}");
+        let current = dir.path().join("current.key");
+        std::fs::write(&current, "cd".repeat(32)).unwrap();
+        config.database.sealing_key_file = current;
+        assert!(format!("{:?}", sealer(&config).unwrap()).contains("previous_key: true"));
+        std::fs::write(&previous, "short").unwrap();
+        assert!(sealer(&config).unwrap_err().to_string().contains("previous.key"));
     }
 }

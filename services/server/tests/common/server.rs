@@ -42,7 +42,12 @@ impl Server {
     /// connections to 127.0.0.0/8 are allowed unless `variables` set
     /// RELAY_OUTBOUND_ALLOW_NETWORKS.
     pub fn start_with_env(variables: &[(&str, String)]) -> Server {
-        let data_dir = TempDir::new("relay-e2e");
+        Server::start_in(TempDir::new("relay-e2e"), variables)
+    }
+
+    /// [`Server::start_with_env`] on an existing data directory (a restart:
+    /// see [`Server::stop`]).
+    pub fn start_in(data_dir: TempDir, variables: &[(&str, String)]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_relay"));
         command
             .arg("all")
@@ -136,6 +141,13 @@ impl Server {
 
     pub fn stderr_tail(&self) -> String {
         self.process.stderr_tail()
+    }
+
+    /// Stops the server and hands back its data directory, to start again in.
+    pub fn stop(self) -> TempDir {
+        let Server { mut process, data_dir, .. } = self;
+        process.kill();
+        data_dir
     }
 
     /// Panics if the server process has died.

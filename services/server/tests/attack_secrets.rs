@@ -1,0 +1,97 @@
+//! Secrets at rest against the real binary: the database never holds a
+//! stream key, an RTSP Digest publisher is checked against the stored hash
+//! alone (a real ffmpeg, the right user name only), and the embedded
+//! server shows its first key again after a restart only while it is
+//! still the stream's key.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::process::ChildGuard;
+use common::{hls, require_tool, run_with_timeout, tools, Server};
+
+const SEGMENTS_WITHIN: Duration = Duration::from_secs(30);
+
+/// ffmpeg pushing the test source over RTSP (interleaved TCP) to `url`.
+fn rtsp_publisher(url: &str, seconds: u32) -> Command {
+    let mut args = tools::test_source_args(seconds, url);
+    let format = args.iter().position(|arg| arg == "flv").expect("the source names its output format");
+    args[format] = "rtsp".into();
+    args.insert(format - 1, "tcp".into());
+    args.insert(format - 1, "-rtsp_transport".into());
+    let mut command = Command::new(require_tool("ffmpeg"));
+    command.args(args).stdout(Stdio::null());
+    command
+}
+
+/// Every file of the data directory that holds `needle`, except `allowed`.
+fn files_holding(directory: &Path, needle: &str, allowed: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(directory).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() && path.file_name().is_some_and(|name| name != allowed) {
+            let bytes = std::fs::read(&path).unwrap();
+            if bytes.windows(needle.len()).any(|window| window == needle.as_bytes()) {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn stream_keys_live_only_as_hashes_and_digest_publishers_prove_them() {
+    let _turn = common::exclusive();
+    let rtsp_port = testkit::free_port();
+    let variables = [("RELAY_RTSP_LISTEN", format!("127.0.0.1:{rtsp_port}"))];
+    let server = Server::start_with_env(&variables);
+    let key = server.stream_key.clone();
+    assert_eq!(key.len(), 48, "a fresh key is printed on first start: {key}");
+
+    // Expected: no file of the data directory but first-stream.key holds the key.
+    let holding = files_holding(server.data_dir(), &key, "first-stream.key");
+    assert!(holding.is_empty(), "the key is stored in {holding:?}");
+
+    // Expected: the right key under another user name is refused (HA1 binds the name).
+    let wrong_user = format!("rtsp://someone:{key}@127.0.0.1:{rtsp_port}/live/main");
+    let refused = run_with_timeout(&mut rtsp_publisher(&wrong_user, 2), Duration::from_secs(30));
+    assert!(!refused.success(), "another user name must not publish: {refused}");
+    assert!(refused.to_string().contains("401"), "ffmpeg reports the refusal: {refused}");
+
+    // Expected: user `publisher` with the key publishes; the stream plays over HLS.
+    let digest = format!("rtsp://publisher:{key}@127.0.0.1:{rtsp_port}/live/main");
+    let _publisher = ChildGuard::spawn("ffmpeg rtsp publisher", &mut rtsp_publisher(&digest, 8));
+    let playlist = hls::wait_for_segments(&server.playlist_url, 2, SEGMENTS_WITHIN);
+    assert!(playlist.body.contains("#EXT-X-PART:"), "{}", playlist.body);
+    drop(_publisher);
+
+    // Expected: after a restart the embedded server shows the same key, still not in the database.
+    let directory = server.stop();
+    let server = Server::start_in(directory, &variables);
+    assert_eq!(server.stream_key, key, "the kept first key is shown again");
+    let holding = files_holding(server.data_dir(), &key, "first-stream.key");
+    assert!(holding.is_empty(), "the key is stored in {holding:?}");
+
+    // Expected: once rotated (here by the CLI), the old key is never shown again.
+    let directory = server.stop();
+    let rotate = run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_relay"))
+            .args(["streams", "rotate-key", "main", "--data-dir"])
+            .arg(directory.path())
+            .env_remove("RELAY_DATABASE_URL"),
+        Duration::from_secs(60),
+    );
+    assert!(rotate.success(), "{rotate}");
+    let new_key = rotate.stdout.trim().rsplit(' ').next().unwrap_or_default().to_owned();
+    assert!(new_key.len() == 48 && new_key != key, "{rotate}");
+    let mut server = Server::start_in(directory, &variables);
+    assert!(server.stream_key.starts_with("shown only when made"), "{}", server.stream_key);
+    assert!(files_holding(server.data_dir(), &new_key, "").is_empty(), "the new key is stored nowhere");
+    let old_key = format!("rtsp://publisher:{key}@127.0.0.1:{rtsp_port}/live/main");
+    let refused = run_with_timeout(&mut rtsp_publisher(&old_key, 2), Duration::from_secs(30));
+    assert!(!refused.success() && refused.to_string().contains("401"), "the old key is dead: {refused}");
+    server.assert_running();
+}
