@@ -12,12 +12,19 @@
 // Secrets come from the KeyValueStore associated with this function: one
 // entry per key id, "playback-key:<kid>" -> secret text (the HMAC key is
 // the text's UTF-8 bytes). See docs/design/playback-tokens.md.
+//
+// With an on_play webhook the origin gates media with session tokens
+// (claim ses, docs/design/on-play-sessions.md). The entry "on-play-sessions"
+// in the store says so here too: then every file but index.m3u8 (where a
+// session starts) needs a session token, so no other token reads cached media.
 import cf from 'cloudfront';
 
 const crypto = require('crypto');
 
 const kvs = cf.kvs();
 const KEY_PREFIX = 'playback-key:';
+const SESSIONS_FLAG = 'on-play-sessions';
+const SESSION_START = /(^|\/)index\.m3u8$/;
 const TOKEN_HEADER = 'x-playback-token';
 const VERIFIED_HEADER = 'x-playback-verified';
 const LEEWAY_SECONDS = 5;
@@ -103,7 +110,18 @@ async function check(token, path, viewerIp) {
       return 403;
     }
   }
+  if (claims.ses !== true && !SESSION_START.test(path) && (await sessionsRequired())) {
+    return 401;
+  }
   return 0;
+}
+
+async function sessionsRequired() {
+  try {
+    return await kvs.exists(SESSIONS_FLAG);
+  } catch (unreadable) {
+    return true;
+  }
 }
 
 function parseJson(part) {

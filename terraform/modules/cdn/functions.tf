@@ -17,6 +17,15 @@ resource "aws_cloudfrontkeyvaluestore_key" "playback" {
   value               = var.playback_keys[each.value]
 }
 
+# With an on_play webhook, media needs session tokens at the edge too (playback-token.js).
+resource "aws_cloudfrontkeyvaluestore_key" "on_play_sessions" {
+  count = var.on_play_sessions ? 1 : 0
+
+  key_value_store_arn = aws_cloudfront_key_value_store.playback_keys.arn
+  key                 = "on-play-sessions"
+  value               = "required"
+}
+
 resource "aws_cloudfront_function" "playback_token" {
   name                         = "${var.name}-playback-token"
   runtime                      = "cloudfront-js-2.0"

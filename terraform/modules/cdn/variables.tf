@@ -108,6 +108,16 @@ variable "playback_keys" {
   sensitive   = true
 }
 
+variable "on_play_sessions" {
+  description = <<-EOT
+    Set when the relay has an on_play webhook: the edge then serves media only to session tokens
+    (claim ses), as the origin does, so another valid token cannot read cached media of a stream
+    on_play guards. index.m3u8, where a session starts, still takes any valid token.
+  EOT
+  type        = bool
+  default     = false
+}
+
 variable "tags" {
   description = "Tags for the distribution."
   type        = map(string)
