@@ -153,6 +153,9 @@ wait_for 30 grep -q '^Playlist URL:' "$WORK/all.log" || die "relay all did not s
 ALL_RTMP=$(sed -n 's#^OBS server URL: rtmp://[^:]*:\([0-9]*\)/.*#\1#p' "$WORK/all.log")
 ALL_HTTP=$(sed -n 's#^Playlist URL: http://[^:]*:\([0-9]*\)/.*#\1#p' "$WORK/all.log")
 "$RELAY" streams add probe --key bench-key-probe-01 --data-dir "$WORK/all" >/dev/null
+"$RELAY" streams add store --key bench-key-store-01 --data-dir "$WORK/all" >/dev/null
+# relay all picks up streams the CLI added within 5 s.
+sleep 6
 
 declare -A R
 
@@ -170,7 +173,6 @@ probe() { # probe NAME RTMP_PORT HTTP_PORT
 }
 probe all "$ALL_RTMP" "$ALL_HTTP"
 probe cluster "$INGEST_RTMP" "$ORIGIN_HTTP"
-"$RELAY" streams add store --key bench-key-store-01 --data-dir "$WORK/all" >/dev/null
 
 # (3) storage requests: one looping publisher for the rest of the run -------
 log "publishing 'store' to the ingest pod for at least $STORAGE_MINUTES min"

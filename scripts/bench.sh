@@ -146,6 +146,8 @@ start_relay() {
     add_stream probe bench-key-probe-01
     add_stream play bench-key-play-001
     for i in $(seq -w 1 "$STREAMS"); do add_stream "load$i" "bench-key-load$i"; done
+    # The running server picks up streams the CLI added within 5 s.
+    sleep 6
 }
 want relay && start_relay
 

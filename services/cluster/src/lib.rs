@@ -25,7 +25,7 @@ pub use kube_lease::{lease_object_name, KubeLeaseStore};
 pub use lease::{LeaseFuture, LeaseStore};
 pub use peers::{internal_client, publisher_probe, InternalSecret, RemoteStatus, INTERNAL_SECRET_HEADER};
 pub use retention::{RetentionConfig, MAX_DVR_WINDOW};
-pub use retire::LiveControl;
+pub use retire::{LiveControl, Purged};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {

@@ -1,6 +1,7 @@
 //! DVR windows and the retention sweeper. Segments older than their
 //! stream's window leave the index and, unless bucket lifecycle rules do it,
-//! storage. One pod sweeps at a time, holding the `retention-sweeper` lease.
+//! storage; objects of retired streams still pending are purged. One pod
+//! sweeps at a time, holding the `retention-sweeper` lease.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,11 +112,22 @@ impl ClusterRegistry {
             loop {
                 tick.tick().await;
                 match registry.acquire_lease(SWEEPER_LEASE, config.every * 3).await {
-                    Ok(true) => match registry.sweep(store.as_ref(), &config).await {
-                        Ok(0) => {}
-                        Ok(removed) => tracing::info!(removed, "retention sweep removed expired segments"),
-                        Err(error) => tracing::warn!(%error, "retention sweep failed"),
-                    },
+                    Ok(true) => {
+                        match registry.sweep(store.as_ref(), &config).await {
+                            Ok(0) => {}
+                            Ok(removed) => tracing::info!(removed, "retention sweep removed expired segments"),
+                            Err(error) => tracing::warn!(%error, "retention sweep failed"),
+                        }
+                        match registry.purge_pending(store.as_ref(), None).await {
+                            Ok(purged) if purged == crate::Purged::default() => {}
+                            Ok(purged) => tracing::info!(
+                                deleted = purged.deleted,
+                                failed = purged.failed,
+                                "retention sweep purged objects of retired streams"
+                            ),
+                            Err(error) => tracing::warn!(%error, "purge of retired streams failed"),
+                        }
+                    }
                     Ok(false) => {}
                     Err(error) => tracing::warn!(%error, "cannot take the sweeper lease"),
                 }

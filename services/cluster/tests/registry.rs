@@ -29,6 +29,23 @@ fn record(msn: u64, discontinuity: bool, sequence: u64) -> SegmentRecord {
     }
 }
 
+/// An object store whose deletes all fail, as during an outage.
+struct RefusingDeletes;
+
+impl storage::ObjectStore for RefusingDeletes {
+    fn put<'a>(&'a self, _key: &'a str, _data: bytes::Bytes) -> storage::StoreFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn get<'a>(&'a self, _key: &'a str) -> storage::StoreFuture<'a, Option<bytes::Bytes>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn delete<'a>(&'a self, _key: &'a str) -> storage::StoreFuture<'a, ()> {
+        Box::pin(async { Err(storage::StorageError::Backend("DELETE refused: storage outage".into())) })
+    }
+}
+
 /// The pool and the directory holding its database, its journal and WAL
 /// files; dropping the directory removes all of them.
 async fn sqlite_pool() -> (sqlx::AnyPool, TempDir) {
@@ -215,13 +232,25 @@ async fn disconnect_and_retire(pool: sqlx::AnyPool) {
     let back = a.claim("show", probe(true).as_ref()).await.unwrap();
     assert_eq!((back.epoch, back.resume.next_msn, back.resume.history.len()), (2, 3, 3), "the publisher may return");
 
-    let mut keys = a.retire_stream("show").await.unwrap();
-    keys.sort();
     let mut expected: Vec<String> = (0..3).map(|msn| live::segment_key("show", msn)).collect();
     expected.push(live::init_key("show", 0));
-    expected.sort();
-    assert_eq!(keys, expected);
+    let store = storage::MemoryStore::default();
+    for key in &expected {
+        storage::ObjectStore::put(&store, key, bytes::Bytes::from_static(b"media")).await.unwrap();
+    }
+    assert_eq!(a.retire_stream("show").await.unwrap(), 4, "every object is written down to purge");
     assert!(a.all_segments("show").await.unwrap().is_empty(), "the recording left the index");
+    // A store that refuses deletes (an outage): the purge stays pending, nothing is lost.
+    let refusing = RefusingDeletes;
+    let failed = a.purge_pending(&refusing, Some("show")).await.unwrap();
+    assert_eq!(failed, cluster::Purged { deleted: 0, failed: 4 });
+    // Another pod (the sweeper, after a restart) finishes it.
+    let sweeper = pod(&pool, "ingest-b");
+    assert_eq!(sweeper.purge_pending(&store, None).await.unwrap(), cluster::Purged { deleted: 4, failed: 0 });
+    for key in &expected {
+        assert!(storage::ObjectStore::get(&store, key).await.unwrap().is_none(), "{key} purged");
+    }
+    assert_eq!(sweeper.purge_pending(&store, None).await.unwrap(), cluster::Purged::default(), "nothing left");
     assert!(matches!(a.heartbeat("show", 2).await, Err(ClusterError::Fenced(_))));
     let late = a.segment_completed("show", 2, &record(3, false, 0), &live::segment_key("show", 3)).await;
     assert!(matches!(late, Err(ClusterError::Fenced(_))), "the old owner's late writes are refused");

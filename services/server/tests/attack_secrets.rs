@@ -2,7 +2,8 @@
 //! stream key, an RTSP Digest publisher is checked against the stored hash
 //! alone (a real ffmpeg, the right user name only), and the embedded
 //! server shows its first key again after a restart only while it is
-//! still the stream's key.
+//! still the stream's key; a stream the CLI adds beside a running server
+//! publishes with the key it printed once.
 
 mod common;
 
@@ -94,4 +95,27 @@ fn stream_keys_live_only_as_hashes_and_digest_publishers_prove_them() {
     let refused = run_with_timeout(&mut rtsp_publisher(&old_key, 2), Duration::from_secs(30));
     assert!(!refused.success() && refused.to_string().contains("401"), "the old key is dead: {refused}");
     server.assert_running();
+}
+
+/// `relay streams add` beside a running `relay all`: the key it prints once
+/// publishes, and the running server serves the new name within its access
+/// refresh (5 s).
+#[test]
+fn a_stream_the_cli_adds_beside_a_running_server_publishes_and_plays() {
+    let _turn = common::exclusive();
+    let server = Server::start();
+    let added = run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_relay"))
+            .args(["streams", "add", "from-cli", "--data-dir"])
+            .arg(server.data_dir())
+            .env_remove("RELAY_DATABASE_URL"),
+        Duration::from_secs(60),
+    );
+    assert!(added.success(), "{added}");
+    let key = added.stdout.trim().rsplit(' ').next().unwrap_or_default().to_owned();
+    assert_eq!(key.len(), 48, "{added}");
+    assert!(files_holding(server.data_dir(), &key, "").is_empty(), "the CLI's key is stored nowhere");
+    let _publisher = tools::spawn_publisher(&server.publish_url_with_key(&key), 12);
+    let playlist = hls::wait_for_segments(&server.url("/live/from-cli/index.m3u8"), 2, SEGMENTS_WITHIN);
+    assert!(playlist.body.contains("#EXT-X-PART:"), "{}", playlist.body);
 }

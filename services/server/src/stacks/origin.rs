@@ -12,9 +12,16 @@ use super::ingest::IngestStack;
 use super::Foundation;
 use crate::error::ServerError;
 
+/// How often an origin picks up streams, policies and keys changed by
+/// another process sharing the database (`relay streams add`, api pods).
+const ACCESS_REFRESH: Duration = Duration::from_secs(5);
+
 /// The origin of `all`: this process's live edge, with the viewer hooks
 /// (on_play, on-demand camera demand).
 pub fn local(foundation: &Foundation, ingest: &IngestStack, on_play: Arc<origin::OnPlayWebhooks>) -> Arc<Origin> {
+    // Its own API changes the access control at once; the CLI and other
+    // processes on the same database are picked up here.
+    foundation.catalog.spawn_access_refresh(ACCESS_REFRESH);
     Arc::new(Origin {
         registry: ingest.live.clone(),
         storage: ingest.store.clone(),
@@ -34,7 +41,7 @@ pub async fn pod(
     on_play: Arc<origin::OnPlayWebhooks>,
 ) -> Result<(Arc<Origin>, Arc<Upstream>), ServerError> {
     // Policies and keys change through the api pods; pick them up.
-    foundation.catalog.spawn_access_refresh(Duration::from_secs(5));
+    foundation.catalog.spawn_access_refresh(ACCESS_REFRESH);
     let registry = foundation.registry();
     let hold = foundation.hold();
     let upstream = Arc::new(Upstream::new(
