@@ -278,3 +278,17 @@ async fn every_operation_answers_as_documented() {
     let missed: Vec<_> = documented.difference(&tour.visited).collect();
     assert!(missed.is_empty(), "operations the tour did not call: {missed:?}");
 }
+
+/// docs/api/openapi.json is the served document, so it can be read, diffed
+/// and validated without a server (`tests/deploy/test_openapi.py` checks it
+/// against the OpenAPI 3.0 schema). `UPDATE_OPENAPI=1` rewrites it.
+#[test]
+fn the_published_document_is_the_served_one() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api/openapi.json");
+    let served = format!("{:#}\n", api::openapi_document());
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &served).unwrap();
+    }
+    let published = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(published == served, "{} differs from the served document; run with UPDATE_OPENAPI=1", path.display());
+}

@@ -24,21 +24,43 @@ fn enumeration(values: &[&str]) -> Value {
     json!({"type": "string", "enum": values})
 }
 
+/// A string of `min..=max` characters matching `pattern` (when given).
+fn limited(min: usize, max: usize, pattern: Option<&str>) -> Value {
+    let mut schema = json!({"type": "string", "minLength": min, "maxLength": max});
+    if let Some(pattern) = pattern {
+        super::openapi::insert(&mut schema, "pattern", json!(pattern));
+    }
+    schema
+}
+
 fn reference(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
-/// An object schema; `required` lists the properties that must be present.
+/// An object schema; `required` lists the properties that must be present
+/// (left out when none: OpenAPI 3.0 forbids an empty list).
 fn object(properties: &[(&str, Value)], required: &[&str]) -> Value {
     let properties: Map<String, Value> =
         properties.iter().map(|(name, schema)| ((*name).to_owned(), schema.clone())).collect();
-    json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
+    let mut schema = json!({"type": "object", "properties": properties, "additionalProperties": false});
+    if !required.is_empty() {
+        super::openapi::insert(&mut schema, "required", json!(required));
+    }
+    schema
 }
 
 const RIGHTS: [&str; 4] = ["view_live", "view_recordings", "export", "manage"];
 const EVENTS: [&str; 3] = ["on_publish", "on_unpublish", "on_play"];
 
 pub fn components() -> Value {
+    // The limits the server enforces on input, as its validation errors state them.
+    let stream_name = limited(1, 64, Some("^[a-z0-9_-]+$"));
+    let stream_key = limited(16, 128, Some("^[A-Za-z0-9_-]+$"));
+    let username = limited(1, 64, Some("^[A-Za-z0-9._@-]+$"));
+    let password = limited(12, 256, None);
+    let label = limited(1, 128, None);
+    let webhook_url = limited(8, 2048, Some("^https?://"));
+    let description = limited(0, 1024, None);
     let role = enumeration(&["admin", "operator", "viewer"]);
     let rights = json!({"type": "array", "items": enumeration(&RIGHTS), "uniqueItems": true});
     let events = json!({"type": "array", "items": enumeration(&EVENTS), "minItems": 1});
@@ -70,9 +92,9 @@ pub fn components() -> Value {
     let linger = json!({"type": "integer", "format": "int64", "minimum": 1000, "maximum": 3_600_000, "default": 30000});
     let camera_source = object(
         &[
-            ("url", string()),
-            ("username", string()),
-            ("password", string()),
+            ("url", limited(8, 2048, Some("^rtsps?://"))),
+            ("username", limited(0, 256, None)),
+            ("password", limited(0, 256, None)),
             ("mode", pull_mode.clone()),
             ("linger_ms", linger.clone()),
         ],
@@ -115,28 +137,28 @@ pub fn components() -> Value {
                 "fields": {"type": "array", "items": object(&[("field", string()), ("message", string())], &["field", "message"])}
             }
         },
-        "Login": object(&[("username", string()), ("password", string())], &["username", "password"]),
+        "Login": object(&[("username", limited(1, 64, None)), ("password", limited(0, 256, None))], &["username", "password"]),
         "Me": object(&[("user", reference("User")), ("api_key_id", string())], &["user"]),
         "User": user,
-        "NewUser": object(&[("username", string()), ("password", string()), ("role", role.clone())], &["username", "password", "role"]),
-        "UserChange": object(&[("password", string()), ("current_password", string()), ("role", role)], &[]),
+        "NewUser": object(&[("username", username), ("password", password.clone()), ("role", role.clone())], &["username", "password", "role"]),
+        "UserChange": object(&[("password", password), ("current_password", limited(0, 256, None)), ("role", role)], &[]),
         "ApiKey": object(&api_key, &[]),
-        "NewApiKey": object(&[("name", string()), ("expires_in_secs", integer())], &["name"]),
+        "NewApiKey": object(&[("name", label.clone()), ("expires_in_secs", integer())], &["name"]),
         "CreatedApiKey": with(&api_key, ("key", json!({"type": "string", "description": "shown once"}))),
         "Area": object(&[("id", string()), ("name", string()), ("description", string()), ("created_at", millis())], &[]),
-        "NewArea": object(&[("name", string()), ("description", string())], &["name"]),
-        "AreaChange": object(&[("name", string()), ("description", string())], &[]),
+        "NewArea": object(&[("name", label.clone()), ("description", description.clone())], &["name"]),
+        "AreaChange": object(&[("name", label.clone()), ("description", description.clone())], &[]),
         "Device": object(&[("id", string()), ("area_id", string()), ("name", string()), ("description", string()), ("created_at", millis())], &[]),
-        "NewDevice": object(&[("area_id", string()), ("name", string()), ("description", string())], &["area_id", "name"]),
-        "DeviceChange": object(&[("area_id", string()), ("name", string()), ("description", string())], &[]),
+        "NewDevice": object(&[("area_id", string()), ("name", label.clone()), ("description", description.clone())], &["area_id", "name"]),
+        "DeviceChange": object(&[("area_id", string()), ("name", label), ("description", description)], &[]),
         "CameraSource": camera_source,
         "CameraPull": camera_pull,
         "Stream": with(&stream, ("stream_key", json!({"type": "string", "description": "only when created or rotated"}))),
         "NewStream": object(&[
-            ("name", string()),
+            ("name", stream_name.clone()),
             ("device_id", string()),
             ("kind", enumeration(&["push", "camera"])),
-            ("stream_key", string()),
+            ("stream_key", stream_key),
             ("camera", reference("CameraSource")),
         ], &["name"]),
         "StreamStatus": json!({
@@ -159,12 +181,16 @@ pub fn components() -> Value {
                 "clock": clock_drift,
             },
         }),
-        "StreamChange": object(&[("name", string()), ("device_id", nullable(string())), ("camera", reference("CameraSource"))], &[]),
+        "StreamChange": object(&[("name", stream_name), ("device_id", nullable(string())), ("camera", reference("CameraSource"))], &[]),
         "UserRights": object(&[("user_id", string()), ("username", string()), ("rights", rights.clone())], &[]),
         "RightsChange": object(&[("rights", rights)], &["rights"]),
         "AccessPolicy": policy,
         "PolicyView": object(&[("policy", reference("AccessPolicy")), ("default", json!({"type": "boolean"}))], &[]),
-        "TokenRequest": object(&[("expires_in_secs", integer()), ("client_ip", string()), ("path_scope", string())], &["expires_in_secs"]),
+        "TokenRequest": object(&[
+            ("expires_in_secs", json!({"type": "integer", "format": "int64", "minimum": 1, "description": "at most auth.token_max_lifetime_secs"})),
+            ("client_ip", string()),
+            ("path_scope", string()),
+        ], &["expires_in_secs"]),
         "IssuedToken": object(&[("token", string()), ("url_path", string()), ("expires_at", integer()), ("kid", string())], &[]),
         "SigningKey": object(&signing_key, &[]),
         "NewSigningKey": with(&signing_key, ("secret", json!({"type": "string", "description": "shown once"}))),
@@ -180,12 +206,12 @@ pub fn components() -> Value {
         ], &[]),
         "Webhook": object(&webhook, &[]),
         "NewWebhook": object(&[
-            ("url", string()),
+            ("url", webhook_url.clone()),
             ("events", events.clone()),
-            ("secret", string()),
+            ("secret", limited(16, 256, Some("^[\\x21-\\x7e]+$"))),
             ("enabled", json!({"type": "boolean"})),
         ], &["url", "events"]),
-        "WebhookChange": object(&[("url", string()), ("events", events), ("enabled", json!({"type": "boolean"}))], &[]),
+        "WebhookChange": object(&[("url", webhook_url), ("events", events), ("enabled", json!({"type": "boolean"}))], &[]),
         "CreatedWebhook": with(&webhook, ("secret", json!({"type": "string", "description": "shown once"}))),
         "OpenApi": {"type": "object"},
     })
