@@ -172,11 +172,24 @@ def test_playlists_are_keyed_by_blocking_reload_query_strings():
     assert module.variables["media_max_ttl"]["default"] == 31536000
 
 
+def test_dvr_time_ranges_reach_the_origin_and_the_cache_key():
+    """dvr.m3u8?start=&end= selects a range: without start and end in the key every range would
+    get the rolling window. Only the DVR behavior keys on them."""
+    locals_ = load_module(CDN).locals
+    dvr = cache_policy("dvr")["query_strings_config"][0]
+    assert unquote(dvr["query_string_behavior"]) == "whitelist"
+    items = strip_interpolation(dvr["query_strings"][0]["items"])
+    assert items == "concat(local.dvr_range_query, local.blocking_reload_query)", items
+    assert {unquote(item) for item in locals_["dvr_range_query"]} == {"start", "end"}
+    playlist = cache_policy("playlist")["query_strings_config"][0]
+    assert not {"start", "end"} & resolved_items(playlist, "query_strings", locals_)
+
+
 def test_token_stays_out_of_every_cache_key():
     module = load_module(CDN)
     token_header = unquote(module.locals["token_header"])
     verified_header = unquote(module.locals["verified_header"])
-    for name in ("playlist", "media"):
+    for name in ("playlist", "dvr", "media"):
         headers = cache_policy(name)["headers_config"][0]
         assert unquote(headers["header_behavior"]) == "whitelist"
         items = [strip_interpolation(item) for item in headers["headers"][0]["items"]]
@@ -235,6 +248,8 @@ def test_every_viewer_path_reaches_the_right_behavior():
         f"{token}/live/main/seg12.3.m4s": (media, verify),
         f"{token}/live/main/init0.mp4": (media, verify),
         "/live/main/media.m3u8": (playlist, verify),
+        "/live/main/dvr.m3u8": ("aws_cloudfront_cache_policy.dvr.id", verify),
+        f"{token}/live/main/dvr.m3u8": ("aws_cloudfront_cache_policy.dvr.id", verify),
         "/live/main/seg12.m4s": (media, verify),
         "/internal/v1/streams/main/publisher": (
             "aws_cloudfront_cache_policy.no_cache.id",

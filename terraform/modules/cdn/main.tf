@@ -2,6 +2,7 @@
 #
 # Behaviors are matched on the viewer's path before any function runs, first match wins:
 #   /internal/*            404 at the edge
+#   /t/*/dvr.m3u8, /live/*/dvr.m3u8  DVR playlists: keyed by the time range (start, end) too
 #   /t/*.m3u8, /live/*.m3u8  playlists: short-lived, keyed by the blocking-reload query strings
 #   /t/*, /live/*          parts, segments, init segments: immutable
 #   everything else        player page and script
@@ -10,6 +11,8 @@ locals {
   origin_id = "relay-origin"
 
   behaviors = [
+    { path = "/t/*/dvr.m3u8", cache_policy = aws_cloudfront_cache_policy.dvr.id, compress = true },
+    { path = "/live/*/dvr.m3u8", cache_policy = aws_cloudfront_cache_policy.dvr.id, compress = true },
     { path = "/t/*.m3u8", cache_policy = aws_cloudfront_cache_policy.playlist.id, compress = true },
     { path = "/t/*", cache_policy = aws_cloudfront_cache_policy.media.id, compress = false },
     { path = "/live/*.m3u8", cache_policy = aws_cloudfront_cache_policy.playlist.id, compress = true },

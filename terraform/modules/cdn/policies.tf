@@ -8,6 +8,10 @@ locals {
   token_header    = "x-playback-token"
   # Blocking playlist reload (RFC 8216bis): each combination is a different playlist.
   blocking_reload_query = ["_HLS_msn", "_HLS_part", "_HLS_skip"]
+  # A time range of the DVR playlist (dvr.m3u8?start=&end=, Unix seconds): each range is a
+  # different playlist. Only dvr.m3u8 keys on them, so ?start= on other playlists cannot split
+  # their cache entries.
+  dvr_range_query = ["start", "end"]
 }
 
 resource "aws_cloudfront_cache_policy" "playlist" {
@@ -26,6 +30,39 @@ resource "aws_cloudfront_cache_policy" "playlist" {
 
       query_strings {
         items = local.blocking_reload_query
+      }
+    }
+
+    headers_config {
+      header_behavior = "whitelist"
+
+      headers {
+        items = [local.verified_header]
+      }
+    }
+
+    cookies_config {
+      cookie_behavior = "none"
+    }
+  }
+}
+
+resource "aws_cloudfront_cache_policy" "dvr" {
+  name        = "${var.name}-dvr"
+  comment     = "DVR playlists: path + time range (start, end) + blocking-reload query strings"
+  min_ttl     = 0
+  default_ttl = 0
+  max_ttl     = var.playlist_max_ttl
+
+  parameters_in_cache_key_and_forwarded_to_origin {
+    enable_accept_encoding_gzip   = true
+    enable_accept_encoding_brotli = true
+
+    query_strings_config {
+      query_string_behavior = "whitelist"
+
+      query_strings {
+        items = concat(local.dvr_range_query, local.blocking_reload_query)
       }
     }
 
