@@ -14,6 +14,7 @@ KUBE_VERSION = "1.30.0"
 # What the chart sets itself; config may not (relay.chartManagedKeys).
 CHART_MANAGED = [
     "http.listen",
+    "rtsp.listen",
     "rtmp.listen",
     "cluster.internal_listen",
     "server.data_dir",
@@ -130,6 +131,27 @@ def test_a_rotation_mounts_the_previous_key_too():
     for deployment in by_kind(objects, "Deployment").values():
         (volume,) = [item for item in deployment["spec"]["template"]["spec"]["volumes"] if item["name"] == "sealing-key"]
         assert volume["secret"]["items"] == [{"key": "new", "path": "new"}, {"key": "old", "path": "old"}]
+
+
+def test_rtsp_push_reaches_ingest_pods_through_the_publisher_service(default_render):
+    objects = manifests(default_render)
+    assert relay_toml(objects)["rtsp"]["listen"] == "0.0.0.0:8554"
+    ingest = by_kind(objects, "Deployment")["demo-relay-ingest"]
+    assert {"name": "rtsp", "containerPort": 8554, "protocol": "TCP"} in containers(ingest)[0]["ports"]
+    ports = {port["name"]: port for port in by_kind(objects, "Service")["demo-relay-rtmp"]["spec"]["ports"]}
+    assert ports["rtsp"] == {"name": "rtsp", "port": 8554, "targetPort": "rtsp", "protocol": "TCP"}
+    policy = by_kind(objects, "NetworkPolicy")["demo-relay-ingest"]
+    open_ports = {port["port"] for rule in policy["spec"]["ingress"] if "from" not in rule for port in rule["ports"]}
+    assert open_ports == {"rtmp", "rtsp"}
+    hidden = manifests(render_chart(CHART, [REQUIRED, {"ingest": {"rtmpService": {"rtspPort": 0}}}]))
+    assert [port["name"] for port in by_kind(hidden, "Service")["demo-relay-rtmp"]["spec"]["ports"]] == ["rtmp"]
+
+
+def test_ingest_pods_get_time_to_replay_their_spool_before_liveness_counts(default_render):
+    ingest = by_kind(manifests(default_render), "Deployment")["demo-relay-ingest"]
+    startup = containers(ingest)[0]["startupProbe"]
+    assert startup["httpGet"] == {"path": "/healthz", "port": "internal"}
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
 
 
 def test_local_storage_is_refused():
@@ -411,7 +433,10 @@ def test_rtmp_load_balancer_keeps_client_addresses(full_render):
     services = by_kind(manifests(full_render), "Service")
     rtmp = services["demo-relay-rtmp"]["spec"]
     assert rtmp["type"] == "LoadBalancer" and rtmp["externalTrafficPolicy"] == "Local"
-    assert rtmp["ports"] == [{"name": "rtmp", "port": 1935, "targetPort": "rtmp", "protocol": "TCP"}]
+    assert rtmp["ports"] == [
+        {"name": "rtmp", "port": 1935, "targetPort": "rtmp", "protocol": "TCP"},
+        {"name": "rtsp", "port": 8554, "targetPort": "rtsp", "protocol": "TCP"},
+    ]
     assert rtmp["loadBalancerSourceRanges"] == ["203.0.113.0/24"]
     internal = services["demo-relay-ingest-internal"]["spec"]
     assert internal["clusterIP"] == "None" and internal["ports"][0]["port"] == 8081

@@ -69,7 +69,7 @@ RELAY_* variables). The listeners, the data directory and the spool are written 
 the pod name, the advertise address and the secrets arrive as RELAY_* environment variables.
 */}}
 {{- define "relay.chartManagedKeys" -}}
-server.data_dir storage.spool_dir http.listen rtmp.listen cluster.internal_listen cluster.pod_name cluster.advertise_address database.url database.sealing_key_file database.previous_sealing_key_file s3.access_key_id s3.secret_access_key admin.listen cluster.internal_secret
+server.data_dir storage.spool_dir http.listen rtmp.listen rtsp.listen cluster.internal_listen cluster.pod_name cluster.advertise_address database.url database.sealing_key_file database.previous_sealing_key_file s3.access_key_id s3.secret_access_key admin.listen cluster.internal_secret
 {{- end -}}
 
 {{/*
@@ -99,6 +99,7 @@ rtmp_listen=rtmp.listen http_listen=http.listen internal_listen=cluster.internal
   "storage.spool_dir" "/var/lib/relay/spool, bounded by ingest.spool.sizeLimit"
   "http.listen" "from listenHost and ports.http"
   "rtmp.listen" "from listenHost and ports.rtmp"
+  "rtsp.listen" "from listenHost and ports.rtsp"
   "cluster.internal_listen" "from listenHost and ports.internal"
   "cluster.pod_name" "RELAY_CLUSTER_POD_NAME, the pod's name"
   "cluster.advertise_address" "RELAY_CLUSTER_ADVERTISE_ADDRESS, from ingest.advertiseHost and ports.internal"
@@ -138,6 +139,7 @@ applies), and so are sections left with no settings.
   "server" (dict "data_dir" "/var/lib/relay")
   "http" (dict "listen" (printf "%s:%d" .Values.listenHost (.Values.ports.http | int64)))
   "rtmp" (dict "listen" (printf "%s:%d" .Values.listenHost (.Values.ports.rtmp | int64)))
+  "rtsp" (dict "listen" (printf "%s:%d" .Values.listenHost (.Values.ports.rtsp | int64)))
   "storage" (dict "spool_dir" "/var/lib/relay/spool")
   "cluster" (dict "internal_listen" (printf "%s:%d" .Values.listenHost (.Values.ports.internal | int64)))
   "admin" (dict "listen" (printf "%s:%d" .Values.listenHost (.Values.ports.admin | int64)))
