@@ -589,3 +589,53 @@ def test_outbound_networks_are_written_as_a_list(server_config, server_config_se
     config = relay_toml(objects)
     assert config["outbound"]["allow_networks"] == networks
     assert_server_settings(config, server_config, server_config_sections)
+
+
+def merged(*layers):
+    """Values as Helm merges them: maps key by key, everything else replaced."""
+    result = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(result.get(key), dict):
+                result[key] = merged(result[key], value)
+            else:
+                result[key] = value
+    return result
+
+
+@pytest.fixture(scope="module")
+def values_schema():
+    import json
+
+    import jsonschema
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def test_values_schema_accepts_the_defaults_and_every_render_of_these_tests(values_schema):
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    for layers in ([], [REQUIRED], [REQUIRED, EVERYTHING_ON]):
+        errors = [error.message for error in values_schema.iter_errors(merged(defaults, *layers))]
+        assert not errors, errors
+
+
+@pytest.mark.parametrize(
+    "bad, why",
+    [
+        ({"clustersecret": {"existingSecret": "x"}}, "a misspelt top-level key"),
+        ({"ingest": {"replicas": 0}}, "no ingest pod"),
+        ({"ports": {"http": "8080x"}}, "a port that is not a number"),
+        ({"ports": {"rtmp": 70000}}, "a port out of range"),
+        ({"image": {"pullPolicy": "Sometimes"}}, "an unknown pull policy"),
+        ({"origin": {"service": {"type": "Ingress"}}}, "an unknown Service type"),
+        ({"origin": {"autoscaling": {"targetCPUUtilizationPercentage": 150}}}, "more than 100 %"),
+        ({"api": {"extraEnv": [{"value": "debug"}]}}, "an environment variable without a name"),
+        ({"sealingKey": {"previousKey": 3}}, "a key name that is not text"),
+    ],
+)
+def test_values_schema_refuses_what_helm_should_stop(values_schema, bad, why):
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    errors = list(values_schema.iter_errors(merged(defaults, REQUIRED, bad)))
+    assert errors, why
