@@ -1,6 +1,7 @@
 //! `relay`: one binary, several roles. `relay all` runs ingest, origin and
 //! the management service in one process on SQLite and a local directory.
 
+mod access_log;
 mod banner;
 mod config;
 mod error;

@@ -45,6 +45,7 @@ pub async fn all(config: Config) -> Result<(), ServerError> {
     let router = origin::router(origin)
         .merge(stacks::api::router(&foundation).await?)
         .merge(crate::http::readiness(foundation.database.clone(), publishers.clone()));
+    let router = crate::access_log::wrap_if(foundation.config.http.access_log, router);
     let viewers = Shutdown::new();
     let served = tokio::spawn(listener::http::serve(http, router, viewers.clone()));
     crate::banner::print_admin(admin.address);
@@ -115,6 +116,7 @@ pub async fn origin(config: Config) -> Result<(), ServerError> {
     let viewers = Shutdown::new();
     let admin = AdminEndpoint::start(&foundation, metrics, viewers.clone()).await?;
     let router = origin::router(origin).merge(crate::http::readiness(foundation.database.clone(), viewers.clone()));
+    let router = crate::access_log::wrap_if(foundation.config.http.access_log, router);
     tracing::info!(http = %foundation.config.http.listen, "origin pod running");
     serve_until_signal(&foundation, http, router, viewers, admin).await
 }
@@ -145,6 +147,7 @@ pub async fn api(config: Config) -> Result<(), ServerError> {
         .await?
         .merge(crate::http::readiness(foundation.database.clone(), requests.clone()))
         .route("/healthz", axum::routing::get(|| async { "ok" }));
+    let router = crate::access_log::wrap_if(foundation.config.http.access_log, router);
     tracing::info!(http = %foundation.config.http.listen, "api service running");
     serve_until_signal(&foundation, http, router, requests, admin).await
 }

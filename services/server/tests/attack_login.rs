@@ -251,8 +251,11 @@ fn cookie_state_changes_need_the_consoles_origin_and_a_password_change_the_passw
 #[test]
 fn tokens_outside_their_time_rules_are_refused_and_never_logged() {
     let _turn = common::exclusive();
-    // Request spans and their events at debug: every request's URI reaches the log.
-    let server = Server::start_with_env(&[("RUST_LOG", "info,tower_http=debug,origin=debug".to_owned())]);
+    // Request spans and their events at debug, and the access log: every request's URI reaches the log.
+    let server = Server::start_with_env(&[
+        ("RUST_LOG", "info,tower_http=debug,origin=debug".to_owned()),
+        ("RELAY_HTTP_ACCESS_LOG", "true".to_owned()),
+    ]);
     let cookie = common::admin_cookie(&server);
     let auth = [("Cookie", cookie.as_str())];
     let streams = json(&http::send("GET", &server.url("/api/v1/streams"), &auth, None, TIMEOUT).unwrap());
@@ -308,6 +311,10 @@ fn tokens_outside_their_time_rules_are_refused_and_never_logged() {
     let log = server.stderr_tail();
     assert!(log.contains("/t/-/live/"), "request spans reach the log (else this test proves nothing):\n{log}");
     assert!(log.contains("index.m3u8?-"), "the query-string request was logged:\n{log}");
+    let refused = format!(
+        "access: client=\"127.0.0.1\" method=GET route=\"media\" path=\"/t/-/live/{name}/index.m3u8\" status=403"
+    );
+    assert!(log.contains(&refused), "the access log has the refused request, without its token:\n{log}");
     for secret in [&token, &valid, &not_yet, &year] {
         let signature = secret.rsplit('.').next().unwrap();
         assert!(!log.contains(signature), "a token reached the log:\n{log}");

@@ -114,6 +114,10 @@ pub struct HttpSection {
     /// Connections from proxy.trusted_networks begin with a PROXY protocol
     /// header (v1 or v2) naming the client (false).
     pub proxy_protocol: bool,
+    /// One `access` log event per request: client, method, route class,
+    /// path without tokens, status, bytes, duration (false: a busy origin
+    /// answers thousands of part requests a second).
+    pub access_log: bool,
 }
 
 impl Default for HttpSection {
@@ -128,6 +132,7 @@ impl Default for HttpSection {
             write_timeout_ms: 30_000,
             secure_cookies: false,
             proxy_protocol: false,
+            access_log: false,
         }
     }
 }
