@@ -28,6 +28,7 @@ CHART_MANAGED = [
     "s3.secret_access_key",
     "admin.listen",
     "cluster.internal_secret",
+    "http.origin_secret",
 ]
 REQUIRED = {
     "database": {"existingSecret": "relay-db"},
@@ -152,6 +153,20 @@ def test_ingest_pods_get_time_to_replay_their_spool_before_liveness_counts(defau
     startup = containers(ingest)[0]["startupProbe"]
     assert startup["httpGet"] == {"path": "/healthz", "port": "internal"}
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+
+
+def test_the_origin_secret_reaches_every_pod_only_when_given(default_render):
+    def variables(objects):
+        return {
+            name: {item["name"]: item for item in containers(deployment)[0]["env"]}
+            for name, deployment in by_kind(objects, "Deployment").items()
+        }
+
+    assert not any("RELAY_HTTP_ORIGIN_SECRET" in env for env in variables(manifests(default_render)).values())
+    given = manifests(render_chart(CHART, [REQUIRED, {"originSecret": {"existingSecret": "relay-origin"}}]))
+    for env in variables(given).values():
+        reference = env["RELAY_HTTP_ORIGIN_SECRET"]["valueFrom"]["secretKeyRef"]
+        assert reference == {"name": "relay-origin", "key": "origin-secret"}
 
 
 def test_local_storage_is_refused():

@@ -1,10 +1,11 @@
 """Terraform modules: cross-file consistency, and the caching and storage rules they encode."""
 
 import fnmatch
+import re
 
 import pytest
 
-from conftest import TERRAFORM
+from conftest import REPO, TERRAFORM
 from terraform_model import META_ARGUMENTS, load_module, module_directories, strip_interpolation, unquote
 
 MODULE_DIRS = module_directories(TERRAFORM)
@@ -263,3 +264,18 @@ def test_every_viewer_path_reaches_the_right_behavior():
     # The player page falls through to the default behavior, which also strips forged headers.
     assert first_match(ordered, "/player.html") is None
     assert default_function == verify
+
+
+def test_the_cdn_sends_the_origin_secret_under_the_header_the_origin_checks():
+    module = load_module(CDN)
+    gate = (REPO / "services" / "origin" / "src" / "cdn_gate.rs").read_text()
+    (server_header,) = re.findall(r'ORIGIN_SECRET_HEADER: &str = "([^"]+)"', gate)
+    assert unquote(module.locals["origin_secret_header"]) == server_header
+    origin = module.resource("aws_cloudfront_distribution.this")["origin"][0]
+    block = origin["dynamic"][0]['"custom_header"']
+    assert strip_interpolation(block["for_each"]) == "var.origin_secret == null ? [] : [var.origin_secret]"
+    content = block["content"][0]
+    assert strip_interpolation(content["name"]) == "local.origin_secret_header"
+    assert strip_interpolation(content["value"]) == "custom_header.value"
+    variable = module.variables["origin_secret"]
+    assert variable["sensitive"] is True and variable["default"] is None

@@ -69,7 +69,7 @@ RELAY_* variables). The listeners, the data directory and the spool are written 
 the pod name, the advertise address and the secrets arrive as RELAY_* environment variables.
 */}}
 {{- define "relay.chartManagedKeys" -}}
-server.data_dir storage.spool_dir http.listen rtmp.listen rtsp.listen cluster.internal_listen cluster.pod_name cluster.advertise_address database.url database.sealing_key_file database.previous_sealing_key_file s3.access_key_id s3.secret_access_key admin.listen cluster.internal_secret
+server.data_dir storage.spool_dir http.listen rtmp.listen rtsp.listen cluster.internal_listen cluster.pod_name cluster.advertise_address database.url database.sealing_key_file database.previous_sealing_key_file s3.access_key_id s3.secret_access_key admin.listen cluster.internal_secret http.origin_secret
 {{- end -}}
 
 {{/*
@@ -79,7 +79,7 @@ given as text are written as a number or a boolean. Either way the value takes t
 as RELAY_* variables do.
 */}}
 {{- define "relay.textKeys" -}}
-server.data_dir server.public_host server.log_format proxy.forwarded_header http.listen rtmp.listen rtmp.app rtsp.listen storage.kind storage.spool_dir s3.bucket s3.prefix s3.region s3.endpoint s3.access_key_id s3.secret_access_key database.url database.sealing_key_file database.previous_sealing_key_file cluster.pod_name cluster.internal_listen cluster.advertise_address cluster.internal_secret cameras.lease_backend cameras.kubernetes_namespace admin.listen
+server.data_dir server.public_host server.log_format proxy.forwarded_header http.listen http.origin_secret rtmp.listen rtmp.app rtsp.listen storage.kind storage.spool_dir s3.bucket s3.prefix s3.region s3.endpoint s3.access_key_id s3.secret_access_key database.url database.sealing_key_file database.previous_sealing_key_file cluster.pod_name cluster.internal_listen cluster.advertise_address cluster.internal_secret cameras.lease_backend cameras.kubernetes_namespace admin.listen
 {{- end -}}
 
 {{/* The server's list settings (relay.toml.example gives them list defaults): lists of text. */}}
@@ -109,7 +109,8 @@ rtmp_listen=rtmp.listen http_listen=http.listen internal_listen=cluster.internal
   "admin.listen" "from listenHost and ports.admin"
   "database.sealing_key_file" "the Secret sealingKey.existingSecret, mounted at /etc/relay-sealing"
   "database.previous_sealing_key_file" "sealingKey.previousKey of the Secret sealingKey.existingSecret"
-  "cluster.internal_secret" "RELAY_CLUSTER_INTERNAL_SECRET, from the Secret clusterSecret.existingSecret" -}}
+  "cluster.internal_secret" "RELAY_CLUSTER_INTERNAL_SECRET, from the Secret clusterSecret.existingSecret"
+  "http.origin_secret" "RELAY_HTTP_ORIGIN_SECRET, from the Secret originSecret.existingSecret" -}}
 {{- index $sources . -}}
 {{- end -}}
 
@@ -309,6 +310,15 @@ word, and not a setting the chart sets. Context: dict "root" $ "role" "ingest".
     secretKeyRef:
       name: {{ .root.Values.clusterSecret.existingSecret }}
       key: {{ .root.Values.clusterSecret.key }}
+{{- with .root.Values.originSecret }}
+{{- if .existingSecret }}
+- name: RELAY_HTTP_ORIGIN_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .key }}
+{{- end }}
+{{- end }}
 {{- with .root.Values.s3Credentials }}
 {{- if .existingSecret }}
 - name: RELAY_S3_ACCESS_KEY_ID

@@ -7,6 +7,7 @@
 
 mod access_gate;
 mod cache;
+mod cdn_gate;
 mod cluster;
 mod demand;
 mod demand_recorder;
@@ -33,6 +34,7 @@ use tower_http::cors::CorsLayer;
 
 pub use access::AccessControl;
 pub use access_gate::{PlayFuture, PlayHook, TOKEN_HEADER};
+pub use cdn_gate::{require_origin_secret, ORIGIN_SECRET_HEADER};
 pub use cluster::{RegistryDirectory, RegistryIndex};
 pub use demand::DemandHook;
 pub use demand_recorder::DemandRecorder;

@@ -42,7 +42,7 @@ pub async fn all(config: Config) -> Result<(), ServerError> {
     let origin = stacks::origin::local(&foundation, &ingest, on_play.clone());
     let metrics = MetricSources::of_ingest(&ingest).with_on_play(on_play).with_listener("http", http.stats());
     let admin = AdminEndpoint::start(&foundation, metrics, publishers.clone()).await?;
-    let router = origin::router(origin)
+    let router = origin::require_origin_secret(origin::router(origin), &foundation.config.http.origin_secret)
         .merge(stacks::api::router(&foundation).await?)
         .merge(crate::http::readiness(foundation.database.clone(), publishers.clone()));
     let router = crate::access_log::wrap_if(foundation.config.http.access_log, router);
@@ -115,7 +115,8 @@ pub async fn origin(config: Config) -> Result<(), ServerError> {
         .with_listener("http", http.stats());
     let viewers = Shutdown::new();
     let admin = AdminEndpoint::start(&foundation, metrics, viewers.clone()).await?;
-    let router = origin::router(origin).merge(crate::http::readiness(foundation.database.clone(), viewers.clone()));
+    let router = origin::require_origin_secret(origin::router(origin), &foundation.config.http.origin_secret)
+        .merge(crate::http::readiness(foundation.database.clone(), viewers.clone()));
     let router = crate::access_log::wrap_if(foundation.config.http.access_log, router);
     tracing::info!(http = %foundation.config.http.listen, "origin pod running");
     serve_until_signal(&foundation, http, router, viewers, admin).await

@@ -119,3 +119,30 @@ fn a_stream_the_cli_adds_beside_a_running_server_publishes_and_plays() {
     let playlist = hls::wait_for_segments(&server.url("/live/from-cli/index.m3u8"), 2, SEGMENTS_WITHIN);
     assert!(playlist.body.contains("#EXT-X-PART:"), "{}", playlist.body);
 }
+
+/// With `http.origin_secret`, someone who found the origin's address cannot
+/// watch around the CDN: viewer routes need the header the CDN adds; the
+/// API, the console and the probes are not affected.
+#[test]
+fn viewers_around_the_cdn_are_refused_when_an_origin_secret_is_set() {
+    let _turn = common::exclusive();
+    let secret = "cdn-origin-secret-0123456789abcdef";
+    let server = Server::start_with_env(&[("RELAY_HTTP_ORIGIN_SECRET", secret.to_owned())]);
+    let timeout = Duration::from_secs(10);
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        common::http::send("GET", &server.url(path), headers, None, timeout).unwrap().status
+    };
+    let from_cdn = [("x-relay-origin-secret", secret)];
+    // Expected: 403 without the header or with a wrong one, on playlists, media and the player.
+    for path in ["/live/main/index.m3u8", "/live/main/seg1.m4s", "/player.html"] {
+        assert_eq!(get(path, &[]), 403, "{path}");
+        assert_eq!(get(path, &[("x-relay-origin-secret", "guess")]), 403, "{path}");
+    }
+    // Expected: through the CDN the origin answers as usual (nothing live yet: 404; the page: 200).
+    assert_eq!(get("/live/main/index.m3u8", &from_cdn), 404);
+    assert_eq!(get("/player.html", &from_cdn), 200);
+    // Expected: the API, the console and the probes do not need it.
+    assert_eq!(get("/api/v1/streams", &[]), 401);
+    assert_eq!(get("/healthz", &[]), 200);
+    assert_eq!(get("/readyz", &[]), 200);
+}

@@ -9,6 +9,8 @@
 
 locals {
   origin_id = "relay-origin"
+  # The header the origin checks for var.origin_secret (services/origin/src/cdn_gate.rs).
+  origin_secret_header = "x-relay-origin-secret"
 
   behaviors = [
     { path = "/t/*/dvr.m3u8", cache_policy = aws_cloudfront_cache_policy.dvr.id, compress = true },
@@ -36,6 +38,16 @@ resource "aws_cloudfront_distribution" "this" {
   origin {
     origin_id   = local.origin_id
     domain_name = var.origin_domain_name
+
+    # The origin answers viewer routes only with this header when its http.origin_secret is set.
+    dynamic "custom_header" {
+      for_each = var.origin_secret == null ? [] : [var.origin_secret]
+
+      content {
+        name  = local.origin_secret_header
+        value = custom_header.value
+      }
+    }
 
     custom_origin_config {
       http_port                = var.origin_http_port

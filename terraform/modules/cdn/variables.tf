@@ -108,6 +108,17 @@ variable "playback_keys" {
   sensitive   = true
 }
 
+variable "origin_secret" {
+  description = <<-EOT
+    Sent to the origin as x-relay-origin-secret on every request; set the same value as the
+    relay's http.origin_secret (chart: originSecret) so the origin refuses viewers who bypass the
+    CDN. It ends up in the Terraform state. Null: not sent.
+  EOT
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
 variable "on_play_sessions" {
   description = <<-EOT
     Set when the relay has an on_play webhook: the edge then serves media only to session tokens

@@ -118,6 +118,11 @@ pub struct HttpSection {
     /// path without tokens, status, bytes, duration (false: a busy origin
     /// answers thousands of part requests a second).
     pub access_log: bool,
+    /// When set, viewer routes (playlists, media, the player page) answer
+    /// only requests carrying it in `x-relay-origin-secret`, which the CDN
+    /// adds, so the origin cannot be used around the CDN; at least 32
+    /// printable characters, best from RELAY_HTTP_ORIGIN_SECRET (empty: off).
+    pub origin_secret: String,
 }
 
 impl Default for HttpSection {
@@ -133,6 +138,7 @@ impl Default for HttpSection {
             secure_cookies: false,
             proxy_protocol: false,
             access_log: false,
+            origin_secret: String::new(),
         }
     }
 }
@@ -597,6 +603,16 @@ impl Config {
             if network.parse::<catalog::outbound::IpNet>().is_err() {
                 return refuse("outbound.allow_networks", format!("{network:?} is not a network such as 10.0.0.0/8"));
             }
+        }
+        let origin_secret = &self.http.origin_secret;
+        if !origin_secret.is_empty()
+            && (origin_secret.len() < MIN_INTERNAL_SECRET_LEN
+                || !origin_secret.bytes().all(|byte| byte.is_ascii_graphic()))
+        {
+            return refuse(
+                "http.origin_secret",
+                format!("must be at least {MIN_INTERNAL_SECRET_LEN} printable ASCII characters"),
+            );
         }
         let secret = &self.cluster.internal_secret;
         if !secret.is_empty()
