@@ -492,6 +492,21 @@ def test_autoscaler_owns_origin_replicas(default_render, full_render):
     assert by_kind(full, "Deployment")["demo-relay-origin"]["spec"]["replicas"] == 3
 
 
+def test_the_api_and_console_get_their_own_ingress_when_asked():
+    objects = manifests(
+        render_chart(CHART, [REQUIRED, {"api": {"ingress": {"enabled": True, "className": "nginx", "hosts": ["m.example.com"]}}}])
+    )
+    (ingress,) = by_kind(objects, "Ingress").values()
+    assert ingress["metadata"]["name"] == "demo-relay-api"
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "m.example.com"
+    assert [(path["path"], path["backend"]["service"]["name"]) for path in rule["http"]["paths"]] == [
+        ("/api/", "demo-relay-api"),
+        ("/console", "demo-relay-api"),
+    ]
+    assert "demo-relay-api" in by_kind(objects, "Service")
+
+
 def test_ingress_exposes_only_viewer_paths(full_render):
     (ingress,) = by_kind(manifests(full_render), "Ingress").values()
     (rule,) = ingress["spec"]["rules"]
