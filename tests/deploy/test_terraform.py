@@ -279,3 +279,21 @@ def test_the_cdn_sends_the_origin_secret_under_the_header_the_origin_checks():
     assert strip_interpolation(content["value"]) == "custom_header.value"
     variable = module.variables["origin_secret"]
     assert variable["sensitive"] is True and variable["default"] is None
+
+
+def test_access_logs_are_optional_and_leave_cookies_out():
+    module = load_module(CDN)
+    distribution = module.resource("aws_cloudfront_distribution.this")
+    (block,) = [item['"logging_config"'] for item in distribution["dynamic"] if '"logging_config"' in item]
+    assert strip_interpolation(block["for_each"]) == "var.access_log_bucket == null ? [] : [var.access_log_bucket]"
+    assert block["content"][0]["include_cookies"] is False
+    assert module.variables["access_log_bucket"]["default"] is None
+
+
+def test_the_example_variables_file_sets_only_declared_variables():
+    example = TERRAFORM / "examples" / "complete"
+    declared = set(load_module(example).variables)
+    assigned = set(re.findall(r"^#?\s*([a-z_]+)\s*=", (example / "terraform.tfvars.example").read_text(), re.M))
+    assert assigned and assigned <= declared, assigned - declared
+    required = {name for name, variable in load_module(example).variables.items() if "default" not in variable}
+    assert required <= assigned, required - assigned

@@ -32,6 +32,8 @@ module "cdn" {
   name                 = "relay-${var.namespace}"
   origin_domain_name   = var.origin_domain_name
   origin_shield_region = var.region
+  origin_secret        = var.origin_secret
+  access_log_bucket    = var.access_log_bucket
 
   tags = { application = "relay" }
 }

@@ -36,3 +36,16 @@ variable "recordings_expiration_days" {
   type        = number
   default     = 30
 }
+
+variable "origin_secret" {
+  description = "Header value CloudFront sends the origin; the same as the chart's originSecret Secret. Null: not sent."
+  type        = string
+  default     = null
+  sensitive   = true
+}
+
+variable "access_log_bucket" {
+  description = "S3 bucket domain name for CloudFront access logs; null for none."
+  type        = string
+  default     = null
+}

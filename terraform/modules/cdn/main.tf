@@ -117,6 +117,16 @@ resource "aws_cloudfront_distribution" "this" {
     }
   }
 
+  dynamic "logging_config" {
+    for_each = var.access_log_bucket == null ? [] : [var.access_log_bucket]
+
+    content {
+      bucket          = logging_config.value
+      prefix          = var.access_log_prefix
+      include_cookies = false
+    }
+  }
+
   dynamic "custom_error_response" {
     for_each = local.error_codes
 

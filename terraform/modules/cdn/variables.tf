@@ -129,6 +129,23 @@ variable "on_play_sessions" {
   default     = false
 }
 
+variable "access_log_bucket" {
+  description = <<-EOT
+    Domain name of an S3 bucket for CloudFront's standard access logs (for example
+    logs-bucket.s3.amazonaws.com; the bucket needs ACLs enabled for the log delivery). Null: no
+    access logs. Logs hold viewer addresses and paths; tokens never appear in paths here, since
+    the edge function rewrites /t/<token>/ before logging.
+  EOT
+  type        = string
+  default     = null
+}
+
+variable "access_log_prefix" {
+  description = "Key prefix of the access logs in access_log_bucket."
+  type        = string
+  default     = "cloudfront/"
+}
+
 variable "tags" {
   description = "Tags for the distribution."
   type        = map(string)
