@@ -28,6 +28,24 @@ fn rtsp_publisher(url: &str, seconds: u32) -> Command {
     command
 }
 
+/// Runs `relay streams ARGS --data-dir DIRECTORY`, which ends by printing a
+/// new key (48 hex digits), and returns that key.
+fn streams_command(args: &[&str], directory: &Path) -> String {
+    let finished = run_with_timeout(
+        Command::new(env!("CARGO_BIN_EXE_relay"))
+            .arg("streams")
+            .args(args)
+            .arg("--data-dir")
+            .arg(directory)
+            .env_remove("RELAY_DATABASE_URL"),
+        Duration::from_secs(60),
+    );
+    assert!(finished.success(), "{finished}");
+    let key = finished.stdout.trim().rsplit(' ').next().unwrap_or_default().to_owned();
+    assert_eq!(key.len(), 48, "{finished}");
+    key
+}
+
 /// Every file of the data directory that holds `needle`, except `allowed`.
 fn files_holding(directory: &Path, needle: &str, allowed: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -78,16 +96,8 @@ fn stream_keys_live_only_as_hashes_and_digest_publishers_prove_them() {
 
     // Expected: once rotated (here by the CLI), the old key is never shown again.
     let directory = server.stop();
-    let rotate = run_with_timeout(
-        Command::new(env!("CARGO_BIN_EXE_relay"))
-            .args(["streams", "rotate-key", "main", "--data-dir"])
-            .arg(directory.path())
-            .env_remove("RELAY_DATABASE_URL"),
-        Duration::from_secs(60),
-    );
-    assert!(rotate.success(), "{rotate}");
-    let new_key = rotate.stdout.trim().rsplit(' ').next().unwrap_or_default().to_owned();
-    assert!(new_key.len() == 48 && new_key != key, "{rotate}");
+    let new_key = streams_command(&["rotate-key", "main"], directory.path());
+    assert_ne!(new_key, key);
     let mut server = Server::start_in(directory, &variables);
     assert!(server.stream_key.starts_with("shown only when made"), "{}", server.stream_key);
     assert!(files_holding(server.data_dir(), &new_key, "").is_empty(), "the new key is stored nowhere");
@@ -104,16 +114,7 @@ fn stream_keys_live_only_as_hashes_and_digest_publishers_prove_them() {
 fn a_stream_the_cli_adds_beside_a_running_server_publishes_and_plays() {
     let _turn = common::exclusive();
     let server = Server::start();
-    let added = run_with_timeout(
-        Command::new(env!("CARGO_BIN_EXE_relay"))
-            .args(["streams", "add", "from-cli", "--data-dir"])
-            .arg(server.data_dir())
-            .env_remove("RELAY_DATABASE_URL"),
-        Duration::from_secs(60),
-    );
-    assert!(added.success(), "{added}");
-    let key = added.stdout.trim().rsplit(' ').next().unwrap_or_default().to_owned();
-    assert_eq!(key.len(), 48, "{added}");
+    let key = streams_command(&["add", "from-cli"], server.data_dir());
     assert!(files_holding(server.data_dir(), &key, "").is_empty(), "the CLI's key is stored nowhere");
     let _publisher = tools::spawn_publisher(&server.publish_url_with_key(&key), 12);
     let playlist = hls::wait_for_segments(&server.url("/live/from-cli/index.m3u8"), 2, SEGMENTS_WITHIN);
