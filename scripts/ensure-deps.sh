@@ -31,6 +31,14 @@ apt_packages=(
   postgresql
   python3
   jq
+  # TLS: Let's Encrypt's test ACME server and its DNS/challenge helper
+  pebble
+  # The container image: built without a daemon, exported and unpacked
+  buildah
+  skopeo
+  umoci
+  # promtool checks the alert rules shipped with the chart
+  prometheus
 )
 
 log() { printf 'ensure-deps: %s\n' "$*" >&2; }
