@@ -31,6 +31,9 @@ apt_packages=(
   postgresql
   python3
   jq
+  # TLS tests: HTTP/2 and HTTP/1.1 over TLS, certificate inspection
+  curl
+  openssl
   # TLS: Let's Encrypt's test ACME server and its DNS/challenge helper
   pebble
   # The container image: built without a daemon, exported and unpacked

@@ -19,11 +19,14 @@
 //! request, which stalled hls.js in the end-to-end test. Here an idle
 //! keep-alive connection lives for the (longer) idle timeout.
 //!
-//! HTTP/1 only, through hyper's HTTP/1 connection rather than axum's
-//! serve: origins speak plain HTTP to CDNs and players (browsers never use
-//! HTTP/2 without TLS), and the HTTP/1-only connection is about 3 KB
-//! smaller per parked viewer (docs/benchmarks.md).
+//! A plain port speaks HTTP/1 only, through hyper's HTTP/1 connection
+//! rather than axum's serve: browsers never use HTTP/2 without TLS, and
+//! the HTTP/1-only connection is about 3 KB smaller per parked viewer
+//! (docs/benchmarks.md). A TLS port ([`serve_tls`]) speaks HTTP/2 or
+//! HTTP/1.1 as ALPN decides. Each port refuses the other's clients at
+//! once with a message instead of leaving them waiting for a timeout.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,21 +38,109 @@ use axum::extract::ConnectInfo;
 use axum::Router;
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tower::ServiceExt;
 
-use crate::{Activity, Connection, Listener, Shutdown, TrustedProxies};
+use crate::tls::{TlsPorts, TLS_HANDSHAKE_RECORD};
+use crate::{Activity, Connection, GuardedStream, Listener, Shutdown, TrustedProxies};
 
-/// Serves `router` on `listener` until `shutdown`'s drain ends.
+/// A fatal TLS `protocol_version` alert: what a TLS client that reached a
+/// plain port is told, so it fails at once and says why.
+const TLS_REFUSAL_ALERT: [u8; 7] = [0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46];
+/// What a plain-text client that reached a TLS port is told.
+const PLAINTEXT_REFUSAL: &[u8] = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
+Content-Length: 39\r\nConnection: close\r\n\r\nThis port speaks HTTPS: use https:// .\n";
+/// Streams one HTTP/2 connection may have open at once: a player keeps a
+/// few (blocking playlist reload, preload hint, part), a CDN more.
+const HTTP2_MAX_STREAMS: u32 = 100;
+
+/// Serves `router` on `listener` (plain HTTP/1.1) until `shutdown`'s drain ends.
 pub async fn serve(listener: Listener, router: Router, shutdown: Shutdown) {
     let trusted = Arc::new(listener.proxies().trusted.clone());
-    listener.serve(shutdown, move |connection| serve_connection(connection, router.clone(), trusted.clone())).await
+    listener
+        .serve(shutdown, move |connection| {
+            let (router, trusted) = (router.clone(), trusted.clone());
+            async move {
+                if first_byte(&connection.stream).await == Some(TLS_HANDSHAKE_RECORD) {
+                    return refuse(connection, &TLS_REFUSAL_ALERT, "TLS handshake on a plain HTTP port").await;
+                }
+                let Connection { stream, peer, useful, shutdown } = connection;
+                let service = exchanges(router, trusted, peer, useful.0);
+                serve_http1(stream, service, peer, shutdown).await
+            }
+        })
+        .await
 }
 
-async fn serve_connection(connection: Connection, router: Router, trusted: Arc<TrustedProxies>) {
-    let Connection { stream, peer, useful, shutdown } = connection;
-    let activity = useful.0;
-    let service = hyper::service::service_fn(move |request: axum::http::Request<Incoming>| {
+/// Serves `router` on `listener` over TLS (HTTP/2 or HTTP/1.1 by ALPN)
+/// until `shutdown`'s drain ends.
+pub async fn serve_tls(listener: Listener, router: Router, shutdown: Shutdown, tls: TlsPorts) {
+    let trusted = Arc::new(listener.proxies().trusted.clone());
+    listener
+        .serve(shutdown, move |connection| {
+            let (router, trusted, tls) = (router.clone(), trusted.clone(), tls.clone());
+            async move {
+                match first_byte(&connection.stream).await {
+                    Some(TLS_HANDSHAKE_RECORD) => {}
+                    Some(_) => {
+                        tls.certificates.note_plaintext_refused();
+                        return refuse(connection, PLAINTEXT_REFUSAL, "plain HTTP on a TLS port").await;
+                    }
+                    None => return,
+                }
+                let Connection { stream, peer, useful, shutdown } = connection;
+                let stream = match tls.http().accept(stream).await {
+                    Ok(stream) => stream,
+                    Err(error) => {
+                        tls.certificates.note_handshake_failure();
+                        return tracing::debug!(%peer, %error, "TLS handshake failed");
+                    }
+                };
+                let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                let service = exchanges(router, trusted, peer, useful.0);
+                if http2 {
+                    serve_http2(stream, service, peer, shutdown).await
+                } else {
+                    serve_http1(stream, service, peer, shutdown).await
+                }
+            }
+        })
+        .await
+}
+
+/// The first byte the client sent, left unread; `None` if it closed first.
+async fn first_byte(stream: &GuardedStream) -> Option<u8> {
+    let mut byte = [0u8; 1];
+    match stream.get_ref().peek(&mut byte).await {
+        Ok(1) => Some(byte[0]),
+        _ => None,
+    }
+}
+
+async fn refuse(connection: Connection, answer: &[u8], why: &'static str) {
+    let Connection { mut stream, peer, .. } = connection;
+    tracing::debug!(%peer, why, "connection refused");
+    let _ = stream.write_all(answer).await;
+    let _ = stream.shutdown().await;
+}
+
+/// Every request of one connection as an [`Exchange`], with the client's
+/// address in its `ConnectInfo`.
+fn exchanges(
+    router: Router,
+    trusted: Arc<TrustedProxies>,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+) -> impl hyper::service::Service<
+    axum::http::Request<Incoming>,
+    Response = axum::http::Response<ResponseBody>,
+    Error = Infallible,
+    Future = impl std::future::Future<Output = Result<axum::http::Response<ResponseBody>, Infallible>> + Send + 'static,
+> + Clone
+       + Send
+       + 'static {
+    hyper::service::service_fn(move |request: axum::http::Request<Incoming>| {
         let exchange = Exchange::begin(activity.clone());
         // Everything downstream (access policies, IP-bound tokens, on_play,
         // the audit log, login throttling) reads the client from here.
@@ -64,9 +155,17 @@ async fn serve_connection(connection: Connection, router: Router, trusted: Arc<T
             let response = router.oneshot(request).await?;
             // Answered: the request is being served even if its body was not read.
             exchange.received();
-            Ok::<_, std::convert::Infallible>(response.map(|body| ResponseBody { body, _exchange: exchange }))
+            Ok::<_, Infallible>(response.map(|body| ResponseBody { body, _exchange: exchange }))
         }
-    });
+    })
+}
+
+async fn serve_http1<S, Service>(stream: S, service: Service, peer: SocketAddr, shutdown: Shutdown)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Service: hyper::service::HttpService<Incoming, ResBody = ResponseBody>,
+    Service::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     // Half-close: a parked viewer's connection is not read for EOF while
     // its request waits, which would cost a second 8 KiB read buffer per
     // viewer. A viewer that left is noticed when its response is written.
@@ -82,6 +181,29 @@ async fn serve_connection(connection: Connection, router: Router, trusted: Arc<T
     };
     if let Err(error) = finished {
         tracing::debug!(%peer, %error, "HTTP connection ended with an error");
+    }
+}
+
+async fn serve_http2<S, Service>(stream: S, service: Service, peer: SocketAddr, shutdown: Shutdown)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Service: hyper::service::HttpService<Incoming, ResBody = ResponseBody> + Send + 'static,
+    Service::Future: Send + 'static,
+    Service::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let served = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+        .max_concurrent_streams(HTTP2_MAX_STREAMS)
+        .serve_connection(TokioIo::new(stream), service);
+    let mut served = std::pin::pin!(served);
+    let finished = tokio::select! {
+        finished = served.as_mut() => finished,
+        _ = shutdown.begun() => {
+            served.as_mut().graceful_shutdown();
+            served.await
+        }
+    };
+    if let Err(error) = finished {
+        tracing::debug!(%peer, %error, "HTTP/2 connection ended with an error");
     }
 }
 
@@ -156,7 +278,7 @@ impl HttpBody for RequestBody {
 }
 
 /// The response body, holding its exchange until hyper is done with it.
-struct ResponseBody {
+pub(crate) struct ResponseBody {
     body: Body,
     _exchange: Arc<Exchange>,
 }

@@ -19,6 +19,7 @@ mod proxy;
 mod shutdown;
 mod stats;
 mod table;
+pub mod tls;
 mod watchdog;
 
 use std::future::Future;

@@ -10,7 +10,9 @@ use media::rtmp::{RtmpEvent, ServerConnection};
 use media::timeline::TimestampUnwrapper;
 use media::MediaError;
 use publisher::{kicked, Close, Gate, Publication, Refusal};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::server::TlsStream;
 use tracing::Instrument;
 
 use crate::RtmpConfig;
@@ -85,10 +87,50 @@ pub(crate) struct Context {
 
 pub(crate) async fn serve(connection: Connection, context: Context) {
     let Connection { stream, peer, useful, shutdown } = connection;
-    let span = tracing::info_span!("rtmp", %peer, stream = tracing::field::Empty);
-    let close = Publisher::new(context, peer, useful).run(stream, shutdown).instrument(span.clone()).await;
+    serve_socket(stream, peer, useful, shutdown, context, "RTMP").await
+}
+
+/// Serves an RTMP publisher on `socket`, plain or TLS; `protocol` names
+/// it in logs.
+pub(crate) async fn serve_socket<S: PublisherSocket>(
+    socket: S,
+    peer: SocketAddr,
+    useful: UsefulMark,
+    shutdown: Shutdown,
+    context: Context,
+    protocol: &'static str,
+) {
+    let span = tracing::info_span!("rtmp", %peer, tls = protocol == "RTMPS", stream = tracing::field::Empty);
+    let close = Publisher::new(context, peer, useful).run(socket, shutdown).instrument(span.clone()).await;
     let _entered = span.enter();
-    close.log("RTMP", &());
+    close.log(protocol, &());
+}
+
+/// What a publisher's bytes come through: TCP, or TLS over it.
+pub(crate) trait PublisherSocket: AsyncRead + AsyncWrite + Unpin + Send {
+    /// Reads what is already waiting without blocking (`WouldBlock` when
+    /// nothing is).
+    fn try_read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize>;
+}
+
+impl PublisherSocket for GuardedStream {
+    fn try_read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        GuardedStream::try_read(self, buffer)
+    }
+}
+
+impl PublisherSocket for TlsStream<GuardedStream> {
+    fn try_read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        // One poll without a waker: whatever TLS has decrypted or the
+        // socket holds; the next awaited read registers the real waker.
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut read = tokio::io::ReadBuf::new(buffer);
+        match std::pin::Pin::new(self).poll_read(&mut context, &mut read) {
+            std::task::Poll::Ready(Ok(())) => Ok(read.filled().len()),
+            std::task::Poll::Ready(Err(error)) => Err(error),
+            std::task::Poll::Pending => Err(std::io::ErrorKind::WouldBlock.into()),
+        }
+    }
 }
 
 struct Publisher {
@@ -119,7 +161,7 @@ impl Publisher {
 
     /// Reads, packages and answers until the publisher leaves; an idle
     /// publisher is the listener's to close.
-    async fn run(mut self, mut socket: GuardedStream, shutdown: Shutdown) -> Close {
+    async fn run<S: PublisherSocket>(mut self, mut socket: S, shutdown: Shutdown) -> Close {
         let mut buffer = vec![0u8; READ_BUFFER_BEFORE_PUBLISH];
         let mut pacing = ReadPacing::default();
         loop {
@@ -176,7 +218,7 @@ impl Publisher {
         Ok(())
     }
 
-    async fn drain(&mut self, socket: &mut GuardedStream) -> Close {
+    async fn drain<S: PublisherSocket>(&mut self, socket: &mut S) -> Close {
         self.rtmp.disconnect("NetConnection.Connect.Closed", "Server is restarting; reconnect.");
         let _ = self.flush(socket).await;
         Close::ShuttingDown
@@ -194,7 +236,7 @@ impl Publisher {
         let pause = (until_due + WAKE_AFTER_DUE).min(pacing.time_to_fill(READ_BUFFER));
         (pause >= MIN_PAUSE).then_some(pause)
     }
-    async fn flush(&mut self, socket: &mut GuardedStream) -> std::io::Result<()> {
+    async fn flush<S: PublisherSocket>(&mut self, socket: &mut S) -> std::io::Result<()> {
         while let Some(bytes) = self.rtmp.take_outgoing() {
             socket.write_all(&bytes).await?;
         }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use listener::{Connection, GuardedStream, Limits, Listener, Shutdown};
 use media::rtmp::RtmpLimits;
 use publisher::Gate;
+use tokio_rustls::TlsAcceptor;
 
 /// RTMP server settings; defaults in [`Default`].
 #[derive(Debug, Clone)]
@@ -62,6 +63,26 @@ pub async fn run(listener: Listener, gate: Gate, config: RtmpConfig, shutdown: S
                 None => Box::pin(connection::serve(connection, context)),
             };
             served
+        })
+        .await
+}
+
+/// Accepts RTMPS publishers (RTMP in TLS, through `tls`) until `shutdown`
+/// begins, as [`run`] does. They are served on the caller's runtime: the
+/// TLS session cannot move to a worker's reactor.
+pub async fn run_tls(listener: Listener, gate: Gate, config: RtmpConfig, shutdown: Shutdown, tls: TlsAcceptor) {
+    let config = Arc::new(config);
+    listener
+        .serve(shutdown, move |connection| {
+            let context = connection::Context { gate: gate.clone(), config: config.clone() };
+            let tls = tls.clone();
+            async move {
+                let Connection { stream, peer, useful, shutdown } = connection;
+                match tls.accept(stream).await {
+                    Ok(stream) => connection::serve_socket(stream, peer, useful, shutdown, context, "RTMPS").await,
+                    Err(error) => tracing::debug!(%peer, %error, "RTMPS: TLS handshake failed"),
+                }
+            }
         })
         .await
 }

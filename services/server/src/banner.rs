@@ -8,13 +8,25 @@ use crate::config::{non_empty, Config};
 
 /// `key` is the first stream's key when this process may show it (see
 /// `first_key`); otherwise the banner says how to get a new one.
-pub fn print(config: &Config, rtmp: SocketAddr, http: SocketAddr, stream: &catalog::StreamRecord, key: Option<&str>) {
+/// Where a role's public ports are: the TLS ones when configured.
+pub struct PublicAddresses {
+    pub rtmp: SocketAddr,
+    pub rtmps: Option<SocketAddr>,
+    pub http: SocketAddr,
+    pub https: Option<SocketAddr>,
+}
+
+pub fn print(config: &Config, addresses: &PublicAddresses, stream: &catalog::StreamRecord, key: Option<&str>) {
+    let PublicAddresses { rtmp, rtmps, http, https } = *addresses;
     let host = |address: SocketAddr| {
         non_empty(&config.server.public_host).map_or_else(|| display_host(address.ip()), str::to_owned)
     };
     let app = &config.rtmp.app;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "OBS server URL: rtmp://{}:{}/{app}", host(rtmp), rtmp.port());
+    if let Some(rtmps) = rtmps {
+        let _ = writeln!(out, "OBS server URL (TLS): rtmps://{}:{}/{app}", host(rtmps), rtmps.port());
+    }
     match key {
         Some(key) => writeln!(out, "Stream key: {key}"),
         None => writeln!(
@@ -26,6 +38,11 @@ pub fn print(config: &Config, rtmp: SocketAddr, http: SocketAddr, stream: &catal
     .unwrap_or_default();
     let _ = writeln!(out, "Player link: http://{}:{}/player.html?stream={}", host(http), http.port(), stream.name);
     let _ = writeln!(out, "Playlist URL: http://{}:{}/live/{}/index.m3u8", host(http), http.port(), stream.name);
+    if let Some(https) = https {
+        let (host, port) = (host(https), https.port());
+        let _ = writeln!(out, "Player link (HTTPS): https://{host}:{port}/player.html?stream={}", stream.name);
+        let _ = writeln!(out, "Playlist URL (HTTPS): https://{host}:{port}/live/{}/index.m3u8", stream.name);
+    }
     let _ = out.flush();
 }
 

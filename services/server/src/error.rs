@@ -30,6 +30,8 @@ pub enum ServerError {
     NoInternalSecret,
     #[error("no stream is named {0:?}")]
     UnknownStream(String),
+    #[error("TLS: {0}")]
+    Tls(listener::tls::TlsError),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
 }

@@ -2,6 +2,7 @@
 //! the management service in one process on SQLite and a local directory.
 
 mod access_log;
+mod acme;
 mod banner;
 mod config;
 mod error;
@@ -12,6 +13,7 @@ mod metrics;
 mod open_files;
 mod roles;
 mod stacks;
+mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -26,6 +26,8 @@ pub struct MetricSources {
     pub on_play: Option<Arc<OnPlayWebhooks>>,
     /// Every listener of the process by name (http, rtmp, rtsp, internal).
     pub listeners: Vec<(&'static str, Arc<ListenerStats>)>,
+    /// The HTTPS and RTMPS certificate.
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl MetricSources {
@@ -37,11 +39,17 @@ impl MetricSources {
             upstream: None,
             on_play: None,
             listeners: ingest.listeners.clone(),
+            tls: None,
         }
     }
 
     pub fn with_on_play(mut self, on_play: Arc<OnPlayWebhooks>) -> Self {
         self.on_play = Some(on_play);
+        self
+    }
+
+    pub fn with_listeners(mut self, listeners: Vec<(&'static str, Arc<ListenerStats>)>) -> Self {
+        self.listeners.extend(listeners);
         self
     }
 
@@ -132,6 +140,9 @@ pub fn render(sources: &MetricSources) -> String {
         );
     }
     render_listeners(&mut out, &sources.listeners);
+    if let Some(tls) = &sources.tls {
+        render_tls(&mut out, &tls.report());
+    }
     if let Some(upstream) = &sources.upstream {
         metric(
             &mut out,
@@ -158,6 +169,63 @@ pub fn render(sources: &MetricSources) -> String {
         );
     }
     out
+}
+
+fn render_tls(out: &mut String, report: &crate::tls::TlsReport) {
+    if let Some(expires) = report.certificate_expires {
+        metric(
+            out,
+            "relay_tls_certificate_expiry_timestamp_seconds",
+            "gauge",
+            "When the served certificate expires",
+            expires,
+        );
+    }
+    metric(
+        out,
+        "relay_tls_certificates_installed_total",
+        "counter",
+        "Certificates put in service",
+        report.certificates_installed,
+    );
+    metric(
+        out,
+        "relay_tls_reload_failures_total",
+        "counter",
+        "Certificate replacements that could not be used",
+        report.reload_failures,
+    );
+    metric(
+        out,
+        "relay_tls_handshake_failures_total",
+        "counter",
+        "TLS handshakes that failed",
+        report.handshake_failures,
+    );
+    metric(
+        out,
+        "relay_tls_plaintext_refused_total",
+        "counter",
+        "Plain HTTP requests refused on a TLS port",
+        report.plaintext_refused,
+    );
+    if let Some(acme) = &report.acme {
+        metric(
+            out,
+            "relay_acme_certificates_issued_total",
+            "counter",
+            "Certificates issued by the ACME server",
+            acme.issued,
+        );
+        metric(out, "relay_acme_failures_total", "counter", "ACME orders that failed", acme.failures);
+        metric(
+            out,
+            "relay_acme_consecutive_failures",
+            "gauge",
+            "ACME orders failed since the last success",
+            acme.consecutive_failures,
+        );
+    }
 }
 
 /// One series per listener for each counter, labelled by listener name.

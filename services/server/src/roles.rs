@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::config::{non_empty, Config};
 use crate::error::ServerError;
-use crate::http::AdminEndpoint;
+use crate::http::{AdminEndpoint, PublicPorts};
 use crate::metrics::MetricSources;
 use crate::stacks::ingest::IngestStack;
 use crate::stacks::{self, Foundation};
@@ -24,10 +24,8 @@ pub async fn all(config: Config) -> Result<(), ServerError> {
     let first_stream = foundation.database.ensure_default_stream("main").await?;
     // The origin serves only the names the catalog knows, the first stream's too.
     foundation.catalog.reload_access().await?;
-    let http = foundation
-        .bind(foundation.config.http.listen, "http", foundation.http_limits(), foundation.config.http.proxy_protocol)
-        .await?;
-    let http_address = local_address(&http, foundation.config.http.listen)?;
+    let http = PublicPorts::bind(&foundation).await?;
+    let http_address = http.address(foundation.config.http.listen);
     // One pod of its own cluster: the same registry, epochs and segment
     // index as a cluster, on SQLite, so DVR and restarts work the same way.
     let publishers = Shutdown::new();
@@ -40,18 +38,25 @@ pub async fn all(config: Config) -> Result<(), ServerError> {
     )));
     let on_play = foundation.on_play();
     let origin = stacks::origin::local(&foundation, &ingest, on_play.clone());
-    let metrics = MetricSources::of_ingest(&ingest).with_on_play(on_play).with_listener("http", http.stats());
+    let metrics = MetricSources::of_ingest(&ingest).with_on_play(on_play).with_listeners(http.stats());
     let admin = AdminEndpoint::start(&foundation, metrics, publishers.clone()).await?;
     let router = origin::require_origin_secret(origin::router(origin), &foundation.config.http.origin_secret)
         .merge(stacks::api::router(&foundation).await?)
         .merge(crate::http::readiness(foundation.database.clone(), publishers.clone()));
     let router = crate::access_log::wrap_if(foundation.config.http.access_log, router);
     let viewers = Shutdown::new();
-    let served = tokio::spawn(listener::http::serve(http, router, viewers.clone()));
+    let https_address = http.https_address();
+    let served = http.serve(router, viewers.clone());
     crate::banner::print_admin(admin.address);
     let key = crate::first_key::key_to_show(&foundation.config, &foundation.database, &first_stream).await;
-    crate::banner::print(&foundation.config, ingest.rtmp_address, http_address, &first_stream, key.as_deref());
-    tracing::info!(rtmp = %ingest.rtmp_address, http = %http_address, "relay is running");
+    let addresses = crate::banner::PublicAddresses {
+        rtmp: ingest.rtmp_address,
+        rtmps: ingest.rtmps_address,
+        http: http_address,
+        https: https_address,
+    };
+    crate::banner::print(&foundation.config, &addresses, &first_stream, key.as_deref());
+    tracing::info!(rtmp = %ingest.rtmp_address, http = %http_address, https = ?https_address, "relay is running");
 
     let deadline = wait_for_signal(&foundation.config).await;
     tracing::info!("draining: asking publishers to reconnect, finishing uploads and requests");
@@ -107,12 +112,10 @@ pub async fn origin(config: Config) -> Result<(), ServerError> {
     foundation.require_internal_secret()?;
     let on_play = foundation.on_play();
     let (origin, upstream) = stacks::origin::pod(&foundation, on_play.clone()).await?;
-    let http = foundation
-        .bind(foundation.config.http.listen, "http", foundation.http_limits(), foundation.config.http.proxy_protocol)
-        .await?;
+    let http = PublicPorts::bind(&foundation).await?;
     let metrics = MetricSources { upstream: Some(upstream), ..MetricSources::default() }
         .with_on_play(on_play)
-        .with_listener("http", http.stats());
+        .with_listeners(http.stats());
     let viewers = Shutdown::new();
     let admin = AdminEndpoint::start(&foundation, metrics, viewers.clone()).await?;
     let router = origin::require_origin_secret(origin::router(origin), &foundation.config.http.origin_secret)
@@ -138,10 +141,8 @@ pub async fn api(config: Config) -> Result<(), ServerError> {
         }
     };
     foundation.catalog.set_publisher_control(Arc::new(cluster::LiveControl::new(foundation.registry(), None, store)));
-    let http = foundation
-        .bind(foundation.config.http.listen, "http", foundation.http_limits(), foundation.config.http.proxy_protocol)
-        .await?;
-    let metrics = MetricSources::default().with_listener("http", http.stats());
+    let http = PublicPorts::bind(&foundation).await?;
+    let metrics = MetricSources::default().with_listeners(http.stats());
     let requests = Shutdown::new();
     let admin = AdminEndpoint::start(&foundation, metrics, requests.clone()).await?;
     let router = stacks::api::router(&foundation)
@@ -155,12 +156,12 @@ pub async fn api(config: Config) -> Result<(), ServerError> {
 
 async fn serve_until_signal(
     foundation: &Foundation,
-    http: listener::Listener,
+    http: PublicPorts,
     router: Router,
     shutdown: Shutdown,
     admin: AdminEndpoint,
 ) -> Result<(), ServerError> {
-    let served = tokio::spawn(listener::http::serve(http, router, shutdown.clone()));
+    let served = http.serve(router, shutdown.clone());
     let deadline = wait_for_signal(&foundation.config).await;
     tracing::info!("draining: finishing requests in flight");
     shutdown.begin(deadline);

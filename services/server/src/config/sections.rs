@@ -13,6 +13,7 @@ pub struct Config {
     pub server: ServerSection,
     pub proxy: ProxySection,
     pub http: HttpSection,
+    pub tls: TlsSection,
     pub rtmp: RtmpSection,
     pub rtsp: RtspSection,
     pub live: LiveSection,
@@ -123,6 +124,12 @@ pub struct HttpSection {
     /// adds, so the origin cannot be used around the CDN; at least 32
     /// printable characters, best from RELAY_HTTP_ORIGIN_SECRET (empty: off).
     pub origin_secret: String,
+    /// HTTPS (HTTP/2 and HTTP/1.1) for the same routes, with the [tls]
+    /// certificate, e.g. "0.0.0.0:8443" (empty: no HTTPS port).
+    pub tls_listen: String,
+    /// The plain port answers GET and HEAD with a permanent redirect to
+    /// the HTTPS port, except /healthz and /readyz (false).
+    pub redirect_to_https: bool,
 }
 
 impl Default for HttpSection {
@@ -139,8 +146,100 @@ impl Default for HttpSection {
             proxy_protocol: false,
             access_log: false,
             origin_secret: String::new(),
+            tls_listen: String::new(),
+            redirect_to_https: false,
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    /// PEM certificate chain, leaf first, for the HTTPS and RTMPS ports
+    /// (empty: none, unless acme_domains).
+    pub certificate_file: String,
+    /// PEM private key of certificate_file (empty).
+    pub private_key_file: String,
+    /// How often both files are checked for a replacement, in ms (10000).
+    pub reload_interval_ms: u64,
+    /// Domains to get a certificate for from an ACME server (TLS-ALPN-01
+    /// on the HTTPS port, which must be reachable on port 443) instead of
+    /// the files (none).
+    pub acme_domains: Vec<String>,
+    /// The ACME directory (Let's Encrypt's production one).
+    pub acme_directory_url: String,
+    /// Contact address for the ACME account (empty: none).
+    pub acme_contact_email: String,
+    /// A PEM root certificate to trust for the ACME directory, for a
+    /// private or test ACME server (empty: the built-in web roots).
+    pub acme_ca_file: String,
+    /// Renew this many days before the certificate expires (30).
+    pub acme_renew_before_days: u64,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        Self {
+            certificate_file: String::new(),
+            private_key_file: String::new(),
+            reload_interval_ms: 10_000,
+            acme_domains: Vec::new(),
+            acme_directory_url: "https://acme-v02.api.letsencrypt.org/directory".into(),
+            acme_contact_email: String::new(),
+            acme_ca_file: String::new(),
+            acme_renew_before_days: 30,
+        }
+    }
+}
+
+impl TlsSection {
+    /// The certificate and key files, when configured.
+    pub fn files(&self) -> Option<listener::tls::CertificateFiles> {
+        let certificate = non_empty(&self.certificate_file)?;
+        let private_key = non_empty(&self.private_key_file)?;
+        Some(listener::tls::CertificateFiles { certificate: certificate.into(), private_key: private_key.into() })
+    }
+
+    /// A certificate is configured, from files or ACME.
+    pub fn has_certificate(&self) -> bool {
+        self.files().is_some() || !self.acme_domains.is_empty()
+    }
+
+    fn validate(&self) -> Result<(), Refused> {
+        if self.certificate_file.is_empty() != self.private_key_file.is_empty() {
+            return refuse("tls.certificate_file", "set both certificate_file and private_key_file, or neither");
+        }
+        if self.files().is_some() && !self.acme_domains.is_empty() {
+            return refuse("tls.acme_domains", "use either certificate files or ACME, not both");
+        }
+        if !(1000..=3_600_000).contains(&self.reload_interval_ms) {
+            return refuse("tls.reload_interval_ms", "must be 1000-3600000");
+        }
+        for domain in &self.acme_domains {
+            let valid = !domain.is_empty()
+                && domain.len() <= 253
+                && domain.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+                });
+            if !valid {
+                return refuse("tls.acme_domains", format!("{domain:?} is not a domain name (no wildcards)"));
+            }
+        }
+        if !self.acme_domains.is_empty() && !self.acme_directory_url.starts_with("https://") {
+            return refuse("tls.acme_directory_url", "must be an https:// URL");
+        }
+        if !(1..=60).contains(&self.acme_renew_before_days) {
+            return refuse("tls.acme_renew_before_days", "must be 1-60");
+        }
+        Ok(())
+    }
+}
+
+/// An optional listen address: empty for none.
+pub fn optional_listen(value: &str) -> Option<SocketAddr> {
+    non_empty(value).and_then(|value| value.parse().ok())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,6 +269,9 @@ pub struct RtmpSection {
     /// Threads that run publisher connections, each an event loop of its
     /// own (1); 0 runs them on the main runtime.
     pub worker_threads: usize,
+    /// RTMPS (RTMP over TLS) with the [tls] certificate, e.g.
+    /// "0.0.0.0:1936" (empty: none).
+    pub tls_listen: String,
 }
 
 impl Default for RtmpSection {
@@ -185,6 +287,7 @@ impl Default for RtmpSection {
             max_message_bytes: 4 << 20,
             proxy_protocol: false,
             worker_threads: 1,
+            tls_listen: String::new(),
         }
     }
 }
@@ -625,6 +728,27 @@ impl Config {
         }
         if !(1000..=3_600_000).contains(&self.server.drain_timeout_ms) {
             return refuse("server.drain_timeout_ms", "must be 1000-3600000");
+        }
+        for (key, value) in [("http.tls_listen", &self.http.tls_listen), ("rtmp.tls_listen", &self.rtmp.tls_listen)] {
+            if !value.is_empty() && value.parse::<SocketAddr>().is_err() {
+                return refuse(key, format!("{value:?} is not an address such as 0.0.0.0:8443"));
+            }
+            if !value.is_empty() && !self.tls.has_certificate() {
+                return refuse(key, "needs tls.certificate_file and tls.private_key_file, or tls.acme_domains");
+            }
+        }
+        self.tls.validate()?;
+        if self.tls.has_certificate() && self.http.tls_listen.is_empty() && self.rtmp.tls_listen.is_empty() {
+            return refuse(
+                "tls.certificate_file",
+                "a certificate needs a port: set http.tls_listen or rtmp.tls_listen",
+            );
+        }
+        if !self.tls.acme_domains.is_empty() && self.http.tls_listen.is_empty() {
+            return refuse("tls.acme_domains", "ACME validates on the HTTPS port: set http.tls_listen");
+        }
+        if self.http.redirect_to_https && self.http.tls_listen.is_empty() {
+            return refuse("http.redirect_to_https", "needs http.tls_listen");
         }
         self.auth.validate()
     }

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::Foundation;
-use crate::config::non_empty;
+use crate::config::{non_empty, optional_listen};
 use crate::error::ServerError;
 
 pub struct IngestStack {
@@ -31,6 +31,8 @@ pub struct IngestStack {
     /// (listener name, its counters) for /metrics.
     pub listeners: Vec<(&'static str, Arc<ListenerStats>)>,
     pub rtmp_address: std::net::SocketAddr,
+    /// The RTMPS port, when `rtmp.tls_listen` is set.
+    pub rtmps_address: Option<std::net::SocketAddr>,
     /// The RTMP and RTSP servers and the camera manager; they end when
     /// `shutdown` begins.
     tasks: Vec<JoinHandle<()>>,
@@ -84,10 +86,24 @@ impl IngestStack {
             idle_timeout: Duration::from_millis(config.rtsp.idle_timeout_ms),
             ..rtsp::PushConfig::default()
         };
-        let mut tasks = vec![
-            tokio::spawn(rtmp::run(rtmp, gate.clone(), rtmp_config, shutdown.clone())),
-            tokio::spawn(rtsp::run(rtsp, gate.clone(), rtsp_config, shutdown.clone())),
-        ];
+        let mut listeners = listeners;
+        let mut tasks = Vec::new();
+        let mut rtmps_address = None;
+        if let (Some(address), Some(tls)) = (optional_listen(&config.rtmp.tls_listen), &foundation.tls) {
+            let rtmps = foundation.bind(address, "rtmps", rtmp_limits(foundation), config.rtmp.proxy_protocol).await?;
+            rtmps_address = rtmps.local_addr().ok();
+            listeners.push(("rtmps", rtmps.stats()));
+            let acceptor = tls.ports.stream().clone();
+            tasks.push(tokio::spawn(rtmp::run_tls(
+                rtmps,
+                gate.clone(),
+                rtmp_config.clone(),
+                shutdown.clone(),
+                acceptor,
+            )));
+        }
+        tasks.push(tokio::spawn(rtmp::run(rtmp, gate.clone(), rtmp_config, shutdown.clone())));
+        tasks.push(tokio::spawn(rtsp::run(rtsp, gate.clone(), rtsp_config, shutdown.clone())));
 
         let leases = cameras::lease_store(
             config.cameras.lease_backend,
@@ -106,7 +122,7 @@ impl IngestStack {
         };
         tasks.push(tokio::spawn(manager.run(shutdown.clone())));
         let status = Arc::new(cameras::LocalStatus { live: live.clone(), cameras: board });
-        Ok(IngestStack { live, store, writer, fenced, registry, status, listeners, rtmp_address, tasks })
+        Ok(IngestStack { live, store, writer, fenced, registry, status, listeners, rtmp_address, rtmps_address, tasks })
     }
 
     /// This pod's live edge as an origin serves it: its own parts and the

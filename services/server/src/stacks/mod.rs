@@ -35,6 +35,8 @@ pub struct Foundation {
     pub pod: String,
     /// The one clock every stack reads: the system's.
     pub clock: clock::Clock,
+    /// The HTTPS and RTMPS ports' certificate, when configured.
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl Foundation {
@@ -42,6 +44,8 @@ impl Foundation {
     /// when no URL is set) and the control plane over it. `pod` names the
     /// process when the configuration does not.
     pub async fn open(config: Config, pod: String) -> Result<Self, ServerError> {
+        // A bad certificate stops the start before anything else happens.
+        let tls = crate::tls::start(&config).await?;
         let database = open_database(&config).await?;
         // on_play sessions are signed with the newest key; make sure there is one.
         database.current_signing_key().await?;
@@ -57,7 +61,7 @@ impl Foundation {
         let access = Arc::new(AccessControl::new(loaded));
         let catalog = Catalog::with_access_control(database.clone(), options, access.clone());
         let pod = non_empty(&config.cluster.pod_name).map_or(pod, str::to_owned);
-        Ok(Self { config, database, catalog, access, pod, clock: clock::Clock::system() })
+        Ok(Self { config, database, catalog, access, pod, clock: clock::Clock::system(), tls })
     }
 
     /// A listener on `address` with `limits`, named `what` in logs and

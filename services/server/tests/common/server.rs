@@ -28,6 +28,10 @@ pub struct Server {
     pub admin_base: String,
     /// The console's first admin password, printed once on first start.
     pub admin_password: Option<String>,
+    /// `https://HOST:PORT`, when RELAY_HTTP_TLS_LISTEN is set.
+    pub https_base: Option<String>,
+    /// `rtmps://HOST:PORT/live`, when RELAY_RTMP_TLS_LISTEN is set.
+    pub rtmps_url: Option<String>,
     process: ChildGuard,
     data_dir: TempDir,
 }
@@ -77,7 +81,12 @@ impl Server {
         let mut process = ChildGuard::spawn("relay", &mut command);
         let lines = follow_stdout(&mut process);
 
-        let mut banner = Banner::default();
+        let wants = |name: &str| variables.iter().any(|(variable, _)| *variable == name);
+        let mut banner = Banner {
+            want_https: wants("RELAY_HTTP_TLS_LISTEN"),
+            want_rtmps: wants("RELAY_RTMP_TLS_LISTEN"),
+            ..Banner::default()
+        };
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         while !banner.complete() {
             if let Some(status) = process.try_wait() {
@@ -108,6 +117,8 @@ impl Server {
             http_base,
             admin_base: banner.admin_base.unwrap_or_default(),
             admin_password: banner.admin_password,
+            https_base: banner.https_playlist_url.and_then(|url| url.find("/live/").map(|i| url[..i].to_string())),
+            rtmps_url: banner.rtmps_url,
             process,
             data_dir,
         }
@@ -181,6 +192,10 @@ struct Banner {
     playlist_url: Option<String>,
     admin_base: Option<String>,
     admin_password: Option<String>,
+    https_playlist_url: Option<String>,
+    rtmps_url: Option<String>,
+    want_https: bool,
+    want_rtmps: bool,
 }
 
 impl Banner {
@@ -196,6 +211,10 @@ impl Banner {
             self.playlist_url = Some(v);
         } else if let Some(v) = field("Metrics:") {
             self.admin_base = v.strip_suffix("/metrics").map(str::to_string);
+        } else if let Some(v) = field("Playlist URL (HTTPS):") {
+            self.https_playlist_url = Some(v);
+        } else if let Some(v) = field("OBS server URL (TLS):") {
+            self.rtmps_url = Some(v.trim_end_matches('/').to_string());
         } else if let Some(v) = field("Console login: admin /") {
             self.admin_password = v.split_whitespace().next().map(str::to_string);
         }
@@ -207,5 +226,7 @@ impl Banner {
             && self.player_url.is_some()
             && self.playlist_url.is_some()
             && self.admin_base.is_some()
+            && (!self.want_https || self.https_playlist_url.is_some())
+            && (!self.want_rtmps || self.rtmps_url.is_some())
     }
 }
