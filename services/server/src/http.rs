@@ -55,6 +55,11 @@ impl AdminEndpoint {
         let bound = foundation.bind(configured, "admin", foundation.http_limits(), false).await?;
         let address =
             bound.local_addr().map_err(|error| ServerError::Bind { address: configured, what: "admin", error })?;
+        let per_stream = crate::metrics::PerStream {
+            enabled: foundation.config.admin.per_stream_metrics,
+            max_streams: foundation.config.admin.per_stream_max_streams,
+        };
+        let metrics = MetricSources { database: Some(foundation.database.clone()), per_stream, ..metrics };
         let router = crate::metrics::router(metrics.with_listener("admin", bound.stats()))
             .merge(readiness(foundation.database.clone(), draining))
             .route("/healthz", get(|| async { "ok" }));
