@@ -99,11 +99,11 @@ async fn wait_for<T>(
     loop {
         // A deleted or renamed-away stream answers its held requests at once.
         if stream.is_retired() {
-            parked.take().map(|parked| parked.end("gone"));
+            Parked::end(parked.take(), "gone");
             return Err(OriginError::NotFound);
         }
         if let Some(decided) = check() {
-            parked.take().map(|parked| parked.end(if decided.is_ok() { "ready" } else { "gone" }));
+            Parked::end(parked.take(), if decided.is_ok() { "ready" } else { "gone" });
             return decided;
         }
         parked.get_or_insert_with(|| Parked::begin(request));
@@ -111,12 +111,12 @@ async fn wait_for<T>(
             biased;
             changed = changes.changed() => {
                 if changed.is_err() {
-                    parked.take().map(|parked| parked.end("gone"));
+                    Parked::end(parked.take(), "gone");
                     return Err(OriginError::NotFound);
                 }
             }
             () = &mut expired => {
-                parked.take().map(|parked| parked.end("expired"));
+                Parked::end(parked.take(), "expired");
                 return Err(OriginError::HoldExpired);
             }
         }
@@ -137,9 +137,11 @@ impl Parked {
         Self { request, since: std::time::Instant::now() }
     }
 
-    fn end(self, outcome: &'static str) {
-        metrics::histogram!("relay_origin_parked_duration_seconds", "request" => self.request, "outcome" => outcome)
-            .record(self.since.elapsed().as_secs_f64());
+    /// Times `parked`, if the request did wait.
+    fn end(parked: Option<Self>, outcome: &'static str) {
+        let Some(parked) = parked else { return };
+        metrics::histogram!("relay_origin_parked_duration_seconds", "request" => parked.request, "outcome" => outcome)
+            .record(parked.since.elapsed().as_secs_f64());
     }
 }
 

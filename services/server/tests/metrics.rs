@@ -57,15 +57,14 @@ fn the_dashboard_and_alerts_query_only_series_a_publishing_server_serves() {
     assert!(expressions.len() >= 10);
     let rules = std::fs::read_to_string(chart.join("rules/relay.rules.yaml")).unwrap();
     let rule_expressions: Vec<&str> = rules.lines().filter(|line| !line.trim_start().starts_with('#')).collect();
-    let queried: BTreeSet<String> = expressions
-        .iter()
-        .map(String::as_str)
-        .chain(rule_expressions)
-        .flat_map(metric_names_in)
-        .collect();
+    let queried: BTreeSet<String> =
+        expressions.iter().map(String::as_str).chain(rule_expressions).flat_map(metric_names_in).collect();
     assert!(queried.len() >= 20, "{queried:?}");
     let unknown: Vec<_> = queried.difference(&served).collect();
-    assert!(unknown.is_empty(), "queried by the dashboard or the rules but not served: {unknown:?}\nserved: {served:?}");
+    assert!(
+        unknown.is_empty(),
+        "queried by the dashboard or the rules but not served: {unknown:?}\nserved: {served:?}"
+    );
 
     if let Some(promtool) = which("promtool") {
         let mut lint = Command::new(promtool)
