@@ -8,7 +8,10 @@ every template file except the `_` partials rendered on its own.
 The Go side comes from py-go-template, which offers sprig plus `tpl`,
 `required` and `toYaml` but not Helm's `include`. Named templates are
 therefore inlined: `include "name" ARG` becomes `tpl "<body>" ARG`, which
-renders the body against ARG exactly as include does. Missing map keys are
+renders the body against ARG exactly as include does. Likewise
+`.Files.Get "path"` becomes the file's text as a string literal (Helm gives
+"" for a file the chart lacks; templates/ is not among a chart's files).
+Missing map keys are
 errors here (Helm's `--strict`), so a template reading a value that
 values.yaml lacks fails the render.
 
@@ -33,6 +36,7 @@ BLOCK_START = re.compile(r"^\s*(if|range|with|define|block)\b")
 BLOCK_END = re.compile(r"^\s*end\s*$")
 DEFINE = re.compile(r'^\s*define\s+"([^"]+)"\s*$')
 INCLUDE = re.compile(r'\binclude\s+"([^"]+)"')
+FILES_GET = re.compile(r'\.Files\.Get\s+"([^"]+)"')
 
 
 class RenderError(Exception):
@@ -101,6 +105,18 @@ def inline_includes(text, defines, seen=()):
     return INCLUDE.sub(replace, text)
 
 
+def inline_files(text, chart_dir):
+    """Replaces each `.Files.Get "path"` with the file's text as a Go string literal."""
+
+    def replace(match):
+        path = chart_dir / match.group(1)
+        inside = path.resolve().is_relative_to(chart_dir.resolve())
+        readable = inside and path.is_file() and not match.group(1).startswith("templates/")
+        return json.dumps(path.read_text() if readable else "")
+
+    return FILES_GET.sub(replace, text)
+
+
 def load_chart(chart_dir):
     chart_dir = Path(chart_dir)
     chart = yaml.safe_load((chart_dir / "Chart.yaml").read_text())
@@ -147,7 +163,7 @@ def render_chart(chart_dir, overrides=(), release="demo", namespace="video", kub
             if name.startswith("_"):
                 continue
             source = Path(workdir) / name
-            source.write_text(inline_includes(text, defines))
+            source.write_text(inline_files(inline_includes(text, defines), Path(chart_dir)))
             rendered[name] = _render_file(source, data_path)
     return rendered
 

@@ -1,6 +1,9 @@
 """The Helm chart, rendered offline and checked against Kubernetes schemas and the server."""
 
+import json
 import re
+import shutil
+import subprocess
 import tomllib
 
 import kubernetes_validate
@@ -44,7 +47,11 @@ EVERYTHING_ON = {
         "ingress": {"enabled": True, "className": "alb", "tls": [{"secretName": "tls", "hosts": ["live.example.com"]}]},
         "service": {"type": "LoadBalancer", "externalTrafficPolicy": "Local"},
     },
-    "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
+    "metrics": {
+        "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+        "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}},
+        "grafanaDashboard": {"enabled": True},
+    },
     "serviceAccount": {"annotations": {"team": "video"}},
     "ingest": {
         "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/ingest"}},
@@ -71,7 +78,7 @@ def by_kind(objects, kind):
 
 
 def relay_toml(objects):
-    (config_map,) = by_kind(objects, "ConfigMap").values()
+    (config_map,) = [item for item in by_kind(objects, "ConfigMap").values() if "relay.toml" in item["data"]]
     return tomllib.loads(config_map["data"]["relay.toml"])
 
 
@@ -262,6 +269,7 @@ def test_default_render_has_every_role(default_render):
     assert len(by_kind(objects, "PodDisruptionBudget")) == 3
     assert set(by_kind(objects, "HorizontalPodAutoscaler")) == {"demo-relay-origin"}
     assert not by_kind(objects, "Ingress") and not by_kind(objects, "ServiceMonitor")
+    assert not by_kind(objects, "PrometheusRule") and "demo-relay-dashboard" not in by_kind(objects, "ConfigMap")
     assert "<no value>" not in "".join(default_render.values())
 
 
@@ -529,6 +537,31 @@ def test_service_monitors_scrape_every_role(full_render):
         ports = {port["name"] for service in services if selector <= service["metadata"]["labels"].items()
                  for port in service["spec"]["ports"]}
         assert endpoint["port"] in ports
+
+
+def test_alert_rules_pass_promtool_and_ship_as_a_prometheus_rule(full_render):
+    rules_file = CHART / "rules" / "relay.rules.yaml"
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is needed (Debian package prometheus; make deps installs it)"
+    checked = subprocess.run([promtool, "check", "rules", str(rules_file)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    (rule,) = by_kind(manifests(full_render), "PrometheusRule").values()
+    assert rule["metadata"]["labels"]["release"] == "prometheus"
+    assert rule["spec"] == yaml.safe_load(rules_file.read_text())
+    assert {alert["alert"] for group in rule["spec"]["groups"] for alert in group["rules"]} >= {
+        "RelayStorageUnavailable",
+        "RelayPartPublishDelayHigh",
+        "RelayListenerRefusingConnections",
+    }
+
+
+def test_dashboard_ships_in_a_config_map_for_the_grafana_sidecar(full_render):
+    config_map = by_kind(manifests(full_render), "ConfigMap")["demo-relay-dashboard"]
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(config_map["data"]["relay.json"])
+    assert dashboard == json.loads((CHART / "dashboards" / "relay.json").read_text())
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    assert expressions and all("relay_" in expression for expression in expressions)
 
 
 def test_config_change_rolls_the_pods():

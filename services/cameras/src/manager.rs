@@ -43,6 +43,18 @@ impl CameraBoard {
         }
     }
 
+    /// The state of every pull on the board, for the metrics.
+    pub fn states(&self) -> Vec<CameraState> {
+        let Ok(entries) = self.0.lock() else { return Vec::new() };
+        entries
+            .values()
+            .map(|entry| match entry {
+                BoardEntry::Pulling(handle) => handle.status().state,
+                BoardEntry::Idle(status) => status.state,
+            })
+            .collect()
+    }
+
     fn retain(&self, keep: impl Fn(&str) -> bool) {
         if let Ok(mut entries) = self.0.lock() {
             entries.retain(|name, _| keep(name));

@@ -22,6 +22,20 @@ pub enum CameraState {
     Stopped,
 }
 
+impl CameraState {
+    /// The name the API and the metrics use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CameraState::Idle => "idle",
+            CameraState::Connecting => "connecting",
+            CameraState::Online => "online",
+            CameraState::Offline => "offline",
+            CameraState::WaitingForConfig => "waiting_for_config",
+            CameraState::Stopped => "stopped",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CameraStatus {
     pub name: String,

@@ -188,6 +188,19 @@ impl Catalog {
     /// (429 while throttled; 503 when hashing has no room); a wrong
     /// password or an unknown user is `Unauthorized`.
     pub async fn login(&self, username: &str, password: &str, address: IpAddr) -> Result<User, CatalogError> {
+        let result = self.check_login(username, password, address).await;
+        let counted = match &result {
+            Ok(_) => "success",
+            Err(CatalogError::Unauthorized) => "failure",
+            Err(CatalogError::TooManyRequests { .. }) => "throttled",
+            Err(CatalogError::Busy { .. }) => "busy",
+            Err(_) => "error",
+        };
+        metrics::counter!("relay_login_attempts_total", "result" => counted).increment(1);
+        result
+    }
+
+    async fn check_login(&self, username: &str, password: &str, address: IpAddr) -> Result<User, CatalogError> {
         let attempt = self.inner.limiter.begin(username, address).map_err(refusal)?;
         let found = self.database().user_for_login(username).await?;
         let (user, hash) = match found {

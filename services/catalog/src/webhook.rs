@@ -146,7 +146,7 @@ impl WebhookSender {
             return PublishDecision::Deny("cannot encode the payload".into());
         };
         for hook in hooks {
-            match self.deliver(&hook, &body).await {
+            match self.deliver(event, &hook, &body).await {
                 Outcome::Accepted(answer) if allows(&answer) => {}
                 Outcome::Accepted(_) => return PublishDecision::Deny(format!("webhook {} denied", hook.id)),
                 Outcome::Refused(status) => {
@@ -178,7 +178,7 @@ impl WebhookSender {
         let Ok(body) = serde_json::to_vec(&payload) else { return 0 };
         let mut accepted = 0;
         for hook in hooks {
-            match self.deliver(&hook, &body).await {
+            match self.deliver(event, &hook, &body).await {
                 Outcome::Accepted(_) => accepted += 1,
                 outcome => {
                     tracing::warn!(webhook = %hook.id, event = event.as_str(), ?outcome, "webhook not delivered")
@@ -204,7 +204,23 @@ pub fn signature(secret: &str, unix_secs: u64, body: &[u8]) -> String {
 }
 
 impl WebhookSender {
-    async fn deliver(&self, hook: &Webhook, body: &[u8]) -> Outcome {
+    /// [`Self::attempt_all`], counted and timed by event and outcome.
+    async fn deliver(&self, event: WebhookEvent, hook: &Webhook, body: &[u8]) -> Outcome {
+        let started = std::time::Instant::now();
+        let outcome = self.attempt_all(hook, body).await;
+        let event = event.as_str();
+        metrics::histogram!("relay_webhook_delivery_duration_seconds", "event" => event)
+            .record(started.elapsed().as_secs_f64());
+        let result = match &outcome {
+            Outcome::Accepted(_) => "accepted",
+            Outcome::Refused(_) => "refused",
+            Outcome::Failed(_) => "failed",
+        };
+        metrics::counter!("relay_webhook_deliveries_total", "event" => event, "outcome" => result).increment(1);
+        outcome
+    }
+
+    async fn attempt_all(&self, hook: &Webhook, body: &[u8]) -> Outcome {
         let retry = self.retry;
         let mut delay = retry.first_delay;
         let mut last_failure = String::from("no attempt made");

@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::time::Instant;
 
 use media::segmenter::{Segmenter, SegmenterConfig, SegmenterEvent, SegmenterStart};
 use media::{MediaError, MediaFrame};
@@ -14,6 +15,8 @@ pub struct PublishSession {
     segmenter: Segmenter,
     kick: Arc<Notify>,
     guidance: media::guidance::StreamGuidance,
+    /// When the previous frame was pushed, for the part publish delay.
+    previous_frame_at: Option<Instant>,
 }
 
 impl PublishSession {
@@ -24,7 +27,14 @@ impl PublishSession {
         config: SegmenterConfig,
     ) -> Self {
         let (start, kick) = start;
-        Self { stream, id, segmenter: Segmenter::new(config, start), kick, guidance: Default::default() }
+        Self {
+            stream,
+            id,
+            segmenter: Segmenter::new(config, start),
+            kick,
+            guidance: Default::default(),
+            previous_frame_at: None,
+        }
     }
 
     pub fn stream(&self) -> &Arc<LiveStream> {
@@ -43,8 +53,23 @@ impl PublishSession {
 
     pub fn push(&mut self, frame: MediaFrame) -> Result<(), MediaError> {
         self.guidance.observe(&frame);
+        let received = Instant::now();
         let events = self.segmenter.push(frame, self.stream.clock().unix_ms())?;
+        // A part closed early holds the frame just pushed; one closed by
+        // this frame ends with the frame before it, and waited for this one.
+        let newest_frame_of_parts: Vec<Instant> = events
+            .iter()
+            .filter_map(|event| match event {
+                SegmenterEvent::Part(part) if part.closed_by_next_frame => self.previous_frame_at,
+                SegmenterEvent::Part(_) => Some(received),
+                _ => None,
+            })
+            .collect();
+        self.previous_frame_at = Some(received);
         self.apply(events);
+        for newest_frame in newest_frame_of_parts {
+            metrics::histogram!("relay_live_part_publish_delay_seconds").record(newest_frame.elapsed().as_secs_f64());
+        }
         Ok(())
     }
 

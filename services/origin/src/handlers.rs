@@ -81,10 +81,12 @@ fn hold_time(origin: &Origin, stream: &LiveStream) -> Duration {
 
 /// Re-runs `check` after every change of the stream until it decides or
 /// the hold time passes. Subscribing before the first check means no
-/// change can slip between check and wait.
+/// change can slip between check and wait. `request` (playlist or part)
+/// labels the parked-request metrics.
 async fn wait_for<T>(
     stream: &LiveStream,
     hold: Duration,
+    request: &'static str,
     mut check: impl FnMut() -> Option<Result<T, OriginError>>,
 ) -> Result<T, OriginError> {
     let mut changes = stream.subscribe();
@@ -93,29 +95,65 @@ async fn wait_for<T>(
     // per viewer per part.
     let expired = tokio::time::sleep(hold);
     tokio::pin!(expired);
+    let mut parked: Option<Parked> = None;
     loop {
         // A deleted or renamed-away stream answers its held requests at once.
         if stream.is_retired() {
+            Parked::end(parked.take(), "gone");
             return Err(OriginError::NotFound);
         }
         if let Some(decided) = check() {
+            Parked::end(parked.take(), if decided.is_ok() { "ready" } else { "gone" });
             return decided;
         }
+        parked.get_or_insert_with(|| Parked::begin(request));
         tokio::select! {
             biased;
             changed = changes.changed() => {
                 if changed.is_err() {
+                    Parked::end(parked.take(), "gone");
                     return Err(OriginError::NotFound);
                 }
             }
-            () = &mut expired => return Err(OriginError::HoldExpired),
+            () = &mut expired => {
+                Parked::end(parked.take(), "expired");
+                return Err(OriginError::HoldExpired);
+            }
         }
+    }
+}
+
+/// A request waiting on the live edge: counted in
+/// `relay_origin_parked_requests` while it waits (also when its client goes
+/// away and the future is dropped), timed when it ends.
+struct Parked {
+    request: &'static str,
+    since: std::time::Instant,
+}
+
+impl Parked {
+    fn begin(request: &'static str) -> Self {
+        metrics::gauge!("relay_origin_parked_requests", "request" => request).increment(1.0);
+        Self { request, since: std::time::Instant::now() }
+    }
+
+    /// Times `parked`, if the request did wait.
+    fn end(parked: Option<Self>, outcome: &'static str) {
+        let Some(parked) = parked else { return };
+        metrics::histogram!("relay_origin_parked_duration_seconds", "request" => parked.request, "outcome" => outcome)
+            .record(parked.since.elapsed().as_secs_f64());
+    }
+}
+
+impl Drop for Parked {
+    fn drop(&mut self) {
+        metrics::gauge!("relay_origin_parked_requests", "request" => self.request).decrement(1.0);
     }
 }
 
 async fn multivariant(origin: &Origin, stream: Arc<LiveStream>) -> Result<Response, OriginError> {
     let hold = hold_time(origin, &stream);
-    let body = wait_for(&stream, hold, || stream.multivariant_playlist().map(Ok)).await?;
+    let body = wait_for(&stream, hold, "playlist", || stream.multivariant_playlist().map(Ok)).await?;
     Ok(([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, LIVE_PLAYLIST)], body).into_response())
 }
 
@@ -129,7 +167,7 @@ async fn media_playlist(
     let hold = hold_time(origin, &stream);
     let cache = match &blocking {
         Some(request) => {
-            wait_for(&stream, hold, || match stream.block_state(request.msn, request.part) {
+            wait_for(&stream, hold, "playlist", || match stream.block_state(request.msn, request.part) {
                 BlockState::Ready => Some(Ok(())),
                 BlockState::Wait => None,
                 BlockState::BadRequest => Some(Err(OriginError::BadRequest("_HLS_msn is too far ahead"))),
@@ -139,7 +177,7 @@ async fn media_playlist(
         }
         None => {
             // A player that arrives before the first part waits for it.
-            wait_for(&stream, hold, || stream.has_media().then_some(Ok(()))).await?;
+            wait_for(&stream, hold, "playlist", || stream.has_media().then_some(Ok(()))).await?;
             LIVE_PLAYLIST
         }
     };
@@ -150,7 +188,7 @@ async fn media_playlist(
 
 async fn part(origin: &Origin, stream: Arc<LiveStream>, msn: u64, index: u32) -> Result<Response, OriginError> {
     let hold = hold_time(origin, &stream);
-    let data = wait_for(&stream, hold, || match stream.part(msn, index) {
+    let data = wait_for(&stream, hold, "part", || match stream.part(msn, index) {
         PartState::Ready(data) => Some(Ok(data)),
         PartState::Wait => None,
         PartState::NotFound => Some(Err(OriginError::NotFound)),

@@ -43,6 +43,7 @@ pub use error::OriginError;
 pub use internal_gate::require_internal_secret;
 pub use log_uri::loggable_uri;
 pub use on_play::{OnPlayConfig, OnPlayWebhooks};
+pub use request::LiveFile;
 pub use upstream::{EdgeDirectory, FetchFailure, Fetched, Upstream};
 
 /// Shared by every request.

@@ -211,6 +211,7 @@ impl Publisher {
     }
 
     async fn process(&mut self, input: &[u8]) -> Result<(), Close> {
+        metrics::counter!("relay_ingest_received_bytes_total", "protocol" => "rtmp").increment(input.len() as u64);
         let events = self.rtmp.feed(input).map_err(media_close)?;
         for event in events {
             self.handle(event).await?;

@@ -120,6 +120,7 @@ impl Publisher {
                 Ok(0) => return Close::PeerClosed,
                 Ok(count) => count,
             };
+            metrics::counter!("relay_ingest_received_bytes_total", "protocol" => "rtsp").increment(count as u64);
             reader.push(buffer.get(..count).unwrap_or_default());
             loop {
                 let input = match reader.next_input() {

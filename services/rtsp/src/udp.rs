@@ -108,6 +108,7 @@ impl Forward {
                 self.foreign.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
+            metrics::counter!("relay_ingest_received_bytes_total", "protocol" => "rtsp").increment(count as u64);
             let data = Bytes::copy_from_slice(buffer.get(..count).unwrap_or_default());
             if self.sender.send((channel, data)).await.is_err() {
                 return; // the connection is gone

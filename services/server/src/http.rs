@@ -61,10 +61,14 @@ impl AdminEndpoint {
         let bound = foundation.bind(configured, "admin", foundation.http_limits(), false).await?;
         let address =
             bound.local_addr().map_err(|error| ServerError::Bind { address: configured, what: "admin", error })?;
-        let mut metrics = metrics.with_listener("admin", bound.stats());
-        metrics.tls = foundation.tls.clone();
+        let per_stream = crate::metrics::PerStream {
+            enabled: foundation.config.admin.per_stream_metrics,
+            max_streams: foundation.config.admin.per_stream_max_streams,
+        };
         let tls = foundation.tls.clone();
-        let router = crate::metrics::router(metrics)
+        let metrics =
+            MetricSources { database: Some(foundation.database.clone()), per_stream, tls: tls.clone(), ..metrics };
+        let router = crate::metrics::router(metrics.with_listener("admin", bound.stats()))
             .merge(readiness(foundation.database.clone(), draining))
             .route("/healthz", get(|| async { "ok" }))
             // The certificate and ACME state, for operators and probes.

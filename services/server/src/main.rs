@@ -8,6 +8,7 @@ mod config;
 mod error;
 mod first_key;
 mod http;
+mod http_metrics;
 mod logging;
 mod metrics;
 mod open_files;

@@ -44,6 +44,7 @@ pub async fn all(config: Config) -> Result<(), ServerError> {
         .merge(stacks::api::router(&foundation).await?)
         .merge(crate::http::readiness(foundation.database.clone(), publishers.clone()));
     let router = crate::access_log::wrap_if(foundation.config.http.access_log, router);
+    let router = crate::http_metrics::wrap(router);
     let viewers = Shutdown::new();
     let https_address = http.https_address();
     let served = http.serve(router, viewers.clone());
@@ -89,6 +90,7 @@ pub async fn ingest(config: Config) -> Result<(), ServerError> {
     let edge_routes = origin::router(edge.clone()).merge(origin::internal_router(edge, ingest.status.clone()));
     let router = origin::require_internal_secret(edge_routes, foundation.internal_secret())
         .merge(crate::http::readiness(foundation.database.clone(), publishers.clone()));
+    let router = crate::http_metrics::wrap(router);
     let endpoint = Shutdown::new();
     let served = tokio::spawn(listener::http::serve(internal, router, endpoint.clone()));
     tracing::info!(pod = %foundation.pod, rtmp = %ingest.rtmp_address, %internal_address, %advertise, "ingest pod running");
@@ -121,6 +123,7 @@ pub async fn origin(config: Config) -> Result<(), ServerError> {
     let router = origin::require_origin_secret(origin::router(origin), &foundation.config.http.origin_secret)
         .merge(crate::http::readiness(foundation.database.clone(), viewers.clone()));
     let router = crate::access_log::wrap_if(foundation.config.http.access_log, router);
+    let router = crate::http_metrics::wrap(router);
     tracing::info!(http = %foundation.config.http.listen, "origin pod running");
     serve_until_signal(&foundation, http, router, viewers, admin).await
 }
@@ -150,6 +153,7 @@ pub async fn api(config: Config) -> Result<(), ServerError> {
         .merge(crate::http::readiness(foundation.database.clone(), requests.clone()))
         .route("/healthz", axum::routing::get(|| async { "ok" }));
     let router = crate::access_log::wrap_if(foundation.config.http.access_log, router);
+    let router = crate::http_metrics::wrap(router);
     tracing::info!(http = %foundation.config.http.listen, "api service running");
     serve_until_signal(&foundation, http, router, requests, admin).await
 }

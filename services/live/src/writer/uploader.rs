@@ -206,7 +206,12 @@ impl Uploader {
                         Err(error) => return (id, Outcome::Unreadable(error)),
                     },
                 };
-                match store.put(&key, data).await {
+                let started = std::time::Instant::now();
+                let put = store.put(&key, data).await;
+                let outcome = if put.is_ok() { "success" } else { "failure" };
+                metrics::histogram!("relay_storage_upload_duration_seconds", "outcome" => outcome)
+                    .record(started.elapsed().as_secs_f64());
+                match put {
                     Ok(()) => (id, Outcome::Uploaded),
                     Err(error) => (id, Outcome::Failed(error)),
                 }

@@ -133,7 +133,7 @@ impl Segmenter {
         let Some(part) = &self.part else { return };
         if estimated_end - part.start >= part_target - frame_ticks / 2 {
             let end = estimated_end.min(part.start + part_target);
-            self.close_part(end, timescale, events);
+            self.close_part(end, timescale, false, events);
         }
     }
 
@@ -157,10 +157,10 @@ impl Segmenter {
             .as_ref()
             .is_some_and(|part| dts - part.start >= i64::from(part_target_ms) * timescale / 1000 - half_frame);
         if segment_due {
-            self.close_part(dts, timescale, events);
+            self.close_part(dts, timescale, true, events);
             self.close_segment(timescale, events);
         } else if part_due {
-            self.close_part(dts, timescale, events);
+            self.close_part(dts, timescale, true, events);
         }
     }
 
@@ -182,8 +182,9 @@ impl Segmenter {
         }
     }
 
-    /// Emits the open part, ending at `end` on the driver's timescale.
-    fn close_part(&mut self, end: i64, timescale: i64, events: &mut Vec<SegmenterEvent>) {
+    /// Emits the open part, ending at `end` on the driver's timescale;
+    /// `by_next_frame` when the frame after its last one closed it.
+    fn close_part(&mut self, end: i64, timescale: i64, by_next_frame: bool, events: &mut Vec<SegmenterEvent>) {
         let (Some(part), Some(segment)) = (self.part.take(), self.segment.as_mut()) else { return };
         let end_secs = end as f64 / timescale as f64;
         let mut runs = Vec::with_capacity(2);
@@ -209,6 +210,7 @@ impl Segmenter {
             independent: part.independent,
             data,
             segment_start: (index == 0).then_some(segment.start_info),
+            closed_by_next_frame: by_next_frame,
         }));
     }
 
@@ -242,7 +244,7 @@ impl Segmenter {
             Some(part) => end.min(part.start + part_target_ms * timescale / 1000),
             None => end,
         };
-        self.close_part(end, timescale, events);
+        self.close_part(end, timescale, false, events);
         self.audio.pending.clear();
         self.close_segment(timescale, events);
         self.video.pending.clear();

@@ -99,6 +99,9 @@ pub struct Part {
     pub independent: bool,
     pub data: Bytes,
     pub segment_start: Option<SegmentStart>,
+    /// The part was closed by the frame after its last one (which it waited
+    /// for), not as soon as its last frame arrived.
+    pub closed_by_next_frame: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -566,11 +566,21 @@ pub struct AdminSection {
     /// /metrics, /healthz and /readyz for operators and monitoring, never
     /// on a public port (127.0.0.1:9464).
     pub listen: SocketAddr,
+    /// Series labelled by stream name on /metrics (false): one per stream
+    /// and series, so off unless the operator asks.
+    pub per_stream_metrics: bool,
+    /// Streams with per-stream series at most (100), the first by name;
+    /// the others are counted in relay_stream_series_omitted_streams.
+    pub per_stream_max_streams: usize,
 }
 
 impl Default for AdminSection {
     fn default() -> Self {
-        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9464)) }
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            per_stream_metrics: false,
+            per_stream_max_streams: 100,
+        }
     }
 }
 

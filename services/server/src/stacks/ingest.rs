@@ -30,6 +30,8 @@ pub struct IngestStack {
     pub status: Arc<dyn StreamStatusSource>,
     /// (listener name, its counters) for /metrics.
     pub listeners: Vec<(&'static str, Arc<ListenerStats>)>,
+    /// The camera pulls' states, for /metrics.
+    pub cameras: cameras::CameraBoard,
     pub rtmp_address: std::net::SocketAddr,
     /// The RTMPS port, when `rtmp.tls_listen` is set.
     pub rtmps_address: Option<std::net::SocketAddr>,
@@ -121,8 +123,20 @@ impl IngestStack {
             outbound: foundation.catalog.outbound().clone(),
         };
         tasks.push(tokio::spawn(manager.run(shutdown.clone())));
-        let status = Arc::new(cameras::LocalStatus { live: live.clone(), cameras: board });
-        Ok(IngestStack { live, store, writer, fenced, registry, status, listeners, rtmp_address, rtmps_address, tasks })
+        let status = Arc::new(cameras::LocalStatus { live: live.clone(), cameras: board.clone() });
+        Ok(IngestStack {
+            live,
+            store,
+            writer,
+            fenced,
+            registry,
+            status,
+            listeners,
+            cameras: board,
+            rtmp_address,
+            rtmps_address,
+            tasks,
+        })
     }
 
     /// This pod's live edge as an origin serves it: its own parts and the
