@@ -60,7 +60,7 @@ default
 
 {{/* Sections of relay.toml, in the order of relay.toml.example; config has one map per section. */}}
 {{- define "relay.configSections" -}}
-server proxy http rtmp rtsp live storage s3 database cluster cameras dvr auth admin outbound playback
+server proxy http tls rtmp rtsp live storage s3 database cluster cameras dvr auth admin outbound playback
 {{- end -}}
 
 {{/*
@@ -79,12 +79,12 @@ given as text are written as a number or a boolean. Either way the value takes t
 as RELAY_* variables do.
 */}}
 {{- define "relay.textKeys" -}}
-server.data_dir server.public_host server.log_format proxy.forwarded_header http.listen http.origin_secret rtmp.listen rtmp.app rtsp.listen storage.kind storage.spool_dir s3.bucket s3.prefix s3.region s3.endpoint s3.access_key_id s3.secret_access_key database.url database.sealing_key_file database.previous_sealing_key_file cluster.pod_name cluster.internal_listen cluster.advertise_address cluster.internal_secret cameras.lease_backend cameras.kubernetes_namespace admin.listen
+server.data_dir server.public_host server.log_format proxy.forwarded_header http.listen http.origin_secret http.tls_listen tls.certificate_file tls.private_key_file tls.acme_directory_url tls.acme_contact_email tls.acme_ca_file rtmp.listen rtmp.app rtmp.tls_listen rtsp.listen storage.kind storage.spool_dir s3.bucket s3.prefix s3.region s3.endpoint s3.access_key_id s3.secret_access_key database.url database.sealing_key_file database.previous_sealing_key_file cluster.pod_name cluster.internal_listen cluster.advertise_address cluster.internal_secret cameras.lease_backend cameras.kubernetes_namespace admin.listen
 {{- end -}}
 
 {{/* The server's list settings (relay.toml.example gives them list defaults): lists of text. */}}
 {{- define "relay.listKeys" -}}
-outbound.allow_networks
+outbound.allow_networks tls.acme_domains
 {{- end -}}
 
 {{/* Keys of the flat configuration file the server read before it was sectioned, and where each went. */}}
