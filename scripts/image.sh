@@ -3,9 +3,10 @@
 # it as an OCI archive. `make image` runs it on the release binary; the e2e_image test on the
 # debug one. Reuses the archive when nothing that goes into it changed.
 #
-# usage: scripts/image.sh [--binary PATH] [--out DIR]
-#   --binary  the relay executable (default: target/release/relay)
-#   --out     where the archive goes (default: target/image)
+# usage: scripts/image.sh [--binary PATH] [--out DIR] [--print-reference]
+#   --binary           the relay executable (default: target/release/relay)
+#   --out              where the archive goes (default: target/image)
+#   --print-reference  print NAME:TAG and build nothing (the chart tests compare it)
 # Environment: IMAGE_NAME and IMAGE_TAG (default: the chart's image.repository and appVersion),
 # IMAGE_SOURCE (repository URL label), SOURCE_DATE_EPOCH (file and creation times; default: the
 # last commit's time).
@@ -16,11 +17,13 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 binary=${CARGO_TARGET_DIR:-$repo/target}/release/relay
 out=${CARGO_TARGET_DIR:-$repo/target}/image
+print_reference=0
 while [ $# -gt 0 ]; do
   case $1 in
     --binary) binary=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    *) echo "usage: $0 [--binary PATH] [--out DIR]" >&2; exit 2 ;;
+    --print-reference) print_reference=1; shift ;;
+    *) echo "usage: $0 [--binary PATH] [--out DIR] [--print-reference]" >&2; exit 2 ;;
   esac
 done
 
@@ -38,11 +41,20 @@ chart=$repo/charts/relay
 name=${IMAGE_NAME:-$(yaml_value "$chart/values.yaml" image repository)}
 tag=${IMAGE_TAG:-$(awk '$1 == "appVersion:" { gsub(/"/, "", $2); print $2 }' "$chart/Chart.yaml")}
 [ -n "$name" ] && [ -n "$tag" ] || { log "cannot read image.repository / appVersion from $chart"; exit 1; }
+if [ "$print_reference" -eq 1 ]; then
+  echo "$name:$tag"
+  exit 0
+fi
 revision=$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)
 epoch=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || echo 0)}
 source_url=${IMAGE_SOURCE:-}
 
 [ -x "$binary" ] || { log "no relay binary at $binary (make build, or --binary)"; exit 1; }
+# services/origin/build.rs puts this text in place of hls.js when web/node_modules was missing.
+if grep -q "This build has no hls.js" "$binary"; then
+  log "$binary was built without hls.js: run scripts/ensure-deps.sh --runtime, then rebuild"
+  exit 1
+fi
 if [ "$(id -u)" -ne 0 ]; then
   log "needs root: the layers hold files owned by UID 65532 and buildah runs without a daemon"
   exit 1
