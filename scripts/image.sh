@@ -8,8 +8,8 @@
 #   --out              where the archive goes (default: target/image)
 #   --print-reference  print NAME:TAG and build nothing (the chart tests compare it)
 # Environment: IMAGE_NAME and IMAGE_TAG (default: the chart's image.repository and appVersion),
-# IMAGE_SOURCE (repository URL label), SOURCE_DATE_EPOCH (file and creation times; default: the
-# last commit's time).
+# IMAGE_SOURCE (repository URL label), IMAGE_REVISION (revision label; default: the commit),
+# SOURCE_DATE_EPOCH (file and creation times; default: the last commit's time).
 # Prints `archive=PATH`, `reference=NAME:TAG` and sizes on stdout; progress goes to stderr.
 # Needs root (buildah writes layers owned by 65532); buildah and umoci come from scripts/ensure-deps.sh.
 set -euo pipefail
@@ -45,7 +45,7 @@ if [ "$print_reference" -eq 1 ]; then
   echo "$name:$tag"
   exit 0
 fi
-revision=$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)
+revision=${IMAGE_REVISION:-$(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)}
 epoch=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || echo 0)}
 source_url=${IMAGE_SOURCE:-}
 
