@@ -1,9 +1,11 @@
 CARGO ?= cargo
 # Extra arguments for `relay all`, e.g. make run RUN_ARGS="--http-listen 127.0.0.1:8081"
 RUN_ARGS ?=
+# Repository URL for the image's org.opencontainers.image.source label, e.g. make image IMAGE_SOURCE=https://...
+IMAGE_SOURCE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help deps runtime-deps build run test fmt lint bench bench-cluster
+.PHONY: help deps runtime-deps build run image test fmt lint bench bench-cluster
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -19,6 +21,11 @@ build: runtime-deps ## Build the server (release)
 
 run: runtime-deps ## Run everything in one process: RTMP ingest, LL-HLS origin, API, player
 	$(CARGO) run --release -p server --bin relay -- all $(RUN_ARGS)
+
+# hls.js (web/node_modules, from runtime-deps) is compiled into the binary, so the image needs no web/.
+image: runtime-deps ## Container image (OCI archive in target/image/) with buildah; no daemon, no registry
+	$(CARGO) build --release -p server --bin relay
+	IMAGE_SOURCE="$(IMAGE_SOURCE)" bash scripts/image.sh --binary "$${CARGO_TARGET_DIR:-target}/release/relay"
 
 # A clean build gains nothing from incremental caches; they only cost disk.
 test: export CARGO_INCREMENTAL ?= 0

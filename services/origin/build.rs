@@ -4,7 +4,10 @@
 use std::path::Path;
 
 fn main() {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/node_modules/hls.js/dist/hls.min.js");
+    // Read when the script runs, not baked in when it is compiled: checkouts sharing a target
+    // directory can share this script's binary.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let source = Path::new(&manifest_dir).join("../../web/node_modules/hls.js/dist/hls.min.js");
     println!("cargo:rerun-if-changed={}", source.display());
     let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("hls.min.js");
     let script = std::fs::read(&source).unwrap_or_else(|_| {

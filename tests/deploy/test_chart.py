@@ -1,6 +1,7 @@
 """The Helm chart, rendered offline and checked against Kubernetes schemas and the server."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from conftest import CHART
+from conftest import CHART, REPO
 from helm_render import RenderError, find_defines, manifests, render_chart
 
 KUBE_VERSION = "1.30.0"
@@ -421,6 +422,44 @@ def test_pods_run_unprivileged_on_a_read_only_root(full_render, default_render):
         assert volumes["config"]["configMap"]["name"] == "demo-relay"
 
 
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+def image_references(render):
+    return {name: containers(deployment)[0]["image"] for name, deployment in by_kind(manifests(render), "Deployment").items()}
+
+
+def test_make_image_builds_what_the_chart_runs(default_render):
+    env = {name: value for name, value in os.environ.items() if name not in ("IMAGE_NAME", "IMAGE_TAG")}
+    built = subprocess.run(
+        ["bash", str(REPO / "scripts" / "image.sh"), "--print-reference"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    references = image_references(default_render)
+    assert set(references) == {"demo-relay-ingest", "demo-relay-origin", "demo-relay-api"}
+    assert set(references.values()) == {built}, references
+    # The image is tagged with the appVersion; the binary in it must report the same version.
+    workspace = tomllib.loads((REPO / "Cargo.toml").read_text())["workspace"]["package"]["version"]
+    assert built.endswith(":" + workspace), (built, workspace)
+
+
+def test_the_chart_command_is_the_image_entrypoint():
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    containerfile = (REPO / "Containerfile").read_text()
+    (entrypoint,) = re.findall(r"^ENTRYPOINT (\[.*\])$", containerfile, re.MULTILINE)
+    (env_path,) = re.findall(r"^ENV PATH=(\S+)$", containerfile, re.MULTILINE)
+    program = json.loads(entrypoint)[0]
+    # `command: [relay]` replaces the entrypoint and is looked up on the image's PATH.
+    assert values["image"]["command"] == [os.path.basename(program)]
+    assert os.path.dirname(program) in env_path.split(":")
+    assert re.search(r"^USER 65532:65532$", containerfile, re.MULTILINE)
+    assert values["podSecurityContext"]["runAsUser"] == 65532
+
+
+def test_a_pinned_digest_reaches_every_pod():
+    references = image_references(render_chart(CHART, [REQUIRED, {"image": {"digest": DIGEST, "tag": "0.1.0"}}]))
+    assert set(references.values()) == {f"relay-origin/relay:0.1.0@{DIGEST}"}, references
+
+
 def test_spool_fits_its_volume(default_render):
     objects = manifests(default_render)
     volumes = by_kind(objects, "Deployment")["demo-relay-ingest"]["spec"]["template"]["spec"]["volumes"]
@@ -696,6 +735,8 @@ def test_values_schema_accepts_the_defaults_and_every_render_of_these_tests(valu
         ({"origin": {"autoscaling": {"targetCPUUtilizationPercentage": 150}}}, "more than 100 %"),
         ({"api": {"extraEnv": [{"value": "debug"}]}}, "an environment variable without a name"),
         ({"sealingKey": {"previousKey": 3}}, "a key name that is not text"),
+        ({"image": {"digest": "latest"}}, "a digest that is a tag"),
+        ({"image": {"digest": "sha256:0123"}}, "a truncated digest"),
     ],
 )
 def test_values_schema_refuses_what_helm_should_stop(values_schema, bad, why):

@@ -54,8 +54,13 @@ default
 {{- end -}}
 {{- end -}}
 
+{{/* repository:tag, or repository:tag@digest when a digest is pinned (the runtime pulls by digest). */}}
 {{- define "relay.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- $reference := printf "%s:%s" .Values.image.repository (toString (default .Chart.AppVersion .Values.image.tag)) -}}
+{{- if .Values.image.digest -}}
+{{- $reference = printf "%s@%s" $reference .Values.image.digest -}}
+{{- end -}}
+{{- $reference -}}
 {{- end -}}
 
 {{/* Sections of relay.toml, in the order of relay.toml.example; config has one map per section. */}}

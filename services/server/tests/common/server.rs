@@ -2,6 +2,7 @@
 //! a fresh data directory, configured from the four lines it prints.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -53,14 +54,6 @@ impl Server {
     /// see [`Server::stop`]).
     pub fn start_in(data_dir: TempDir, variables: &[(&str, String)]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_relay"));
-        command
-            .arg("all")
-            .args(["--rtmp-listen", "127.0.0.1:0"])
-            .args(["--http-listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .args(["--public-host", "127.0.0.1"])
-            .stdout(Stdio::piped());
         // The server reads RELAY_* variables as configuration; the test's own
         // arguments must be the whole configuration.
         for (name, _) in std::env::vars_os() {
@@ -68,6 +61,25 @@ impl Server {
                 command.env_remove(name);
             }
         }
+        if std::env::var_os("RUST_LOG").is_none() {
+            command.env("RUST_LOG", "info");
+        }
+        let path = data_dir.path().to_path_buf();
+        Server::launch(command, &path, variables, data_dir)
+    }
+
+    /// Starts `command` (relay, or what runs it: `chroot ... relay`) as
+    /// `relay all` on loopback with `data_dir` (as the server sees it), and
+    /// waits for its banner. `owned` is removed once the server is stopped.
+    pub fn launch(mut command: Command, data_dir: &Path, variables: &[(&str, String)], owned: TempDir) -> Server {
+        command
+            .arg("all")
+            .args(["--rtmp-listen", "127.0.0.1:0"])
+            .args(["--http-listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--public-host", "127.0.0.1"])
+            .stdout(Stdio::piped());
         // Tests run side by side: no fixed ports.
         command.env("RELAY_RTSP_LISTEN", "127.0.0.1:0").env("RELAY_ADMIN_LISTEN", "127.0.0.1:0");
         command.env("RELAY_OUTBOUND_ALLOW_NETWORKS", "127.0.0.0/8");
@@ -75,9 +87,6 @@ impl Server {
             command.env(name, value);
         }
         command.env("NO_COLOR", "1");
-        if std::env::var_os("RUST_LOG").is_none() && !variables.iter().any(|(name, _)| *name == "RUST_LOG") {
-            command.env("RUST_LOG", "info");
-        }
         let mut process = ChildGuard::spawn("relay", &mut command);
         let lines = follow_stdout(&mut process);
 
@@ -120,7 +129,7 @@ impl Server {
             https_base: banner.https_playlist_url.and_then(|url| url.find("/live/").map(|i| url[..i].to_string())),
             rtmps_url: banner.rtmps_url,
             process,
-            data_dir,
+            data_dir: owned,
         }
     }
 
