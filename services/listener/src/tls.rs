@@ -291,10 +291,13 @@ pub fn certified_key(certificate_pem: &[u8], key_pem: &[u8]) -> Result<Certified
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(PemError::BadKey)?;
     let provider = rustls::crypto::ring::default_provider();
-    match CertifiedKey::from_der(chain, key, &provider) {
-        Ok(certified) => Ok(certified),
-        Err(rustls::Error::InconsistentKeys(_)) => Err(PemError::Mismatch),
-        Err(error) => Err(PemError::UnusableKey(error)),
+    let signer = provider.key_provider.load_private_key(key).map_err(PemError::UnusableKey)?;
+    let certified = CertifiedKey::new(chain, signer);
+    // Only a proven mismatch is refused: a leaf this parser cannot read
+    // (an extension it does not know, marked critical) is for clients to judge.
+    match certified.keys_match() {
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err(PemError::Mismatch),
+        _ => Ok(certified),
     }
 }
 

@@ -10,34 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::pki::TestPki;
 use common::{hls, http, require_tool, run_with_timeout, tools, Server};
 use testkit::TempDir;
-
-/// A test CA and a leaf it signed for 127.0.0.1 and localhost.
-struct TestPki {
-    ca: rcgen::Issuer<'static, rcgen::KeyPair>,
-    ca_pem: String,
-}
-
-impl TestPki {
-    fn new() -> Self {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, "relay test CA");
-        let key = rcgen::KeyPair::generate().unwrap();
-        let ca_pem = params.self_signed(&key).unwrap().pem();
-        Self { ca: rcgen::Issuer::new(params, key), ca_pem }
-    }
-
-    /// A new leaf (certificate PEM, key PEM).
-    fn leaf(&self) -> (String, String) {
-        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-        params.subject_alt_names.push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
-        let key = rcgen::KeyPair::generate().unwrap();
-        let certificate = params.signed_by(&key, &self.ca).unwrap();
-        (certificate.pem(), key.serialize_pem())
-    }
-}
 
 struct Files {
     ca: PathBuf,
@@ -53,7 +28,7 @@ impl Files {
             key: directory.join("tls.key"),
         };
         std::fs::write(&files.ca, &pki.ca_pem).unwrap();
-        files.replace(&pki.leaf());
+        files.replace(&pki.leaf(&["localhost", "127.0.0.1"]));
         files
     }
 
@@ -148,7 +123,7 @@ fn rtmps_in_and_http2_out_with_a_certificate_replaced_on_disk() {
 
     // A replacement on disk is served without a restart.
     assert_eq!(normalized(&served_leaf(&https)), normalized(&first_leaf));
-    let second = pki.leaf();
+    let second = pki.leaf(&["localhost", "127.0.0.1"]);
     files.replace(&second);
     let deadline = Instant::now() + Duration::from_secs(15);
     while normalized(&served_leaf(&https)) != normalized(&second.0) {
@@ -160,7 +135,7 @@ fn rtmps_in_and_http2_out_with_a_certificate_replaced_on_disk() {
         std::thread::sleep(Duration::from_millis(500));
     }
     // A key that is not the certificate's: logged, and the second one stays.
-    let (_, other_key) = pki.leaf();
+    let (_, other_key) = pki.leaf(&["localhost"]);
     std::fs::write(&files.key, other_key).unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     while !server.stderr_tail().contains("TLS certificate not reloaded") {
@@ -194,7 +169,7 @@ fn a_bad_certificate_or_key_stops_the_start_and_names_the_file() {
     let scratch = TempDir::new("relay-tls-bad");
     let pki = TestPki::new();
     let files = Files::write(scratch.path(), &pki);
-    let (_, other_key) = pki.leaf();
+    let (_, other_key) = pki.leaf(&["localhost"]);
     let mismatched = scratch.path().join("other.key");
     std::fs::write(&mismatched, other_key).unwrap();
     let missing = scratch.path().join("missing.crt");

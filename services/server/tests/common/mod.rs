@@ -9,6 +9,7 @@ pub mod browser;
 pub mod cluster;
 pub mod hls;
 pub mod http;
+pub mod pki;
 pub mod process;
 pub mod server;
 pub mod tools;
