@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 /// Upper bound for a response head; anything larger is treated as an error.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Upper bound for a body; media parts and segments are far below this.
-const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 256 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct HttpError(pub String);
@@ -26,13 +26,22 @@ impl fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
-fn err(msg: impl Into<String>) -> HttpError {
+pub(crate) fn err(msg: impl Into<String>) -> HttpError {
     HttpError(msg.into())
 }
 
-/// An `http://host:port/path?query` URL split into the parts a request needs.
+/// How a URL is fetched: HTTP/1.1 on plain TCP, or HTTP/2 over TLS
+/// ([`crate::h2`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+/// An `http://` or `https://host:port/path?query` URL split into the parts a request needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Url {
+    pub scheme: Scheme,
     pub host: String,
     pub port: u16,
     /// Path plus query, always starting with `/`.
@@ -41,17 +50,22 @@ pub struct Url {
 
 impl Url {
     pub fn parse(text: &str) -> Result<Url, HttpError> {
-        let rest =
-            text.strip_prefix("http://").ok_or_else(|| err(format!("only http:// URLs are supported: {text}")))?;
+        let (scheme, rest, default_port) = if let Some(rest) = text.strip_prefix("http://") {
+            (Scheme::Http, rest, 80)
+        } else if let Some(rest) = text.strip_prefix("https://") {
+            (Scheme::Https, rest, 443)
+        } else {
+            return Err(err(format!("only http:// and https:// URLs are supported: {text}")));
+        };
         let (authority, target) = match rest.find('/') {
             Some(slash) => (&rest[..slash], &rest[slash..]),
             None => (rest, "/"),
         };
         let (host, port) = match authority.rsplit_once(':') {
             Some((host, port)) => (host, port.parse::<u16>().map_err(|_| err(format!("bad port in {text}")))?),
-            None => (authority, 80),
+            None => (authority, default_port),
         };
-        Ok(Url { host: host.to_string(), port, target: target.to_string() })
+        Ok(Url { scheme, host: host.to_string(), port, target: target.to_string() })
     }
 
     pub fn path(&self) -> &str {
@@ -60,7 +74,7 @@ impl Url {
 
     /// Resolves a playlist-relative reference (relative path, absolute path or full URL).
     pub fn join(&self, reference: &str) -> Result<Url, HttpError> {
-        if reference.starts_with("http://") {
+        if reference.starts_with("http://") || reference.starts_with("https://") {
             return Url::parse(reference);
         }
         let target = if reference.starts_with('/') {
@@ -70,7 +84,7 @@ impl Url {
             let dir_end = path.rfind('/').map(|i| i + 1).unwrap_or(0);
             format!("{}{}", &path[..dir_end], reference)
         };
-        Ok(Url { host: self.host.clone(), port: self.port, target })
+        Ok(Url { scheme: self.scheme, host: self.host.clone(), port: self.port, target })
     }
 
     /// Returns the same URL with extra query parameters appended.
@@ -82,13 +96,17 @@ impl Url {
             target.push('=');
             target.push_str(value);
         }
-        Url { host: self.host.clone(), port: self.port, target }
+        Url { scheme: self.scheme, host: self.host.clone(), port: self.port, target }
     }
 }
 
 impl fmt::Display for Url {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}:{}{}", self.host, self.port, self.target)
+        let scheme = match self.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        };
+        write!(f, "{scheme}://{}:{}{}", self.host, self.port, self.target)
     }
 }
 
@@ -98,6 +116,8 @@ pub struct Response {
     /// Header names are lower-cased.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// "HTTP/1.1" or "HTTP/2".
+    pub protocol: &'static str,
     pub started: Instant,
     /// When the response head had been read.
     pub head_at: Instant,
@@ -146,6 +166,9 @@ pub async fn get_str(url: &str, timeout: Duration) -> Result<Response, HttpError
 }
 
 async fn get_inner(url: &Url, headers: &[(&str, &str)]) -> Result<Response, HttpError> {
+    if url.scheme == Scheme::Https {
+        return crate::h2::get(url, headers).await;
+    }
     let started = Instant::now();
     let mut stream =
         TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| err(format!("connect {url}: {e}")))?;
@@ -178,7 +201,15 @@ async fn get_inner(url: &Url, headers: &[(&str, &str)]) -> Result<Response, Http
     } else {
         reader.read_to_end().await?
     };
-    Ok(Response { status, headers: response_headers, body, started, head_at, done_at: Instant::now() })
+    Ok(Response {
+        status,
+        headers: response_headers,
+        body,
+        protocol: "HTTP/1.1",
+        started,
+        head_at,
+        done_at: Instant::now(),
+    })
 }
 
 fn parse_head(head: &[u8]) -> Result<(u16, Vec<(String, String)>), HttpError> {

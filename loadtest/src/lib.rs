@@ -2,6 +2,7 @@
 //! conformance checker, a publish-delay probe and idle-connection helpers.
 
 pub mod conformance;
+pub mod h2;
 pub mod http;
 pub mod idle;
 pub mod mp4;

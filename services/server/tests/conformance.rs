@@ -1,5 +1,7 @@
 //! LL-HLS conformance of `relay all` with a live ffmpeg publisher: every origin
-//! rule the `loadtest` checker can observe from outside must pass.
+//! rule the `loadtest` checker can observe from outside must pass, over
+//! HTTP/1.1 (a connection per request) and over HTTP/2 on TLS (every
+//! blocking reload, preload hint and part multiplexed on one connection).
 //!
 //! Needs ffmpeg with libx264 on PATH.
 
@@ -10,6 +12,10 @@ use std::time::Duration;
 
 use loadtest::{check_hold_timeout, check_stream, Outcome};
 use testkit::TempDir;
+
+#[path = "common/pki.rs"]
+#[allow(dead_code)]
+mod pki;
 
 /// How long the checker watches the stream.
 const CHECK_SECONDS: u64 = 18;
@@ -33,11 +39,22 @@ struct Announced {
     playlist_url: String,
 }
 
-fn start_relay(data_dir: &TempDir) -> (ChildGuard, Announced) {
+/// Starts `relay all`; with `tls_files` (certificate, key), the playlist
+/// URL announced is the HTTPS one.
+fn start_relay(data_dir: &TempDir, tls_files: Option<(&std::path::Path, &std::path::Path)>) -> (ChildGuard, Announced) {
     let log = std::fs::File::create(data_dir.join("relay.log")).expect("create relay log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_relay"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_relay"));
+    if let Some((certificate, key)) = tls_files {
+        command
+            .env("RELAY_HTTP_TLS_LISTEN", "127.0.0.1:0")
+            .env("RELAY_TLS_CERTIFICATE_FILE", certificate)
+            .env("RELAY_TLS_PRIVATE_KEY_FILE", key);
+    }
+    let playlist_line = if tls_files.is_some() { "Playlist URL (HTTPS):" } else { "Playlist URL:" };
+    let mut child = command
         .args(["all", "--rtmp-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
         .env("RELAY_RTSP_LISTEN", "127.0.0.1:0")
+        .env("RELAY_ADMIN_LISTEN", "127.0.0.1:0")
         .args(["--public-host", "127.0.0.1", "--data-dir"])
         .arg(data_dir.path())
         .stdout(Stdio::piped())
@@ -55,7 +72,7 @@ fn start_relay(data_dir: &TempDir) -> (ChildGuard, Announced) {
         }
     });
     let mut lines = Vec::new();
-    while !lines.iter().any(|line: &String| line.starts_with("Playlist URL:")) {
+    while !lines.iter().any(|line: &String| line.starts_with(playlist_line)) {
         match receiver.recv_timeout(Duration::from_secs(30)) {
             Ok(line) => lines.push(line),
             Err(_) => panic!("relay did not announce its URLs; got {lines:?}"),
@@ -71,7 +88,7 @@ fn start_relay(data_dir: &TempDir) -> (ChildGuard, Announced) {
     let announced = Announced {
         rtmp_base: field("OBS server URL:"),
         key: field("Stream key:"),
-        playlist_url: field("Playlist URL:"),
+        playlist_url: field(playlist_line),
     };
     (guard, announced)
 }
@@ -94,7 +111,28 @@ fn start_publisher(url: &str) -> ChildGuard {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_stream_follows_ll_hls_origin_rules() {
     let data_dir = TempDir::new("relay-conformance");
-    let (_relay, announced) = start_relay(&data_dir);
+    let (relay, announced) = start_relay(&data_dir, None);
+    check_all_rules(&data_dir, relay, announced).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_stream_follows_ll_hls_origin_rules_over_http2() {
+    let data_dir = TempDir::new("relay-conformance-h2");
+    let ca = pki::TestPki::new();
+    let (certificate, key) = ca.leaf(&["127.0.0.1", "localhost"]);
+    let (certificate_file, key_file) = (data_dir.join("tls.crt"), data_dir.join("tls.key"));
+    std::fs::write(&certificate_file, certificate).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    loadtest::h2::trust_ca_pem(ca.ca_pem.as_bytes()).unwrap();
+    let (relay, announced) = start_relay(&data_dir, Some((&certificate_file, &key_file)));
+    assert!(announced.playlist_url.starts_with("https://"), "{}", announced.playlist_url);
+    let index = loadtest::http::get_str(&announced.playlist_url, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(index.protocol, "HTTP/2");
+    check_all_rules(&data_dir, relay, announced).await;
+}
+
+async fn check_all_rules(data_dir: &TempDir, relay: ChildGuard, announced: Announced) {
+    let _relay = relay;
     let publish_url = format!("{}/{}", announced.rtmp_base.trim_end_matches('/'), announced.key);
     let publisher = start_publisher(&publish_url);
 
