@@ -34,6 +34,8 @@ apt_packages=(
   # TLS tests: HTTP/2 and HTTP/1.1 over TLS, certificate inspection
   curl
   openssl
+  # certutil: a test CA in the browser profile's certificate store
+  libnss3-tools
   # TLS: Let's Encrypt's test ACME server and its DNS/challenge helper
   pebble
   # The container image: built without a daemon, exported and unpacked

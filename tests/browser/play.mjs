@@ -12,6 +12,7 @@
 //   latency_median_s    median of hls.latency (distance to the live edge) after the first frame
 //   pdt_latency_median_s median of Date.now() - hls.playingDate (wall clock, from PROGRAM-DATE-TIME)
 //   part_target_s       PART-TARGET seen by hls.js (null: playlist is not low-latency)
+//   protocols           the protocols the stream's responses came over (DevTools), e.g. ["h2"]
 // Exit code 0 whenever a report was printed; 2 when the harness itself failed.
 import http from 'node:http';
 import fs from 'node:fs';
@@ -200,10 +201,19 @@ async function main() {
   try {
     const page = await browser.newPage();
     page.on('pageerror', (err) => pageErrors.push(err.message));
+    // The protocol of each stream response, as DevTools sees it (h2, http/1.1).
+    const protocols = new Set();
+    const streamOrigin = new URL(streamUrl).origin;
+    const devtools = await page.context().newCDPSession(page);
+    await devtools.send('Network.enable');
+    devtools.on('Network.responseReceived', (event) => {
+      if (event.response.url.startsWith(streamOrigin)) protocols.add(event.response.protocol);
+    });
     await page.goto(`http://127.0.0.1:${server.address().port}/`, { timeout: 15000 });
     await page.waitForTimeout(seconds * 1000);
     const report = await page.evaluate(() => window.report());
     report.page_errors = pageErrors;
+    report.protocols = [...protocols];
     console.log(JSON.stringify(report));
   } finally {
     await browser.close().catch(() => {});

@@ -5,7 +5,9 @@ mod common;
 
 use std::time::Duration;
 
+use common::pki::TestPki;
 use common::{hls, http, tools, Server};
+use testkit::TempDir;
 
 const PLAY_SECONDS: u64 = 25;
 
@@ -52,6 +54,47 @@ fn hlsjs_plays_live_stream_in_low_latency_mode_without_stalls() {
         !report["part_target_s"].is_null(),
         "hls.js did not see EXT-X-PART-INF (not in low-latency mode): {report}"
     );
+    let played = report["played_s"].as_f64().unwrap_or(0.0);
+    assert!(played >= (PLAY_SECONDS - 5) as f64, "played only {played} s of {PLAY_SECONDS} s: {report}");
+    assert_eq!(report["stalls"].as_u64(), Some(0), "playback stalled after the first frame: {report}");
+}
+
+/// The same viewer over HTTPS: hls.js fetches playlists and parts over
+/// HTTP/2 with the test CA trusted in the browser's own certificate store.
+#[test]
+fn hlsjs_plays_over_https_and_http2() {
+    let browser = common::browser::require();
+    let _turn = common::exclusive();
+    let scratch = TempDir::new("relay-hlsjs-tls");
+    let pki = TestPki::new();
+    let (certificate, key) = pki.leaf(&["127.0.0.1", "localhost"]);
+    let (certificate_file, key_file) = (scratch.path().join("tls.crt"), scratch.path().join("tls.key"));
+    std::fs::write(&certificate_file, certificate).unwrap();
+    std::fs::write(&key_file, key).unwrap();
+    let home = scratch.path().join("home");
+    common::browser::home_trusting(&home, &pki.ca_pem);
+
+    let server = Server::start_with_env(&[
+        ("RELAY_HTTP_TLS_LISTEN", "127.0.0.1:0".to_string()),
+        ("RELAY_TLS_CERTIFICATE_FILE", certificate_file.display().to_string()),
+        ("RELAY_TLS_PRIVATE_KEY_FILE", key_file.display().to_string()),
+    ]);
+    let https = server.https_base.clone().expect("the banner names the HTTPS port");
+    let _publisher = tools::spawn_publisher(&server.publish_url(), 60);
+    hls::wait_for_segments(&server.playlist_url, 2, Duration::from_secs(45));
+
+    let playlist = server.playlist_url.replace(&server.http_base, &https);
+    let seconds = PLAY_SECONDS.to_string();
+    let report = browser.run_with_env(
+        "play.mjs",
+        &[&playlist, &seconds],
+        &[("HOME", home.as_path())],
+        Duration::from_secs(PLAY_SECONDS + 45),
+    );
+    eprintln!("hls.js over HTTPS report: {report}");
+    let fatal = &report["fatal_errors"];
+    assert!(fatal.as_array().is_some_and(|errors| errors.is_empty()), "hls.js fatal errors: {fatal}; report {report}");
+    assert_eq!(report["protocols"], serde_json::json!(["h2"]), "every stream request over HTTP/2: {report}");
     let played = report["played_s"].as_f64().unwrap_or(0.0);
     assert!(played >= (PLAY_SECONDS - 5) as f64, "played only {played} s of {PLAY_SECONDS} s: {report}");
     assert_eq!(report["stalls"].as_u64(), Some(0), "playback stalled after the first frame: {report}");
