@@ -33,6 +33,10 @@ CHART_MANAGED = [
     "admin.listen",
     "cluster.internal_secret",
     "http.origin_secret",
+    "http.tls_listen",
+    "rtmp.tls_listen",
+    "tls.certificate_file",
+    "tls.private_key_file",
 ]
 REQUIRED = {
     "database": {"existingSecret": "relay-db"},
@@ -69,9 +73,18 @@ def default_render():
     return render_chart(CHART, [REQUIRED])
 
 
+# A kubernetes.io/tls Secret, e.g. one a cert-manager Certificate keeps renewed.
+TLS_SECRET = {"tls": {"existingSecret": "relay-tls"}}
+
+
 @pytest.fixture(scope="module")
 def full_render():
     return render_chart(CHART, [REQUIRED, EVERYTHING_ON])
+
+
+@pytest.fixture(scope="module")
+def tls_render():
+    return render_chart(CHART, [REQUIRED, TLS_SECRET])
 
 
 def by_kind(objects, kind):
@@ -244,7 +257,7 @@ def test_chart_knows_the_server_sections_and_text_settings(server_config, server
         assert tuple(new.split(".")) in server_config_keys, pair
 
 
-@pytest.mark.parametrize("render", ["default_render", "full_render"])
+@pytest.mark.parametrize("render", ["default_render", "full_render", "tls_render"])
 def test_every_object_matches_the_kubernetes_schema(render, request):
     objects = manifests(request.getfixturevalue(render))
     assert objects
@@ -286,7 +299,7 @@ def assert_server_settings(config, server_config, server_config_sections):
             assert type(value) is type(server_config[section][key]), f"{section}.{key} = {value!r}"
 
 
-@pytest.mark.parametrize("render", ["default_render", "full_render"])
+@pytest.mark.parametrize("render", ["default_render", "full_render", "tls_render"])
 def test_relay_toml_uses_only_server_keys_and_whole_numbers(render, request, server_config, server_config_sections):
     config = relay_toml(manifests(request.getfixturevalue(render)))
     assert_server_settings(config, server_config, server_config_sections)
@@ -718,7 +731,7 @@ def values_schema():
 
 def test_values_schema_accepts_the_defaults_and_every_render_of_these_tests(values_schema):
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
-    for layers in ([], [REQUIRED], [REQUIRED, EVERYTHING_ON]):
+    for layers in ([], [REQUIRED], [REQUIRED, EVERYTHING_ON], [REQUIRED, TLS_SECRET]):
         errors = [error.message for error in values_schema.iter_errors(merged(defaults, *layers))]
         assert not errors, errors
 
@@ -737,9 +750,136 @@ def test_values_schema_accepts_the_defaults_and_every_render_of_these_tests(valu
         ({"sealingKey": {"previousKey": 3}}, "a key name that is not text"),
         ({"image": {"digest": "latest"}}, "a digest that is a tag"),
         ({"image": {"digest": "sha256:0123"}}, "a truncated digest"),
+        ({"tls": {"secretName": "relay-tls"}}, "a misspelt TLS Secret key"),
+        ({"ports": {"https": "443x"}}, "an HTTPS port that is not a number"),
+        ({"ingest": {"rtmpService": {"rtmpsPort": 0}}}, "an RTMPS Service port of 0"),
     ],
 )
 def test_values_schema_refuses_what_helm_should_stop(values_schema, bad, why):
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     errors = list(values_schema.iter_errors(merged(defaults, REQUIRED, bad)))
     assert errors, why
+
+
+def container_ports(deployment):
+    return {port["name"]: port["containerPort"] for port in containers(deployment)[0]["ports"]}
+
+
+def service_ports(service):
+    return {port["name"]: (port["port"], port["targetPort"]) for port in service["spec"]["ports"]}
+
+
+def open_ports(policy):
+    """Ports of a NetworkPolicy's rules that admit anyone (no from)."""
+    return {port["port"] for rule in policy["spec"]["ingress"] if "from" not in rule for port in rule["ports"]}
+
+
+def test_a_tls_secret_gives_origin_and_api_https_and_ingest_rtmps(tls_render):
+    objects = manifests(tls_render)
+    config = relay_toml(objects)
+    assert config["tls"] == {"certificate_file": "/etc/relay-tls/tls.crt", "private_key_file": "/etc/relay-tls/tls.key"}
+    assert config["http"]["tls_listen"] == "0.0.0.0:8443" and config["rtmp"]["tls_listen"] == "0.0.0.0:1936"
+    assert "redirect_to_https" not in config["http"], "probes and the CDN keep the plain port"
+    deployments = by_kind(objects, "Deployment")
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        (volume,) = [item for item in pod["volumes"] if item["name"] == "tls"]
+        assert volume["secret"] == {
+            "secretName": "relay-tls",
+            "defaultMode": 0o440,
+            "items": [{"key": "tls.crt", "path": "tls.crt"}, {"key": "tls.key", "path": "tls.key"}],
+        }
+        # Every role loads the certificate at start. A subPath mount would never see a renewal:
+        # the kubelet replaces the Secret's files by swapping a symlink in the volume's directory.
+        (mount,) = [item for item in containers(deployment)[0]["volumeMounts"] if item["name"] == "tls"]
+        assert mount == {"name": "tls", "mountPath": "/etc/relay-tls", "readOnly": True}, name
+        for path in config["tls"].values():
+            directory, file = os.path.split(path)
+            assert directory == mount["mountPath"] and file in {item["path"] for item in volume["secret"]["items"]}
+    assert container_ports(deployments["demo-relay-origin"])["https"] == 8443
+    assert container_ports(deployments["demo-relay-api"])["https"] == 8443
+    assert container_ports(deployments["demo-relay-ingest"])["rtmps"] == 1936
+    assert "rtmps" not in container_ports(deployments["demo-relay-origin"])
+    assert "https" not in container_ports(deployments["demo-relay-ingest"])
+    services = by_kind(objects, "Service")
+    assert service_ports(services["demo-relay-origin"]) == {"http": (80, "http"), "https": (443, "https")}
+    assert service_ports(services["demo-relay-api"]) == {"http": (80, "http"), "https": (443, "https")}
+    assert service_ports(services["demo-relay-rtmp"]) == {
+        "rtmp": (1935, "rtmp"),
+        "rtmps": (1936, "rtmps"),
+        "rtsp": (8554, "rtsp"),
+    }
+    policies = by_kind(objects, "NetworkPolicy")
+    assert open_ports(policies["demo-relay-ingest"]) == {"rtmp", "rtmps", "rtsp"}
+    assert open_ports(policies["demo-relay-origin"]) == {"http", "https"}
+    assert open_ports(policies["demo-relay-api"]) == {"http", "https"}
+    assert "rtmps://<a name of the certificate>:1936/live" in tls_render["NOTES.txt"]
+
+
+def test_tls_ports_follow_the_values():
+    objects = manifests(
+        render_chart(
+            CHART,
+            [
+                REQUIRED,
+                TLS_SECRET,
+                {
+                    "listenHost": "[::]",
+                    "ports": {"https": 9443, "rtmps": 4443},
+                    "origin": {"service": {"httpsPort": 8443}},
+                    "ingest": {"rtmpService": {"rtmpsPort": 443}},
+                },
+            ],
+        )
+    )
+    config = relay_toml(objects)
+    assert config["http"]["tls_listen"] == "[::]:9443" and config["rtmp"]["tls_listen"] == "[::]:4443"
+    deployments = by_kind(objects, "Deployment")
+    assert container_ports(deployments["demo-relay-origin"])["https"] == 9443
+    assert container_ports(deployments["demo-relay-ingest"])["rtmps"] == 4443
+    services = by_kind(objects, "Service")
+    assert service_ports(services["demo-relay-origin"])["https"] == (8443, "https")
+    assert service_ports(services["demo-relay-rtmp"])["rtmps"] == (443, "rtmps")
+
+
+def test_without_a_tls_secret_nothing_of_tls_is_rendered(default_render):
+    objects = manifests(default_render)
+    config = relay_toml(objects)
+    assert "tls" not in config and "tls_listen" not in config["http"] and "tls_listen" not in config["rtmp"]
+    for name, deployment in by_kind(objects, "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert "tls" not in {volume["name"] for volume in pod["volumes"]}, name
+        assert "/etc/relay-tls" not in {mount["mountPath"] for mount in containers(deployment)[0]["volumeMounts"]}, name
+        assert not {"https", "rtmps"} & set(container_ports(deployment)), name
+    for name, service in by_kind(objects, "Service").items():
+        assert not {"https", "rtmps"} & set(service_ports(service)), name
+    for name, policy in by_kind(objects, "NetworkPolicy").items():
+        ports = {port["port"] for rule in policy["spec"]["ingress"] for port in rule["ports"]}
+        assert not {"https", "rtmps"} & ports, name
+    assert "rtmps://" not in default_render["NOTES.txt"]
+
+
+def test_turning_tls_on_rolls_the_pods(default_render, tls_render):
+    # The new listeners are in relay.toml, so its checksum changes; renewals change only the Secret,
+    # whose files the pods reload without rolling.
+    def checksum(render):
+        deployment = by_kind(manifests(render), "Deployment")["demo-relay-origin"]
+        return deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+
+    assert checksum(tls_render) != checksum(default_render)
+
+
+def test_tls_the_chart_cannot_serve_is_refused():
+    with pytest.raises(RenderError, match=re.escape("config.tls.acme_domains is for a single server")):
+        render_chart(CHART, [REQUIRED, TLS_SECRET, {"config": {"tls": {"acme_domains": ["live.example.com"]}}}])
+    with pytest.raises(RenderError, match=re.escape("config.http.redirect_to_https needs the HTTPS port")):
+        render_chart(CHART, [REQUIRED, {"config": {"http": {"redirect_to_https": True}}}])
+    redirected = relay_toml(
+        manifests(render_chart(CHART, [REQUIRED, TLS_SECRET, {"config": {"http": {"redirect_to_https": "true"}}}]))
+    )
+    assert redirected["http"]["redirect_to_https"] is True
+    # The reload interval stays the operator's to tune.
+    tuned = relay_toml(
+        manifests(render_chart(CHART, [REQUIRED, TLS_SECRET, {"config": {"tls": {"reload_interval_ms": 30000}}}]))
+    )
+    assert tuned["tls"]["reload_interval_ms"] == 30000

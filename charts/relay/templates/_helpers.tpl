@@ -74,7 +74,7 @@ RELAY_* variables). The listeners, the data directory and the spool are written 
 the pod name, the advertise address and the secrets arrive as RELAY_* environment variables.
 */}}
 {{- define "relay.chartManagedKeys" -}}
-server.data_dir storage.spool_dir http.listen rtmp.listen rtsp.listen cluster.internal_listen cluster.pod_name cluster.advertise_address database.url database.sealing_key_file database.previous_sealing_key_file s3.access_key_id s3.secret_access_key admin.listen cluster.internal_secret http.origin_secret
+server.data_dir storage.spool_dir http.listen rtmp.listen rtsp.listen cluster.internal_listen cluster.pod_name cluster.advertise_address database.url database.sealing_key_file database.previous_sealing_key_file s3.access_key_id s3.secret_access_key admin.listen cluster.internal_secret http.origin_secret http.tls_listen rtmp.tls_listen tls.certificate_file tls.private_key_file
 {{- end -}}
 
 {{/*
@@ -115,7 +115,11 @@ rtmp_listen=rtmp.listen http_listen=http.listen internal_listen=cluster.internal
   "database.sealing_key_file" "the Secret sealingKey.existingSecret, mounted at /etc/relay-sealing"
   "database.previous_sealing_key_file" "sealingKey.previousKey of the Secret sealingKey.existingSecret"
   "cluster.internal_secret" "RELAY_CLUSTER_INTERNAL_SECRET, from the Secret clusterSecret.existingSecret"
-  "http.origin_secret" "RELAY_HTTP_ORIGIN_SECRET, from the Secret originSecret.existingSecret" -}}
+  "http.origin_secret" "RELAY_HTTP_ORIGIN_SECRET, from the Secret originSecret.existingSecret"
+  "http.tls_listen" "from listenHost and ports.https, when tls.existingSecret is set"
+  "rtmp.tls_listen" "from listenHost and ports.rtmps, when tls.existingSecret is set"
+  "tls.certificate_file" "tls.crt of the Secret tls.existingSecret, mounted at /etc/relay-tls"
+  "tls.private_key_file" "tls.key of the Secret tls.existingSecret, mounted at /etc/relay-tls" -}}
 {{- index $sources . -}}
 {{- end -}}
 
@@ -150,6 +154,11 @@ applies), and so are sections left with no settings.
   "cluster" (dict "internal_listen" (printf "%s:%d" .Values.listenHost (.Values.ports.internal | int64)))
   "admin" (dict "listen" (printf "%s:%d" .Values.listenHost (.Values.ports.admin | int64)))
   "database" (include "relay.sealingKeyFiles" . | fromYaml) }}
+{{- if .Values.tls.existingSecret }}
+{{- $_ := set (index $chartSet "http") "tls_listen" (printf "%s:%d" .Values.listenHost (.Values.ports.https | int64)) }}
+{{- $_ := set (index $chartSet "rtmp") "tls_listen" (printf "%s:%d" .Values.listenHost (.Values.ports.rtmps | int64)) }}
+{{- $_ := set $chartSet "tls" (dict "certificate_file" "/etc/relay-tls/tls.crt" "private_key_file" "/etc/relay-tls/tls.key") }}
+{{- end }}
 {{- range $name, $value := .Values.config }}
 {{- if not (and (has $name $sections) (or (kindIs "map" $value) (kindIs "invalid" $value))) }}
 {{- $movedTo := include "relay.movedTo" $name }}
@@ -268,6 +277,14 @@ never kills a pod mid-drain. Context: dict "root" $ "role" "ingest".
 {{- end -}}
 {{- if eq .Values.sealingKey.previousKey .Values.sealingKey.key -}}
 {{- fail "sealingKey.previousKey must name another key of the Secret than sealingKey.key" -}}
+{{- end -}}
+{{- $tls := index .Values.config "tls" | default dict -}}
+{{- if index $tls "acme_domains" -}}
+{{- fail "config.tls.acme_domains is for a single server: every pod would order its own certificate and keep it in an emptyDir. Give the pods a certificate Secret instead (tls.existingSecret, e.g. from cert-manager)" -}}
+{{- end -}}
+{{- $http := index .Values.config "http" | default dict -}}
+{{- if and (eq (toString (index $http "redirect_to_https")) "true") (not .Values.tls.existingSecret) -}}
+{{- fail "config.http.redirect_to_https needs the HTTPS port: set tls.existingSecret" -}}
 {{- end -}}
 {{- end -}}
 
@@ -415,6 +432,19 @@ annotations:
       - key: {{ . }}
         path: {{ . }}
       {{- end }}
+{{- with .Values.tls.existingSecret }}
+# A whole-volume mount (no subPath): the kubelet swaps in a renewed certificate and the server
+# reloads it (config.tls.reload_interval_ms).
+- name: tls
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end }}
 {{- end -}}
 
 {{/* The [database] settings naming the mounted sealing keys, as YAML. */}}
@@ -436,4 +466,9 @@ previous_sealing_key_file: {{ printf "/etc/relay-sealing/%s" . | quote }}
   mountPath: /var/lib/relay
 - name: tmp
   mountPath: /tmp
+{{- if .Values.tls.existingSecret }}
+- name: tls
+  mountPath: /etc/relay-tls
+  readOnly: true
+{{- end }}
 {{- end -}}

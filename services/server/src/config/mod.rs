@@ -16,4 +16,6 @@ pub use sections::*;
 pub const DEFAULTS: &str = include_str!("../../../../relay.toml.example");
 
 #[cfg(test)]
+mod reference;
+#[cfg(test)]
 mod tests;
