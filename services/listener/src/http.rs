@@ -55,6 +55,11 @@ Content-Length: 39\r\nConnection: close\r\n\r\nThis port speaks HTTPS: use https
 /// few (blocking playlist reload, preload hint, part), a CDN more.
 const HTTP2_MAX_STREAMS: u32 = 100;
 
+/// In the extensions of every request that came over TLS on this
+/// process's own port (not through a TLS-terminating proxy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServedOverTls;
+
 /// Serves `router` on `listener` (plain HTTP/1.1) until `shutdown`'s drain ends.
 pub async fn serve(listener: Listener, router: Router, shutdown: Shutdown) {
     let trusted = Arc::new(listener.proxies().trusted.clone());
@@ -66,7 +71,7 @@ pub async fn serve(listener: Listener, router: Router, shutdown: Shutdown) {
                     return refuse(connection, &TLS_REFUSAL_ALERT, "TLS handshake on a plain HTTP port").await;
                 }
                 let Connection { stream, peer, useful, shutdown } = connection;
-                let service = exchanges(router, trusted, peer, useful.0);
+                let service = exchanges(router, trusted, peer, useful.0, false);
                 serve_http1(stream, service, peer, shutdown).await
             }
         })
@@ -98,7 +103,7 @@ pub async fn serve_tls(listener: Listener, router: Router, shutdown: Shutdown, t
                     }
                 };
                 let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                let service = exchanges(router, trusted, peer, useful.0);
+                let service = exchanges(router, trusted, peer, useful.0, true);
                 if http2 {
                     serve_http2(stream, service, peer, shutdown).await
                 } else {
@@ -132,6 +137,7 @@ fn exchanges(
     trusted: Arc<TrustedProxies>,
     peer: SocketAddr,
     activity: Arc<Activity>,
+    over_tls: bool,
 ) -> impl hyper::service::Service<
     axum::http::Request<Incoming>,
     Response = axum::http::Response<ResponseBody>,
@@ -147,7 +153,17 @@ fn exchanges(
         let client = trusted.client_address(peer.ip(), request.headers());
         let port = if client == peer.ip() { peer.port() } else { 0 };
         let (mut parts, body) = request.into_parts();
+        // HTTP/2 names the host in :authority; the routes read Host, as in HTTP/1.1.
+        if !parts.headers.contains_key(axum::http::header::HOST) {
+            let authority = parts.uri.authority().and_then(|authority| authority.as_str().parse().ok());
+            if let Some(host) = authority {
+                parts.headers.insert(axum::http::header::HOST, host);
+            }
+        }
         parts.extensions.insert(ConnectInfo(SocketAddr::new(client, port)));
+        if over_tls {
+            parts.extensions.insert(ServedOverTls);
+        }
         let body = RequestBody::new(body, &exchange);
         let request = axum::http::Request::from_parts(parts, body);
         let router = router.clone();

@@ -105,6 +105,22 @@ fn rtmps_in_and_http2_out_with_a_certificate_replaced_on_disk() {
         assert!(media.success() && media.stdout.trim_end().ends_with(expected_version), "{protocol} media: {media}");
     }
 
+    // A console login over HTTP/2 on the TLS port gets a Secure session cookie.
+    let password = server.admin_password.clone().expect("first start prints the admin password");
+    let login = run_with_timeout(
+        Command::new(require_tool("curl"))
+            .args(["--silent", "--show-error", "--max-time", "10", "--http2", "--include", "--cacert"])
+            .arg(&files.ca)
+            .args(["-H", "content-type: application/json", "-H", &format!("origin: {https}")])
+            .args(["--data", &format!(r#"{{"username":"admin","password":"{password}"}}"#)])
+            .arg(format!("{https}/api/v1/auth/login")),
+        Duration::from_secs(15),
+    );
+    assert!(login.stdout.starts_with("HTTP/2 200"), "login over HTTP/2: {login}");
+    let cookie =
+        login.stdout.lines().find(|line| line.to_ascii_lowercase().starts_with("set-cookie:")).unwrap_or_default();
+    assert!(cookie.contains("; Secure"), "the session cookie over TLS is Secure: {login}");
+
     // Each port refuses the other's clients at once.
     let plain_on_tls = run_with_timeout(
         Command::new(require_tool("curl"))

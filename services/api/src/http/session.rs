@@ -11,6 +11,9 @@ use super::extract::{
     forwarded_https, same_origin, session_cookie_from_headers, Caller, ClientAddress, JsonBody, SESSION_COOKIE,
 };
 use crate::error::ApiError;
+
+/// Set when the request came over this process's own TLS port.
+type TlsPort = Option<axum::Extension<listener::http::ServedOverTls>>;
 use crate::state::ApiState;
 use catalog::CatalogError;
 use catalog::Checks;
@@ -34,6 +37,7 @@ pub struct Me {
 pub async fn login(
     State(state): State<ApiState>,
     ClientAddress(address): ClientAddress,
+    tls: TlsPort,
     headers: HeaderMap,
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
@@ -51,28 +55,35 @@ pub async fn login(
     let token = state.database().create_session(&user.id, i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)).await?;
     let actor = Some((user.id.as_str(), user.username.as_str()));
     state.database().record_audit(actor, &address.to_string(), "session.login", "user", &user.id).await?;
-    let cookie = session_cookie(&state, &headers, &token, ttl.as_secs());
+    let cookie = session_cookie(&state, &headers, tls, &token, ttl.as_secs());
     let mut response = Json(Me { user, api_key_id: None }).into_response();
     response.headers_mut().insert(SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| CatalogError::Random)?);
     Ok(response)
 }
 
-pub async fn logout(State(state): State<ApiState>, caller: Caller, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<ApiState>,
+    caller: Caller,
+    tls: TlsPort,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     if let Some(token) = session_cookie_from_headers(&headers) {
         state.database().delete_session(&token).await?;
     }
     caller.audit(&state, "session.logout", "user", &caller.user.id).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let expired = session_cookie(&state, &headers, "", 0);
+    let expired = session_cookie(&state, &headers, tls, "", 0);
     response.headers_mut().insert(SET_COOKIE, HeaderValue::from_str(&expired).map_err(|_| CatalogError::Random)?);
     Ok(response)
 }
 
-/// The session cookie, `Secure` when configured so or when the request
-/// came over HTTPS through a proxy. Believing a client that claims HTTPS
-/// is safe here: `Secure` only narrows where its own browser sends the cookie.
-fn session_cookie(state: &ApiState, headers: &HeaderMap, token: &str, max_age_secs: u64) -> String {
-    let secure = if state.http_options().secure_cookies || forwarded_https(headers) { "; Secure" } else { "" };
+/// The session cookie, `Secure` when configured so, or when the request
+/// came over HTTPS: on this process's TLS port or through a proxy.
+/// Believing a client that claims HTTPS is safe here: `Secure` only
+/// narrows where its own browser sends the cookie.
+fn session_cookie(state: &ApiState, headers: &HeaderMap, tls: TlsPort, token: &str, max_age_secs: u64) -> String {
+    let https = tls.is_some() || forwarded_https(headers);
+    let secure = if state.http_options().secure_cookies || https { "; Secure" } else { "" };
     format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}")
 }
 
