@@ -14,10 +14,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 use crate::http::{err, HttpError, Response, Url, MAX_BODY_BYTES};
 
-type Sender = SendRequest<Empty<Bytes>>;
+pub type Sender = SendRequest<Empty<Bytes>>;
 
 fn trusted() -> &'static Mutex<Option<Arc<rustls::ClientConfig>>> {
     static TRUSTED: OnceLock<Mutex<Option<Arc<rustls::ClientConfig>>>> = OnceLock::new();
@@ -91,26 +92,40 @@ async fn connection(url: &Url) -> Result<Sender, HttpError> {
             return Ok(sender.clone());
         }
     }
-    let config = trusted()
+    let tcp =
+        TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| err(format!("connect {url}: {e}")))?;
+    tcp.set_nodelay(true).ok();
+    let sender = http2_over(url, tcp).await?;
+    connections().lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key, sender.clone());
+    Ok(sender)
+}
+
+/// TLS over `tcp` offering `alpn`; fails unless the server chose it.
+pub async fn tls_over(url: &Url, tcp: TcpStream, alpn: &[u8]) -> Result<TlsStream<TcpStream>, HttpError> {
+    let trusted = trusted()
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .clone()
         .ok_or_else(|| err("https:// needs trusted roots: call loadtest::h2::trust_ca_pem"))?;
-    let tcp =
-        TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| err(format!("connect {url}: {e}")))?;
-    tcp.set_nodelay(true).ok();
+    let mut config = (*trusted).clone();
+    config.alpn_protocols = vec![alpn.to_vec()];
     let name = ServerName::try_from(url.host.clone()).map_err(|e| err(format!("server name {}: {e}", url.host)))?;
-    let tls = tokio_rustls::TlsConnector::from(config)
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
         .map_err(|error| err(format!("TLS with {url}: {error}")))?;
-    if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
-        return Err(err(format!("{url}: the server did not choose HTTP/2")));
+    if tls.get_ref().1.alpn_protocol() != Some(alpn) {
+        return Err(err(format!("{url}: the server did not choose {}", String::from_utf8_lossy(alpn))));
     }
+    Ok(tls)
+}
+
+/// A new HTTP/2 connection over TLS on `tcp`, its driver spawned.
+pub async fn http2_over(url: &Url, tcp: TcpStream) -> Result<Sender, HttpError> {
+    let tls = tls_over(url, tcp, b"h2").await?;
     let (sender, driver) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
         .await
         .map_err(|error| err(format!("HTTP/2 handshake with {url}: {error}")))?;
     tokio::spawn(driver);
-    connections().lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key, sender.clone());
     Ok(sender)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use loadtest::http::Url;
 use loadtest::probe::{run_probe, ProbeConfig};
-use loadtest::viewers::{run_viewers, ViewersConfig};
+use loadtest::viewers::{run_viewers, Transport, ViewersConfig};
 use loadtest::{check_stream, idle};
 
 const USAGE: &str = "usage:
@@ -19,7 +19,7 @@ const USAGE: &str = "usage:
       push a stream with ffmpeg and print part/segment publish delays as JSON
   loadtest idle --url URL --connections N [--seconds 30]
       open N idle keep-alive connections, print 'ready N', hold them, print 'closed K'
-  loadtest viewers --playlist URL --viewers N [--rounds 3] [--server-pid PID]
+  loadtest viewers --playlist URL --viewers N [--rounds 3] [--server-pid PID] [--transport http1|http1-tls|h2] [--ca-file PEM]
       park N keep-alive viewers in blocking reloads; print server memory and release spread as JSON
   loadtest free-port [COUNT]
       print free TCP ports on 127.0.0.1";
@@ -152,8 +152,15 @@ async fn idle_connections(args: &Args) -> Result<ExitCode, String> {
 }
 
 async fn blocked_viewers(args: &Args) -> Result<ExitCode, String> {
+    if let Some(ca_file) = args.value("ca-file") {
+        let pem = std::fs::read(ca_file).map_err(|e| format!("--ca-file {ca_file}: {e}"))?;
+        loadtest::h2::trust_ca_pem(&pem).map_err(|e| e.to_string())?;
+    }
+    let transport = args.value("transport").unwrap_or("http1");
     let config = ViewersConfig {
         playlist: Url::parse(args.required("playlist")?).map_err(|e| e.to_string())?,
+        transport: Transport::parse(transport)
+            .ok_or_else(|| format!("--transport {transport}: http1, http1-tls or h2"))?,
         viewers: args.number("viewers", 1000.0)? as usize,
         rounds: args.number("rounds", 3.0)? as usize,
         server_pid: args

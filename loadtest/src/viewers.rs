@@ -14,9 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
+use tokio_rustls::client::TlsStream;
 
 use crate::http::{get, HttpError, Url};
 use crate::playlist::parse_media;
@@ -30,9 +31,41 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// server has parsed them all.
 const SETTLE: Duration = Duration::from_millis(300);
 
+/// What each viewer's connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTP/1.1 on plain TCP (an http:// playlist).
+    Http1,
+    /// HTTP/1.1 over TLS (an https:// playlist).
+    Http1Tls,
+    /// HTTP/2 over TLS, one connection per viewer as a browser has.
+    Http2,
+}
+
+impl Transport {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "http1" => Some(Transport::Http1),
+            "http1-tls" => Some(Transport::Http1Tls),
+            "h2" => Some(Transport::Http2),
+            _ => None,
+        }
+    }
+}
+
+/// One viewer's connection.
+enum Viewer {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    Http2(crate::h2::Sender),
+}
+
 pub struct ViewersConfig {
     /// The media playlist, e.g. `http://127.0.0.1:8080/live/cam/media.m3u8`.
     pub playlist: Url,
+    /// Http1 needs an http:// playlist, the others https:// (with the roots
+    /// given to [`crate::h2::trust_ca_pem`]).
+    pub transport: Transport,
     pub viewers: usize,
     pub rounds: usize,
     /// The origin process whose memory is read (Linux /proc), if any.
@@ -67,14 +100,17 @@ pub async fn run_viewers(config: &ViewersConfig) -> Result<ViewersReport, HttpEr
         rss_before_kib: config.server_pid.and_then(rss_kib),
         ..ViewersReport::default()
     };
-    let mut connections = open_connections(&config.playlist, config.viewers).await?;
+    let mut connections = open_connections(&config.playlist, config.viewers, config.transport).await?;
     for _ in 0..config.rounds {
         let target = next_round_target(&config.playlist).await?;
         let url = config.playlist.with_query(&[("_HLS_msn", target.to_string()), ("_HLS_part", "0".to_string())]);
-        let request = Arc::new(format!(
-            "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: loadtest-viewers\r\n\r\n",
-            url.target, url.host, url.port
-        ));
+        let request = Arc::new(Request {
+            raw: format!(
+                "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUser-Agent: loadtest-viewers\r\n\r\n",
+                url.target, url.host, url.port
+            ),
+            url: url.to_string(),
+        });
         let written = Arc::new(AtomicUsize::new(0));
         let answered = Arc::new(AtomicUsize::new(0));
         let mut tasks = JoinSet::new();
@@ -128,48 +164,105 @@ async fn get_ok(url: &Url) -> Result<String, HttpError> {
     Ok(response.text())
 }
 
-async fn open_connections(url: &Url, count: usize) -> Result<Vec<TcpStream>, HttpError> {
+async fn open_connections(url: &Url, count: usize, transport: Transport) -> Result<Vec<Viewer>, HttpError> {
     let mut connections = Vec::with_capacity(count);
     while connections.len() < count {
         let mut tasks = JoinSet::new();
         for _ in 0..RAMP_BATCH.min(count - connections.len()) {
             let url = url.clone();
-            tasks.spawn(async move { TcpStream::connect((url.host.as_str(), url.port)).await });
+            tasks.spawn(async move { open_viewer(&url, transport).await });
         }
         while let Some(joined) = tasks.join_next().await {
-            let stream = joined
-                .map_err(|e| HttpError(format!("connect task: {e}")))?
-                .map_err(|e| HttpError(format!("connect {url}: {e}")))?;
-            stream.set_nodelay(true).ok();
-            connections.push(stream);
+            connections.push(joined.map_err(|e| HttpError(format!("connect task: {e}")))??);
         }
     }
     Ok(connections)
 }
 
+async fn open_viewer(url: &Url, transport: Transport) -> Result<Viewer, HttpError> {
+    let stream = TcpStream::connect((url.host.as_str(), url.port))
+        .await
+        .map_err(|e| HttpError(format!("connect {url}: {e}")))?;
+    stream.set_nodelay(true).ok();
+    Ok(match transport {
+        Transport::Http1 => Viewer::Plain(stream),
+        Transport::Http1Tls => Viewer::Tls(Box::new(crate::h2::tls_over(url, stream, b"http/1.1").await?)),
+        Transport::Http2 => Viewer::Http2(crate::h2::http2_over(url, stream).await?),
+    })
+}
+
+/// The round's request, raw for HTTP/1.1 and as a URL for HTTP/2.
+struct Request {
+    raw: String,
+    url: String,
+}
+
 /// One blocking reload on a kept-alive connection; returns the connection
 /// and when the response's first byte arrived (None on failure).
 async fn blocking_reload(
-    mut stream: TcpStream,
-    request: Arc<String>,
+    viewer: Viewer,
+    request: Arc<Request>,
     written: Arc<AtomicUsize>,
     answered: Arc<AtomicUsize>,
-) -> (TcpStream, Option<Instant>) {
-    let sent = stream.write_all(request.as_bytes()).await;
-    written.fetch_add(1, Ordering::SeqCst);
-    if sent.is_err() {
-        return (stream, None);
-    }
-    let arrived = tokio::time::timeout(RESPONSE_TIMEOUT, read_response(&mut stream)).await;
-    answered.fetch_add(1, Ordering::SeqCst);
-    match arrived {
-        Ok(Ok((200, arrived))) => (stream, Some(arrived)),
-        _ => (stream, None),
+) -> (Viewer, Option<Instant>) {
+    match viewer {
+        Viewer::Plain(mut stream) => {
+            let arrived = reload_http1(&mut stream, &request.raw, &written, &answered).await;
+            (Viewer::Plain(stream), arrived)
+        }
+        Viewer::Tls(mut stream) => {
+            let arrived = reload_http1(&mut *stream, &request.raw, &written, &answered).await;
+            (Viewer::Tls(stream), arrived)
+        }
+        Viewer::Http2(mut sender) => {
+            let arrived = reload_http2(&mut sender, &request.url, &written, &answered).await;
+            (Viewer::Http2(sender), arrived)
+        }
     }
 }
 
+async fn reload_http1<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    request: &str,
+    written: &AtomicUsize,
+    answered: &AtomicUsize,
+) -> Option<Instant> {
+    let sent = stream.write_all(request.as_bytes()).await;
+    written.fetch_add(1, Ordering::SeqCst);
+    sent.ok()?;
+    let arrived = tokio::time::timeout(RESPONSE_TIMEOUT, read_response(stream)).await;
+    answered.fetch_add(1, Ordering::SeqCst);
+    match arrived {
+        Ok(Ok((200, arrived))) => Some(arrived),
+        _ => None,
+    }
+}
+
+async fn reload_http2(
+    sender: &mut crate::h2::Sender,
+    url: &str,
+    written: &AtomicUsize,
+    answered: &AtomicUsize,
+) -> Option<Instant> {
+    let request = hyper::Request::get(url).body(http_body_util::Empty::new());
+    let (Ok(()), Ok(request)) = (sender.ready().await, request) else {
+        written.fetch_add(1, Ordering::SeqCst);
+        return None;
+    };
+    let response = sender.send_request(request);
+    // The request is on the wire once the stream is opened; sent now.
+    written.fetch_add(1, Ordering::SeqCst);
+    let response = tokio::time::timeout(RESPONSE_TIMEOUT, response).await;
+    answered.fetch_add(1, Ordering::SeqCst);
+    let response = response.ok()?.ok()?;
+    let arrived = Instant::now();
+    let ok = response.status() == 200;
+    let body = tokio::time::timeout(RESPONSE_TIMEOUT, http_body_util::BodyExt::collect(response.into_body())).await;
+    (ok && matches!(body, Ok(Ok(_)))).then_some(arrived)
+}
+
 /// Reads one Content-Length response; returns its status and first-byte time.
-async fn read_response(stream: &mut TcpStream) -> std::io::Result<(u16, Instant)> {
+async fn read_response<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<(u16, Instant)> {
     let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
     let mut buffer = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
