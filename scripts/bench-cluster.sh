@@ -13,12 +13,15 @@
 #       appears (loadtest viewers);
 #   (3) object storage requests per rendition-hour, counted by s3s-fs;
 #   (4) part publish delay through origin pod -> ingest pod vs `relay all`
-#       (loadtest probe, same source).
+#       (loadtest probe, same source);
+#   (5) blocked viewers by transport: TRANSPORT_VIEWERS viewers parked on a
+#       fresh `relay all` with TLS each time, over HTTP/1.1, HTTP/1.1 on TLS
+#       and HTTP/2 on TLS (one connection per viewer): memory per viewer.
 #
 # Everything listens on 127.0.0.1; every process started here is stopped on
 # exit. Needs: cargo, ffmpeg, nginx, wrk, jq, taskset, s3s-fs.
 #
-# Tunables (environment): PROBE_SECONDS VIEWERS SMALL_VIEWERS VIEWER_ROUNDS
+# Tunables (environment): PROBE_SECONDS VIEWERS SMALL_VIEWERS VIEWER_ROUNDS TRANSPORT_VIEWERS
 # EGRESS_SECONDS EGRESS_ROUNDS EGRESS_CONNECTIONS STORAGE_MINUTES BENCH_KEEP=1 CARGO_TARGET_DIR.
 set -euo pipefail
 
@@ -27,6 +30,7 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 PROBE_SECONDS=${PROBE_SECONDS:-30}
 VIEWERS=${VIEWERS:-20000}
 SMALL_VIEWERS=${SMALL_VIEWERS:-1000}
+TRANSPORT_VIEWERS=${TRANSPORT_VIEWERS:-2000}
 VIEWER_ROUNDS=${VIEWER_ROUNDS:-3}
 EGRESS_SECONDS=${EGRESS_SECONDS:-10}
 EGRESS_ROUNDS=${EGRESS_ROUNDS:-3}
@@ -71,7 +75,7 @@ wait_for() { # wait_for SECONDS COMMAND...
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 == a && b + 0 == b && b != 0) printf "%.2f", a / b; else print "n/a" }'; }
 
-for tool in cargo ffmpeg nginx wrk jq taskset curl; do
+for tool in cargo ffmpeg nginx wrk jq taskset curl openssl; do
     command -v "$tool" >/dev/null || die "$tool not found (make deps)"
 done
 S3S_FS=$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")
@@ -212,6 +216,46 @@ viewers relay-all "$ALL_PLAYLIST" "$ALL_PID" "$SMALL_VIEWERS"
 viewers relay-all "$ALL_PLAYLIST" "$ALL_PID" "$VIEWERS"
 stop_pid "$ALL_PUBLISHER"
 stop_pid "$ALL_PID"
+
+# (5) blocked viewers by transport, each on a fresh relay all with TLS --------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench-ca \
+    -keyout "$WORK/ca.key" -out "$WORK/ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+    -keyout "$WORK/tls.key" -out "$WORK/tls.csr" 2>/dev/null
+openssl x509 -req -in "$WORK/tls.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial -days 2 \
+    -extfile <(printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n') -out "$WORK/tls.crt" 2>/dev/null
+transport_viewers() { # transport_viewers TRANSPORT (http1, http1-tls, h2)
+    local transport=$1 dir="$WORK/all-$1" out="$WORK/viewers-transport-$1.json"
+    mkdir -p "$dir"
+    start_bg "$dir.log" env RELAY_RTSP_LISTEN=127.0.0.1:0 RELAY_ADMIN_LISTEN=127.0.0.1:0 RELAY_HTTP_MAX_CONNECTIONS=65536 \
+        RELAY_HTTP_TLS_LISTEN=127.0.0.1:0 "RELAY_TLS_CERTIFICATE_FILE=$WORK/tls.crt" "RELAY_TLS_PRIVATE_KEY_FILE=$WORK/tls.key" \
+        NO_COLOR=1 "$RELAY" all --rtmp-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --public-host 127.0.0.1 --data-dir "$dir"
+    local pid=$LAST_PID
+    wait_for 30 grep -q '^Playlist URL (HTTPS):' "$dir.log" || die "relay all with TLS did not start: $(tail -5 "$dir.log")"
+    local rtmp http https
+    rtmp=$(sed -n 's#^OBS server URL: rtmp://[^:]*:\([0-9]*\)/.*#\1#p' "$dir.log")
+    http=$(sed -n 's#^Playlist URL: http://[^:]*:\([0-9]*\)/.*#\1#p' "$dir.log")
+    https=$(sed -n 's#^Playlist URL (HTTPS): https://[^:]*:\([0-9]*\)/.*#\1#p' "$dir.log")
+    "$RELAY" streams add store --key bench-key-store-01 --data-dir "$dir" >/dev/null
+    sleep 6
+    start_bg "$dir-publisher.log" ffmpeg -hide_banner -loglevel error -nostdin -re -stream_loop -1 \
+        -i "$SOURCE_FLV" -c copy -f flv "rtmp://127.0.0.1:$rtmp/live/bench-key-store-01"
+    local publisher=$LAST_PID
+    wait_for 30 curl -sf "http://127.0.0.1:$http/live/store/media.m3u8" || die "store stream did not start ($transport)"
+    sleep 6
+    local playlist="https://127.0.0.1:$https/live/store/media.m3u8"
+    [[ $transport == http1 ]] && playlist="http://127.0.0.1:$http/live/store/media.m3u8"
+    log "blocked viewers by transport: $TRANSPORT_VIEWERS over $transport, $VIEWER_ROUNDS rounds"
+    "$LOADTEST" viewers --playlist "$playlist" --viewers "$TRANSPORT_VIEWERS" --rounds "$VIEWER_ROUNDS" \
+        --server-pid "$pid" --transport "$transport" --ca-file "$WORK/ca.crt" >"$out"
+    cat "$out" >&2
+    R[transport.$transport.bytes]=$(jq -r '.bytes_per_blocked_viewer // "n/a"' "$out")
+    R[transport.$transport.p99]=$(jq -r '.release_after_first_ms.p99 // "n/a"' "$out")
+    R[transport.$transport.failures]=$(jq -r '.failures' "$out")
+    stop_pid "$publisher"
+    stop_pid "$pid"
+}
+for transport in http1 http1-tls h2; do transport_viewers "$transport"; done
 
 # (1) egress: warm the egress pod, copy the same files for nginx ------------
 log "warming origin-egress with the window of 'store'"
@@ -361,6 +405,13 @@ delta_ms() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 == a && b + 0 == b) prin
             printf '| %s, %s blocked viewers: release after the first response p50 / p99 / max, ms | p99 <= 5 | %s / %s / %s (failures %s, early rounds %s) | - | - |\n' \
                 "$name" "$count" "${R[$key.p50]}" "${R[$key.p99]}" "${R[$key.max]}" "${R[$key.failures]}" "${R[$key.early]}"
         done
+    done
+    for transport in http1 http1-tls h2; do
+        printf '| relay all, %s blocked viewers over %s: server memory per viewer, bytes | - | %s | %s (HTTP/1.1) | %s |\n' \
+            "$TRANSPORT_VIEWERS" "$transport" "${R[transport.$transport.bytes]}" "${R[transport.http1.bytes]}" \
+            "$(ratio "${R[transport.$transport.bytes]}" "${R[transport.http1.bytes]}")"
+        printf '| relay all, %s blocked viewers over %s: release p99, ms (failures %s) | p99 <= 5 | %s | - | - |\n' \
+            "$TRANSPORT_VIEWERS" "$transport" "${R[transport.$transport.failures]}" "${R[transport.$transport.p99]}"
     done
     printf '| object storage PUTs per rendition-hour (%s PUT + %s POST in %s s) | <= 4000 | %s | - | - |\n' \
         "${R[s3.put]}" "${R[s3.post]}" "$STORE_SECONDS" "${R[s3.put_per_hour]}"
