@@ -212,3 +212,26 @@ fn a_bad_certificate_or_key_stops_the_start_and_names_the_file() {
         assert!(started.stderr.contains(named), "the error names {named}: {started}");
     }
 }
+
+#[test]
+fn the_plain_port_redirects_to_https_except_the_probes() {
+    let scratch = TempDir::new("relay-tls-redirect");
+    let pki = TestPki::new();
+    let files = Files::write(scratch.path(), &pki);
+    let mut variables = tls_env(&files);
+    variables.push(("RELAY_HTTP_REDIRECT_TO_HTTPS", "true".to_string()));
+    let server = Server::start_with_env(&variables);
+    let https = server.https_base.clone().expect("the banner names the HTTPS port");
+    let https_port = https.rsplit(':').next().unwrap();
+
+    let redirected = http::get(&server.url("/live/main/index.m3u8?token=abc"), Duration::from_secs(5)).unwrap();
+    assert_eq!(redirected.status, 308);
+    assert_eq!(
+        redirected.header("location"),
+        Some(format!("https://127.0.0.1:{https_port}/live/main/index.m3u8?token=abc").as_str())
+    );
+    let probe = http::get(&server.url("/healthz"), Duration::from_secs(5)).unwrap();
+    assert_eq!((probe.status, probe.text().as_str()), (200, "ok"), "probes stay on plain HTTP");
+    let followed = curl(&files.ca, "--http2", &format!("{https}/healthz"));
+    assert!(followed.success() && followed.stdout.starts_with("ok"), "{followed}");
+}
