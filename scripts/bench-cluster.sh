@@ -83,7 +83,8 @@ S3S_FS=$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")
 (($(nproc) >= 2)) || die "needs two cores: servers on one, wrk on the other"
 # Each viewer is one open file in the server and one in the client. Without
 # the right to raise the hard limit, the crowd shrinks to fit under it.
-if ! ulimit -n $((VIEWERS + 1024)) 2>/dev/null; then
+CROWD=$((VIEWERS > TRANSPORT_VIEWERS ? VIEWERS : TRANSPORT_VIEWERS))
+if ! ulimit -n $((CROWD + 1024)) 2>/dev/null; then
     hard=$(ulimit -Hn)
     ulimit -n "$hard"
     if ((hard < VIEWERS + 200)); then
