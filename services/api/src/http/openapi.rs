@@ -18,8 +18,13 @@ pub fn openapi_document() -> Value {
             .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
-        for (name, kind) in route.query {
-            parameters.push(json!({"name": name, "in": "query", "required": false, "schema": {"type": kind}}));
+        for query in route.query {
+            let mut schema = json!({"type": query.kind});
+            if let Some((min, max)) = query.range {
+                insert(&mut schema, "minimum", json!(min));
+                insert(&mut schema, "maximum", json!(max));
+            }
+            parameters.push(json!({"name": query.name, "in": "query", "required": false, "schema": schema}));
         }
         let method = route.method.as_str().to_ascii_lowercase();
         let mut operation = json!({
