@@ -399,3 +399,29 @@ async fn documented_input_limits_are_the_enforced_ones() {
         assert_eq!(app.admin(Method::POST, &tokens, Some(body)).await.status, expected, "client_ip {ip:?}");
     }
 }
+
+/// NUL in any text a request carries is invalid input, answered alike on
+/// both databases: PostgreSQL refuses NUL in text, and each of these was a
+/// 500 there (found by schemathesis against relay all on PostgreSQL).
+async fn nul_in_text_is_invalid_input_on_every_database(app: App) {
+    let invalid = |reply: &common::Reply, field: &str| {
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.text);
+        assert_eq!(reply.body["fields"][0]["field"], field, "{}", reply.text);
+        assert!(reply.body["fields"][0]["message"].as_str().unwrap().contains("NUL"), "{}", reply.text);
+    };
+    let area = json!({"name": "ok", "description": "a\u{0}b"});
+    invalid(&app.admin(Method::POST, "/api/v1/areas", Some(area)).await, "body");
+    invalid(&app.admin(Method::POST, "/api/v1/api-keys", Some(json!({"name": "a\u{0}b"}))).await, "body");
+    invalid(&app.login("a\u{0}b", "whatever it is").await, "body");
+    invalid(&app.admin(Method::GET, "/api/v1/audit?user=a%00b", None).await, "user");
+    invalid(&app.admin(Method::GET, "/api/v1/devices?area_id=%00", None).await, "area_id");
+    for path in ["/api/v1/users/a%00b", "/api/v1/streams/%00/policy", "/api/v1/webhooks/%00"] {
+        let reply = app.admin(Method::GET, path, None).await;
+        assert_eq!((reply.status, reply.body["error"].as_str()), (StatusCode::NOT_FOUND, Some("object not found")));
+    }
+    // A backslash followed by the letters u0000 is no NUL.
+    let letters = app.admin(Method::POST, "/api/v1/areas", Some(json!({"name": "back\\u0000slash"}))).await;
+    assert_eq!((letters.status, letters.body["name"].as_str()), (StatusCode::CREATED, Some("back\\u0000slash")));
+}
+
+on_both_databases!(nul_in_text_is_invalid_input_on_every_database);

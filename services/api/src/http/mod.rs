@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use axum::handler::Handler;
 use axum::http::Method;
+use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::Router;
 
@@ -286,7 +287,20 @@ pub fn router(state: ApiState) -> Router {
         router = router.route(path, handler);
     }
     // The console is not part of /api/v1: it stays out of the route table and the document.
-    router.route("/api/{*rest}", axum::routing::any(not_found)).merge(crate::console::router()).with_state(state)
+    router
+        .route("/api/{*rest}", axum::routing::any(not_found))
+        .merge(crate::console::router())
+        .layer(axum::middleware::from_fn(refuse_nul_in_path))
+        .with_state(state)
+}
+
+/// Ids are text, and no object's id holds a NUL (PostgreSQL would refuse to
+/// look it up at all): such a path names nothing.
+async fn refuse_nul_in_path(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    if extract::path_has_nul(request.uri().path()) {
+        return ApiError::from(CatalogError::NotFound("object")).into_response();
+    }
+    next.run(request).await
 }
 
 async fn not_found() -> ApiError {
