@@ -6,7 +6,7 @@
 # The first run installs the packages into a virtual environment in a cache directory
 # (RELAY_API_FUZZ_CACHE, default ~/.cache/relay-api-fuzz), keyed on requirements.txt and the
 # Python version; later runs reuse it and need no network.
-# Exits 3 when Python cannot make a virtual environment (python3-venv missing).
+# Exits 77 (the usual "skipped") when Python cannot make a virtual environment (python3-venv missing).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -14,10 +14,10 @@ cache=${RELAY_API_FUZZ_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/relay-api-fuzz}
 venv="$cache/venv"
 python=${PYTHON:-python3}
 
-command -v "$python" >/dev/null || { echo "api fuzz: $python not found" >&2; exit 3; }
+command -v "$python" >/dev/null || { echo "api fuzz: $python not found" >&2; exit 1; }
 "$python" -c 'import venv, ensurepip' 2>/dev/null || {
   echo "api fuzz: $python cannot make a virtual environment (install python3-venv)" >&2
-  exit 3
+  exit 77
 }
 
 mkdir -p "$cache"

@@ -23,7 +23,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// itself takes 50-100 s on two slow cores.
 const RUN_TIMEOUT: Duration = Duration::from_secs(480);
 /// run.sh's exit status when Python cannot make a virtual environment.
-const NO_VENV: i32 = 3;
+const NO_VENV: i32 = 77;
 
 fn json_of(response: &http::Response) -> Value {
     serde_json::from_slice(&response.body).unwrap_or_else(|error| panic!("not JSON ({error}): {}", response.text()))

@@ -54,7 +54,8 @@ pub fn openapi_document() -> Value {
             "description": "Errors are {\"error\": message, \"fields\": [{\"field\", \"message\"}]}: 401 without valid \
                             credentials, 403 without the role or right, 404 for unknown ids, 409 for duplicates or \
                             objects in use, 415 for bodies that are not application/json, 422 for invalid input, 429 after \
-                            too many failed logins."
+                            too many failed logins. No text may contain NUL (\\u0000): 422 in a body or query, 404 \
+                            in a path."
         },
         "security": [{"session": []}, {"apiKey": []}],
         "components": {
