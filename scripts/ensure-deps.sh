@@ -30,6 +30,8 @@ apt_packages=(
   wrk
   postgresql
   python3
+  # Virtual environments for the pinned Python test tools (tests/deploy, tests/api-fuzz)
+  python3-venv
   jq
   # TLS tests: HTTP/2 and HTTP/1.1 over TLS, certificate inspection
   curl

@@ -46,10 +46,20 @@ def test_no_schema_anywhere_has_an_empty_required_list(document):
 
 def test_inputs_state_the_limits_the_server_enforces(document):
     schemas = document["components"]["schemas"]
-    name = schemas["NewStream"]["properties"]["name"]
-    key = schemas["NewStream"]["properties"]["stream_key"]
+    # NewStream is one of a push stream (which may bring its key) and a camera stream.
+    push, camera = schemas["NewStream"]["oneOf"]
+    assert (push["properties"]["kind"]["enum"], camera["properties"]["kind"]["enum"]) == (["push"], ["camera"])
+    assert "stream_key" not in camera["properties"] and "camera" not in push["properties"]
+    assert camera["properties"]["name"] == push["properties"]["name"]
+    name = push["properties"]["name"]
+    key = push["properties"]["stream_key"]
     assert (name["minLength"], name["maxLength"], name["pattern"]) == (1, 64, "^[a-z0-9_-]+$")
     assert (key["minLength"], key["maxLength"], key["pattern"]) == (16, 128, "^[A-Za-z0-9_-]+$")
     assert schemas["NewUser"]["properties"]["password"]["minLength"] == 12
     assert schemas["CameraSource"]["properties"]["url"]["maxLength"] == 2048
     assert schemas["NewWebhook"]["properties"]["secret"]["minLength"] == 16
+    assert schemas["NewArea"]["properties"]["name"]["pattern"] == "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    expires = schemas["NewApiKey"]["properties"]["expires_in_secs"]
+    assert (expires["minimum"], expires["maximum"]) == (1, 315360000)
+    audit = {p["name"]: p["schema"] for p in document["paths"]["/api/v1/audit"]["get"]["parameters"]}
+    assert (audit["limit"]["minimum"], audit["limit"]["maximum"]) == (1, 1000)

@@ -334,3 +334,34 @@ async fn bootstrap_password_logs_in() {
         let _ = std::fs::remove_file(std::env::temp_dir().join(format!("api-boot-{}.db{suffix}", std::process::id())));
     }
 }
+
+/// Password limits count characters wherever a password is taken: a user
+/// given the longest password allowed, in letters of more than one byte,
+/// can log in with it and change it (found by schemathesis: the login
+/// counted bytes and answered 422).
+#[tokio::test]
+async fn the_longest_password_counts_characters_everywhere() {
+    let app = App::sqlite().await;
+    let longest = "é".repeat(256);
+    let too_long = "é".repeat(257);
+    let created = app
+        .admin(Method::POST, "/api/v1/users", Some(json!({"username": "hanna", "password": longest, "role": "viewer"})))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let login = app.login("hanna", &longest).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+    let refused = app.login("hanna", &too_long).await;
+    assert_eq!(
+        (refused.status, refused.body["fields"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("password"))
+    );
+
+    let cookie = cookie_of(&login);
+    let own = format!("/api/v1/users/{}", created.body["id"].as_str().unwrap());
+    let change = json!({"password": "another long one", "current_password": longest});
+    let change = app.call(Method::PATCH, &own, Some(&cookie), Some(change)).await;
+    assert_eq!(change.status, StatusCode::OK, "{}", change.text);
+    assert_eq!(app.login("hanna", "another long one").await.status, StatusCode::OK);
+    // A name of 64 letters of two bytes each is within the login's bound: a wrong login, not invalid input.
+    assert_eq!(app.login(&"é".repeat(64), PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+}

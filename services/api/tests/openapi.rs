@@ -110,8 +110,34 @@ impl Tour<'_> {
         }
     }
 
+    /// Whether `value` is an object with only `schema`'s properties, all
+    /// required ones, and string values within their enums.
+    fn fits(&self, value: &Value, schema: &Value) -> bool {
+        let schema = self.schema(schema);
+        let (Some(object), Some(properties)) = (value.as_object(), schema["properties"].as_object()) else {
+            return false;
+        };
+        let known = object.iter().all(|(key, field)| {
+            properties.get(key).is_some_and(|property| match property["enum"].as_array() {
+                Some(values) => values.contains(field),
+                None => true,
+            })
+        });
+        let complete = schema["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|required| required.as_str().is_some_and(|name| object.contains_key(name)));
+        known && complete
+    }
+
     fn check_value(&self, value: &Value, schema: &Value, context: &str) {
         let schema = self.schema(schema);
+        if let Some(variants) = schema["oneOf"].as_array() {
+            let fitting = variants.iter().filter(|variant| self.fits(value, variant)).count();
+            assert_eq!(fitting, 1, "{context}: {value} fits {fitting} of the documented variants");
+            return;
+        }
         match schema["type"].as_str() {
             Some("array") => {
                 let items = value.as_array().unwrap_or_else(|| panic!("{context}: not an array"));
@@ -128,6 +154,10 @@ impl Tour<'_> {
                 }
                 for required in schema["required"].as_array().into_iter().flatten() {
                     assert!(object.contains_key(required.as_str().unwrap()), "{context}: missing {required}");
+                }
+                // Nested objects too (a documented null is nullable's business, not checked here).
+                for (key, field) in object.iter().filter(|(_, field)| !field.is_null()) {
+                    self.check_value(field, &schema["properties"][key.as_str()], &format!("{context}.{key}"));
                 }
             }
             _ => {}
@@ -292,3 +322,106 @@ fn the_published_document_is_the_served_one() {
     let published = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(published == served, "{} differs from the served document; run with UPDATE_OPENAPI=1", path.display());
 }
+
+/// The limits the document states on input are the ones the server
+/// enforces, at their edges (schemathesis found each of these answered
+/// 422 to input the document allowed, or the other way round).
+#[tokio::test]
+async fn documented_input_limits_are_the_enforced_ones() {
+    let app = App::sqlite().await;
+    let document = api::openapi_document();
+    let schemas = &document["components"]["schemas"];
+
+    let limit = document["paths"]["/api/v1/audit"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|parameter| parameter["name"] == "limit")
+        .unwrap()["schema"]
+        .clone();
+    let (min, max) = (limit["minimum"].as_i64().unwrap(), limit["maximum"].as_i64().unwrap());
+    for (value, expected) in [(min, StatusCode::OK), (max, StatusCode::OK), (min - 1, StatusCode::UNPROCESSABLE_ENTITY)]
+    {
+        let reply = app.admin(Method::GET, &format!("/api/v1/audit?limit={value}"), None).await;
+        assert_eq!(reply.status, expected, "limit={value}: {}", reply.text);
+    }
+    let over = app.admin(Method::GET, &format!("/api/v1/audit?limit={}", max + 1), None).await;
+    assert_eq!(over.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let expires = &schemas["NewApiKey"]["properties"]["expires_in_secs"];
+    let longest = expires["maximum"].as_u64().unwrap();
+    let key = |secs: u64| Some(json!({"name": "k\u{85}ey", "expires_in_secs": secs}));
+    assert_eq!(app.admin(Method::POST, "/api/v1/api-keys", key(longest)).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.admin(Method::POST, "/api/v1/api-keys", key(longest + 1)).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    // Area and device names: no control characters, and the document's pattern says the same.
+    let pattern = schemas["NewArea"]["properties"]["name"]["pattern"].as_str().unwrap();
+    assert_eq!(pattern, "^[^\\u0000-\\u001f\\u007f-\\u009f]+$");
+    for name in ["a\u{0}b", "tab\there", "next\u{85}line", "\u{9f}"] {
+        let reply = app.admin(Method::POST, "/api/v1/areas", Some(json!({"name": name}))).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{name:?}");
+    }
+    let area = app.admin(Method::POST, "/api/v1/areas", Some(json!({"name": "Halle ☃ \u{a0}Ost"}))).await;
+    assert_eq!(area.status, StatusCode::CREATED, "{}", area.text);
+
+    // A push stream may bring a key, a camera stream needs its source: one variant each.
+    let variants = schemas["NewStream"]["oneOf"].as_array().unwrap();
+    assert_eq!(variants.len(), 2);
+    let stream = app.admin(Method::POST, "/api/v1/streams", Some(json!({"name": "lobby"}))).await;
+    assert_eq!(stream.status, StatusCode::CREATED);
+    let mixed = json!({"name": "mixed", "kind": "push", "camera": {"url": "rtsp://192.0.2.1/"}});
+    assert_eq!(app.admin(Method::POST, "/api/v1/streams", Some(mixed)).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let id = stream.body["id"].as_str().unwrap();
+
+    // `allow` belongs to ip_allow_list alone.
+    let policy = format!("/api/v1/streams/{id}/policy");
+    let token_with_list = json!({"kind": "token", "allow": []});
+    assert_eq!(app.admin(Method::PUT, &policy, Some(token_with_list)).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let list = json!({"kind": "ip_allow_list", "allow": ["192.0.2.0/24"]});
+    assert_eq!(app.admin(Method::PUT, &policy, Some(list)).await.status, StatusCode::OK);
+
+    // Rights are a set: naming one twice is fine, the answer names it once.
+    let (user_id, _) = app.user("ida", "viewer").await;
+    let twice = json!({"rights": ["export", "export"]});
+    let rights = app.admin(Method::PUT, &format!("/api/v1/streams/{id}/rights/{user_id}"), Some(twice)).await;
+    assert_eq!((rights.status, rights.body["rights"].clone()), (StatusCode::OK, json!(["export"])));
+    assert!(schemas["RightsChange"]["properties"]["rights"].get("uniqueItems").is_none());
+
+    // A token's client_ip is an IPv4 or IPv6 address.
+    let tokens = format!("/api/v1/streams/{id}/tokens");
+    for (ip, expected) in
+        [("::1", StatusCode::CREATED), ("192.0.2.7", StatusCode::CREATED), ("", StatusCode::UNPROCESSABLE_ENTITY)]
+    {
+        let body = json!({"expires_in_secs": 60, "client_ip": ip});
+        assert_eq!(app.admin(Method::POST, &tokens, Some(body)).await.status, expected, "client_ip {ip:?}");
+    }
+}
+
+/// NUL in any text a request carries is invalid input, answered alike on
+/// both databases: PostgreSQL refuses NUL in text, and each of these was a
+/// 500 there (found by schemathesis against relay all on PostgreSQL).
+async fn nul_in_text_is_invalid_input_on_every_database(app: App) {
+    let invalid = |reply: &common::Reply, field: &str| {
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.text);
+        assert_eq!(reply.body["fields"][0]["field"], field, "{}", reply.text);
+        assert!(reply.body["fields"][0]["message"].as_str().unwrap().contains("NUL"), "{}", reply.text);
+    };
+    let area = json!({"name": "ok", "description": "a\u{0}b"});
+    invalid(&app.admin(Method::POST, "/api/v1/areas", Some(area)).await, "body");
+    invalid(&app.admin(Method::POST, "/api/v1/api-keys", Some(json!({"name": "a\u{0}b"}))).await, "body");
+    invalid(&app.login("a\u{0}b", "whatever it is").await, "body");
+    invalid(&app.admin(Method::GET, "/api/v1/audit?user=a%00b", None).await, "user");
+    invalid(&app.admin(Method::GET, "/api/v1/devices?area_id=%00", None).await, "area_id");
+    for path in ["/api/v1/users/a%00b", "/api/v1/streams/%00/policy", "/api/v1/webhooks/%00"] {
+        let reply = app.admin(Method::GET, path, None).await;
+        assert_eq!((reply.status, reply.body["error"].as_str()), (StatusCode::NOT_FOUND, Some("object not found")));
+    }
+    // A backslash followed by the letters u0000 is no NUL.
+    let letters = app.admin(Method::POST, "/api/v1/areas", Some(json!({"name": "back\\u0000slash"}))).await;
+    assert_eq!((letters.status, letters.body["name"].as_str()), (StatusCode::CREATED, Some("back\\u0000slash")));
+}
+
+on_both_databases!(nul_in_text_is_invalid_input_on_every_database);

@@ -18,8 +18,9 @@ pub async fn audit(
     QueryParams(query): QueryParams<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     caller.require(Role::Operator)?;
+    let (min, max) = super::AUDIT_LIMIT;
     Checks::default()
-        .check(query.limit.is_none_or(|limit| (1..=1000).contains(&limit)), "limit", "1 to 1000")
+        .check(query.limit.is_none_or(|limit| (min..=max).contains(&limit)), "limit", "1 to 1000")
         .finish()?;
     Ok(Json(state.database().audit(&query).await?))
 }

@@ -215,6 +215,9 @@ impl<T: DeserializeOwned> FromRequest<ApiState> for JsonBody<T> {
             )]))
         })?;
         deserializer.end().map_err(|_| ApiError::field("body", "trailing characters after the JSON value"))?;
+        if escapes_nul(&bytes) {
+            return Err(ApiError::field("body", NUL_RULE));
+        }
         Ok(JsonBody(value))
     }
 }
@@ -227,12 +230,45 @@ impl<T: DeserializeOwned> FromRequestParts<ApiState> for QueryParams<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &ApiState) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
+        if let Some((name, _)) =
+            form_urlencoded_parse(query).find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        {
+            let field = if name.contains('\0') { "query".to_owned() } else { name.into_owned() };
+            return Err(ApiError::field(&field, NUL_RULE));
+        }
         let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
         serde_path_to_error::deserialize(deserializer).map(QueryParams).map_err(|error| {
             CatalogError::Validation(vec![field_error(&error.path().to_string(), &error.inner().to_string(), "query")])
                 .into()
         })
     }
+}
+
+/// Text is stored as text: PostgreSQL refuses NUL in it, and no name, key
+/// or description needs one. Refused at the edge on every database alike.
+const NUL_RULE: &str = "text must not contain NUL (\\u0000)";
+
+/// Whether a JSON text holds the escape `\u0000` (a JSON string cannot hold
+/// a raw NUL). An escape is one when an odd number of backslashes leads to
+/// its `u`: `\\u0000` is a backslash followed by the letters `u0000`.
+fn escapes_nul(json: &[u8]) -> bool {
+    let mut backslashes = 0usize;
+    for (position, &byte) in json.iter().enumerate() {
+        if byte == b'\\' {
+            backslashes += 1;
+            continue;
+        }
+        if byte == b'u' && backslashes % 2 == 1 && json.get(position + 1..position + 5) == Some(b"0000".as_slice()) {
+            return true;
+        }
+        backslashes = 0;
+    }
+    false
+}
+
+/// A percent-encoded NUL in the path: no object has such an id.
+pub fn path_has_nul(path: &str) -> bool {
+    path.contains("%00")
 }
 
 fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
@@ -283,7 +319,7 @@ fn scrub(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{forwarded_https, same_origin, scrub};
+    use super::{escapes_nul, forwarded_https, path_has_nul, same_origin, scrub};
     use axum::http::{HeaderMap, HeaderValue};
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -331,6 +367,18 @@ mod tests {
         assert!(!forwarded_https(&headers(&[("x-forwarded-proto", "http")])));
         assert!(forwarded_https(&headers(&[("forwarded", "for=192.0.2.1;proto=https")])));
         assert!(!forwarded_https(&headers(&[("forwarded", "for=192.0.2.1;proto=http")])));
+    }
+
+    #[test]
+    fn nul_escapes_are_told_from_escaped_backslashes() {
+        assert!(escapes_nul(br#"{"name": "a\u0000b"}"#));
+        assert!(escapes_nul(br#"{"\u0000": 1}"#));
+        assert!(escapes_nul(br#"["\\\u0000"]"#), "an escaped backslash, then NUL");
+        assert!(!escapes_nul(br#"{"name": "a\\u0000b"}"#), "a backslash, then the letters u0000");
+        assert!(!escapes_nul(br#"{"name": "\u0001 \u1000 u0000"}"#));
+        assert!(!escapes_nul(br#"{"name": "\u000"}"#));
+        assert!(path_has_nul("/api/v1/users/a%00b"));
+        assert!(!path_has_nul("/api/v1/users/a%300b"));
     }
 
     #[test]

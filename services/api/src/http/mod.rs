@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use axum::handler::Handler;
 use axum::http::Method;
+use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, MethodRouter};
 use axum::Router;
 
@@ -43,6 +44,30 @@ pub enum Returns {
     List(&'static str),
 }
 
+/// An optional query parameter, for the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryParam {
+    pub name: &'static str,
+    /// `string` or `integer`.
+    pub kind: &'static str,
+    /// The inclusive range an integer must lie in, when the server checks one.
+    pub range: Option<(i64, i64)>,
+}
+
+impl QueryParam {
+    const fn text(name: &'static str) -> Self {
+        QueryParam { name, kind: "string", range: None }
+    }
+
+    const fn integer(name: &'static str) -> Self {
+        QueryParam { name, kind: "integer", range: None }
+    }
+
+    const fn integer_in(name: &'static str, min: i64, max: i64) -> Self {
+        QueryParam { name, kind: "integer", range: Some((min, max)) }
+    }
+}
+
 pub struct Route {
     pub method: Method,
     pub path: &'static str,
@@ -52,8 +77,8 @@ pub struct Route {
     /// The request body's schema name.
     pub body: Option<&'static str>,
     pub returns: Returns,
-    /// Query parameters (all optional strings or integers).
-    pub query: &'static [(&'static str, &'static str)],
+    /// Query parameters (all optional).
+    pub query: &'static [QueryParam],
     handler: MethodRouter<ApiState>,
 }
 
@@ -78,7 +103,7 @@ impl Route {
         self
     }
 
-    fn query(mut self, parameters: &'static [(&'static str, &'static str)]) -> Route {
+    fn query(mut self, parameters: &'static [QueryParam]) -> Route {
         self.query = parameters;
         self
     }
@@ -108,8 +133,19 @@ fn public(mut route: Route) -> Route {
     route
 }
 
-const AUDIT_QUERY: &[(&str, &str)] =
-    &[("user", "string"), ("object", "string"), ("from", "integer"), ("to", "integer"), ("limit", "integer")];
+/// The audit log's page size: the server answers 422 outside it.
+const AUDIT_LIMIT: (i64, i64) = (1, 1000);
+
+const AREA_FILTER: &[QueryParam] = &[QueryParam::text("area_id")];
+const DEVICE_FILTER: &[QueryParam] = &[QueryParam::text("device_id")];
+
+const AUDIT_QUERY: &[QueryParam] = &[
+    QueryParam::text("user"),
+    QueryParam::text("object"),
+    QueryParam::integer("from"),
+    QueryParam::integer("to"),
+    QueryParam::integer_in("limit", AUDIT_LIMIT.0, AUDIT_LIMIT.1),
+];
 
 /// Every route of the API.
 pub fn routes() -> Vec<Route> {
@@ -151,7 +187,7 @@ pub fn routes() -> Vec<Route> {
         route(M::DELETE, p!("/areas/{id}"), "areas", "Delete an empty area (operator)", hierarchy::delete_area),
         route(M::GET, p!("/devices"), "devices", "List devices, optionally of one area", hierarchy::list_devices)
             .list("Device")
-            .query(&[("area_id", "string")]),
+            .query(AREA_FILTER),
         route(M::POST, p!("/devices"), "devices", "Create a device (operator)", hierarchy::create_device)
             .body("NewDevice")
             .creates("Device"),
@@ -162,7 +198,7 @@ pub fn routes() -> Vec<Route> {
         route(M::DELETE, p!("/devices/{id}"), "devices", "Delete a device without streams", hierarchy::delete_device),
         route(M::GET, p!("/streams"), "streams", "List the streams you may see", streams::list)
             .list("Stream")
-            .query(&[("device_id", "string")]),
+            .query(DEVICE_FILTER),
         route(M::POST, p!("/streams"), "streams", "Create a push or camera stream (operator)", streams::create)
             .body("NewStream")
             .creates("Stream"),
@@ -251,7 +287,20 @@ pub fn router(state: ApiState) -> Router {
         router = router.route(path, handler);
     }
     // The console is not part of /api/v1: it stays out of the route table and the document.
-    router.route("/api/{*rest}", axum::routing::any(not_found)).merge(crate::console::router()).with_state(state)
+    router
+        .route("/api/{*rest}", axum::routing::any(not_found))
+        .merge(crate::console::router())
+        .layer(axum::middleware::from_fn(refuse_nul_in_path))
+        .with_state(state)
+}
+
+/// Ids are text, and no object's id holds a NUL (PostgreSQL would refuse to
+/// look it up at all): such a path names nothing.
+async fn refuse_nul_in_path(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    if extract::path_has_nul(request.uri().path()) {
+        return ApiError::from(CatalogError::NotFound("object")).into_response();
+    }
+    next.run(request).await
 }
 
 async fn not_found() -> ApiError {

@@ -18,8 +18,13 @@ pub fn openapi_document() -> Value {
             .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
             .collect();
-        for (name, kind) in route.query {
-            parameters.push(json!({"name": name, "in": "query", "required": false, "schema": {"type": kind}}));
+        for query in route.query {
+            let mut schema = json!({"type": query.kind});
+            if let Some((min, max)) = query.range {
+                insert(&mut schema, "minimum", json!(min));
+                insert(&mut schema, "maximum", json!(max));
+            }
+            parameters.push(json!({"name": query.name, "in": "query", "required": false, "schema": schema}));
         }
         let method = route.method.as_str().to_ascii_lowercase();
         let mut operation = json!({
@@ -49,7 +54,8 @@ pub fn openapi_document() -> Value {
             "description": "Errors are {\"error\": message, \"fields\": [{\"field\", \"message\"}]}: 401 without valid \
                             credentials, 403 without the role or right, 404 for unknown ids, 409 for duplicates or \
                             objects in use, 415 for bodies that are not application/json, 422 for invalid input, 429 after \
-                            too many failed logins."
+                            too many failed logins. No text may contain NUL (\\u0000): 422 in a body or query, 404 \
+                            in a path."
         },
         "security": [{"session": []}, {"apiKey": []}],
         "components": {

@@ -58,10 +58,14 @@ pub fn components() -> Value {
     let stream_key = limited(16, 128, Some("^[A-Za-z0-9_-]+$"));
     let username = limited(1, 64, Some("^[A-Za-z0-9._@-]+$"));
     let password = limited(12, 256, None);
-    let label = limited(1, 128, None);
+    // Names of areas and devices: no control characters (char::is_control, Unicode's Cc).
+    let label = limited(1, 128, Some("^[^\\u0000-\\u001f\\u007f-\\u009f]+$"));
+    let key_name = limited(1, 128, None);
     let webhook_url = limited(8, 2048, Some("^https?://"));
     let description = limited(0, 1024, None);
     let role = enumeration(&["admin", "operator", "viewer"]);
+    // Rights are a set: a request may name one twice, an answer names each once.
+    let rights_request = json!({"type": "array", "items": enumeration(&RIGHTS)});
     let rights = json!({"type": "array", "items": enumeration(&RIGHTS), "uniqueItems": true});
     let events = json!({"type": "array", "items": enumeration(&EVENTS), "minItems": 1});
     let user = object(
@@ -120,13 +124,36 @@ pub fn components() -> Value {
         all.push(extra);
         object(&all, &[])
     };
+    // `allow` belongs to ip_allow_list alone.
+    let networks = json!({"type": "array", "items": {"type": "string", "description": "CIDR"}, "maxItems": 1000});
     let policy = json!({
-        "type": "object",
-        "required": ["kind"],
-        "properties": {
-            "kind": enumeration(&["public", "ip_allow_list", "token"]),
-            "allow": {"type": "array", "items": {"type": "string", "description": "CIDR"}, "maxItems": 1000}
-        }
+        "oneOf": [
+            object(&[("kind", enumeration(&["public"]))], &["kind"]),
+            object(&[("kind", enumeration(&["token"]))], &["kind"]),
+            object(&[("kind", enumeration(&["ip_allow_list"])), ("allow", networks)], &["kind", "allow"]),
+        ]
+    });
+    // A push stream (the default kind) may bring its key; a camera stream needs its source and has no key.
+    let new_stream = json!({
+        "oneOf": [
+            object(&[
+                ("name", stream_name.clone()),
+                ("device_id", string()),
+                ("kind", enumeration(&["push"])),
+                ("stream_key", stream_key),
+            ], &["name"]),
+            object(&[
+                ("name", stream_name.clone()),
+                ("device_id", string()),
+                ("kind", enumeration(&["camera"])),
+                ("camera", reference("CameraSource")),
+            ], &["name", "kind", "camera"]),
+        ]
+    });
+    let client_ip = json!({
+        "type": "string",
+        "description": "an IPv4 or IPv6 address",
+        "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]
     });
     json!({
         "Error": {
@@ -143,7 +170,7 @@ pub fn components() -> Value {
         "NewUser": object(&[("username", username), ("password", password.clone()), ("role", role.clone())], &["username", "password", "role"]),
         "UserChange": object(&[("password", password), ("current_password", limited(0, 256, None)), ("role", role)], &[]),
         "ApiKey": object(&api_key, &[]),
-        "NewApiKey": object(&[("name", label.clone()), ("expires_in_secs", integer())], &["name"]),
+        "NewApiKey": object(&[("name", key_name), ("expires_in_secs", json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": super::users::MAX_KEY_LIFETIME_SECS}))], &["name"]),
         "CreatedApiKey": with(&api_key, ("key", json!({"type": "string", "description": "shown once"}))),
         "Area": object(&[("id", string()), ("name", string()), ("description", string()), ("created_at", millis())], &[]),
         "NewArea": object(&[("name", label.clone()), ("description", description.clone())], &["name"]),
@@ -154,13 +181,7 @@ pub fn components() -> Value {
         "CameraSource": camera_source,
         "CameraPull": camera_pull,
         "Stream": with(&stream, ("stream_key", json!({"type": "string", "description": "only when created or rotated"}))),
-        "NewStream": object(&[
-            ("name", stream_name.clone()),
-            ("device_id", string()),
-            ("kind", enumeration(&["push", "camera"])),
-            ("stream_key", stream_key),
-            ("camera", reference("CameraSource")),
-        ], &["name"]),
+        "NewStream": new_stream,
         "StreamStatus": json!({
             "type": "object",
             "required": ["state", "stream_id", "name"],
@@ -183,12 +204,12 @@ pub fn components() -> Value {
         }),
         "StreamChange": object(&[("name", stream_name), ("device_id", nullable(string())), ("camera", reference("CameraSource"))], &[]),
         "UserRights": object(&[("user_id", string()), ("username", string()), ("rights", rights.clone())], &[]),
-        "RightsChange": object(&[("rights", rights)], &["rights"]),
+        "RightsChange": object(&[("rights", rights_request)], &["rights"]),
         "AccessPolicy": policy,
         "PolicyView": object(&[("policy", reference("AccessPolicy")), ("default", json!({"type": "boolean"}))], &[]),
         "TokenRequest": object(&[
             ("expires_in_secs", json!({"type": "integer", "format": "int64", "minimum": 1, "description": "at most auth.token_max_lifetime_secs"})),
-            ("client_ip", string()),
+            ("client_ip", client_ip),
             ("path_scope", string()),
         ], &["expires_in_secs"]),
         "IssuedToken": object(&[("token", string()), ("url_path", string()), ("expires_at", integer()), ("kid", string())], &[]),

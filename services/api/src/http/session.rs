@@ -46,9 +46,10 @@ pub async fn login(
         return Err(CatalogError::Forbidden.into());
     }
     // Bounded before anything else: the throttle keeps names, argon2 hashes passwords.
+    // Characters, as when the password was set (users::valid_password) and in the document.
     Checks::default()
-        .check((1..=64).contains(&request.username.len()), "username", "1 to 64 characters")
-        .check(request.password.len() <= MAX_PASSWORD_LEN, "password", "at most 256 characters")
+        .check((1..=64).contains(&request.username.chars().count()), "username", "1 to 64 characters")
+        .check(request.password.chars().count() <= MAX_PASSWORD_LEN, "password", "at most 256 characters")
         .finish()?;
     let user = state.login(&request.username, &request.password, address).await?;
     let ttl = state.options().session_ttl;

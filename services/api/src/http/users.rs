@@ -91,7 +91,7 @@ pub async fn update(
             "required to change your own password",
         )
         .check(
-            change.current_password.as_deref().is_none_or(|password| password.len() <= MAX_PASSWORD_LEN),
+            change.current_password.as_deref().is_none_or(|password| password.chars().count() <= MAX_PASSWORD_LEN),
             "current_password",
             "at most 256 characters",
         )
@@ -130,6 +130,9 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The longest an API key may live: ten years.
+pub(super) const MAX_KEY_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
@@ -154,11 +157,10 @@ pub async fn create_key(
     caller: Caller,
     JsonBody(new): JsonBody<NewApiKey>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
-    const MAX_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
     Checks::default()
         .check((1..=128).contains(&new.name.chars().count()), "name", "1 to 128 characters")
         .check(
-            new.expires_in_secs.is_none_or(|secs| (1..=MAX_LIFETIME_SECS).contains(&secs)),
+            new.expires_in_secs.is_none_or(|secs| (1..=MAX_KEY_LIFETIME_SECS).contains(&secs)),
             "expires_in_secs",
             "1 to 315360000",
         )
