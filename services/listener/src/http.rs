@@ -195,9 +195,7 @@ where
             served.await
         }
     };
-    if let Err(error) = finished {
-        tracing::debug!(%peer, %error, "HTTP connection ended with an error");
-    }
+    log_end(finished, peer, "HTTP/1.1");
 }
 
 async fn serve_http2<S, Service>(stream: S, service: Service, peer: SocketAddr, shutdown: Shutdown)
@@ -218,8 +216,12 @@ where
             served.await
         }
     };
+    log_end(finished, peer, "HTTP/2");
+}
+
+fn log_end(finished: hyper::Result<()>, peer: SocketAddr, protocol: &'static str) {
     if let Err(error) = finished {
-        tracing::debug!(%peer, %error, "HTTP/2 connection ended with an error");
+        tracing::debug!(%peer, %error, protocol, "HTTP connection ended with an error");
     }
 }
 
