@@ -7,9 +7,11 @@
 
 mod document;
 mod sections;
+mod tls;
 
 pub use document::{ConfigError, Source, Sources};
 pub use sections::*;
+pub use tls::optional_listen;
 
 /// The annotated defaults: every key, its default and one line of why.
 /// A test holds it equal to [`Config::default`].
